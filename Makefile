@@ -1,0 +1,128 @@
+# berth — build, test, benchmark and demo.
+#
+#   make            bin/berthd, bin/berth, bin/berth-runtime
+#   make test       unit tests, then end-to-end tests (root; real containers)
+#   make asan       the same suite built with AddressSanitizer + UBSan
+#   make bench      benchmarks against peers measured in the same run
+#   make demo       build the demo image and serve a page from a container
+#
+# Variant builds go to their own tree: `make asan` uses build/asan/ and
+# build/asan/bin/, so sanitizer and normal objects never mix.
+
+CC       ?= gcc
+V        ?= 0
+SANITIZE ?=
+BUILD    ?= build
+BINDIR   ?= bin
+PREFIX   ?= /usr/local
+
+PKGS := libuv jansson libseccomp libcap
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wno-format-nonliteral -Wpointer-arith -Wcast-align -Wwrite-strings \
+	-Wundef -Wvla -Wnull-dereference -Wimplicit-fallthrough
+HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) \
+	-Iinclude -Isrc $(shell pkg-config --cflags $(PKGS)) -MMD -MP \
+	-DBERTH_LIBEXECDIR='"$(PREFIX)/libexec/berth"'
+ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+LIBS := $(shell pkg-config --libs $(PKGS))
+
+ifneq ($(SANITIZE),)
+ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ALL_LDFLAGS += -fsanitize=address,undefined
+# FORTIFY and ASan check the same things twice and disagree on some.
+HARDEN :=
+endif
+
+ifeq ($(V),0)
+Q = @
+say = @printf '  %-7s %s\n' $(1) $(2);
+else
+Q =
+say =
+endif
+
+COMMON_SRC  := $(wildcard src/common/*.c)
+RUNTIME_SRC := $(filter-out src/runtime/helper-main.c,$(wildcard src/runtime/*.c))
+CLI_SRC     := $(wildcard src/cli/*.c)
+DAEMON_SRC  := $(wildcard src/daemon/*.c)
+HELPER_SRC  := src/runtime/helper-main.c
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIB_OBJ := $(call obj,$(COMMON_SRC) $(RUNTIME_SRC))
+LIBBERTH := $(BUILD)/libberth.a
+
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+PROGRAMS := $(BINDIR)/berthd $(BINDIR)/berth $(BINDIR)/berth-runtime
+
+.SECONDARY:
+.PHONY: all test unit e2e asan bench demo rootfs format format-check clean install
+all: $(PROGRAMS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBBERTH): $(LIB_OBJ)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(BINDIR)/berth: $(call obj,$(CLI_SRC)) $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BINDIR)/berthd: $(call obj,$(DAEMON_SRC)) $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BINDIR)/berth-runtime: $(call obj,$(HELPER_SRC)) $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+# Root filesystems for tests and the demo, built from busybox-static and the
+# project's own static test programs (no network needed).
+rootfs:
+	$(Q)scripts/mkrootfs.sh build/rootfs
+
+unit: $(UNIT_BINS)
+	$(Q)scripts/run-unit.sh $(UNIT_BINS)
+
+e2e: all rootfs
+	$(Q)BERTH_BIN=$(abspath $(BINDIR)) tests/e2e/run.sh
+
+test: unit e2e
+
+# The sanitizer suite: a separate build tree, the same tests.
+asan:
+	$(Q)$(MAKE) --no-print-directory SANITIZE=1 BUILD=build/asan BINDIR=build/asan/bin \
+		CFLAGS="-O1 -g" test
+
+bench: all rootfs
+	$(Q)BERTH_BIN=$(abspath $(BINDIR)) bench/run.sh
+
+demo: all rootfs
+	$(Q)BERTH_BIN=$(abspath $(BINDIR)) scripts/demo.sh
+
+format:
+	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	$(Q)clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/berth
+	install -m 0755 $(BINDIR)/berth $(BINDIR)/berthd $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BINDIR)/berth-runtime $(DESTDIR)$(PREFIX)/libexec/berth/
+
+clean:
+	rm -rf build bin
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

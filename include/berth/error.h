@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Error objects for multi-step operations (container setup, config loading).
+ *
+ * A fallible function takes a `berth_error_t *err` as its last argument and
+ * returns a negative errno value on failure after filling `err`; each layer
+ * that passes the failure up may prefix context with berth_error_wrap(). The
+ * resulting message reads like
+ *     start container `web`: mount proc on `/proc`: Permission denied
+ * and is what a user sees. Messages are lowercase and name the object.
+ */
+#ifndef BERTH_ERROR_H
+#define BERTH_ERROR_H
+
+#include <stddef.h>
+
+#define BERTH_ERROR_MSG_MAX 1024
+
+typedef struct berth_error {
+	int code; /* errno value, or 0 when the failure has none */
+	char message[BERTH_ERROR_MSG_MAX];
+} berth_error_t;
+
+/*
+ * Fill `err` with a formatted message; when `errnum` is non-zero,
+ * ": strerror(errnum)" is appended. Returns -errnum, or -EINVAL when errnum is
+ * 0, so that callers can write `return berth_error_set(err, errno, ...)`.
+ * `err` may be NULL (the message is dropped).
+ */
+int berth_error_set(berth_error_t *err, int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Prefix the message in `err` with "context: ". Returns -err->code or -EINVAL. */
+int berth_error_wrap(berth_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reset `err` to "no error". */
+void berth_error_clear(berth_error_t *err);
+
+/* The return value that matches a filled `err`: -code, or -EINVAL when code is 0. */
+int berth_error_ret(const berth_error_t *err);
+
+#endif

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The container runtime: turns a root filesystem and a start spec into a
+ * running, isolated process tree, and reports its exit.
+ *
+ * Container setup never happens in the calling process (which may be the
+ * multithreaded daemon): berth_container_start() spawns the single-threaded
+ * helper `berth-runtime`, which creates the cgroup and clones the container's
+ * init with CLONE_PARENT, so that the init is the caller's child and the
+ * caller can wait for it. All calls here are blocking but short; the daemon
+ * runs start/exec/destroy on its worker threads and polls pidfds on its loop.
+ */
+#ifndef BERTH_RUNTIME_H
+#define BERTH_RUNTIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "berth/error.h"
+
+enum berth_net_mode {
+	BERTH_NET_LOOPBACK = 0, /* own network namespace with lo up (the default) */
+	BERTH_NET_NONE,         /* own network namespace, lo left down */
+};
+
+struct berth_limits {
+	uint64_t memory_bytes; /* 0: unlimited; swap is always off */
+	uint64_t nanocpus;     /* vCPUs * 1e9; 0: unlimited */
+	uint64_t pids;         /* 0: unlimited */
+	uint64_t disk_bytes;   /* recorded; not enforced yet (see docs/architecture.md) */
+};
+
+/* Named instance types, as Cloudflare Containers define them. */
+struct berth_instance_type {
+	const char *name;
+	struct berth_limits limits;
+};
+
+/* Look up "lite", "dev", "basic", "standard", "standard-1" … "standard-4". NULL if unknown. */
+const struct berth_instance_type *berth_instance_type_lookup(const char *name);
+/* The names, comma-separated, for error messages and help. */
+const char *berth_instance_type_names(void);
+
+struct berth_container_spec {
+	const char *id;        /* [A-Za-z0-9][A-Za-z0-9_.-]{0,127}; names the cgroup and state */
+	const char *rootfs;    /* image root directory; used read-only as overlay lower */
+	const char *state_dir; /* writable layers live in STATE_DIR/containers/ID */
+	char *const *argv;     /* command; argv[0] is looked up in PATH inside the image */
+	char *const *env;      /* KEY=VALUE; PATH is defaulted when absent */
+	const char *workdir;   /* default "/" */
+	const char *hostname;  /* default: the id, truncated to 63 characters */
+	uint32_t uid, gid;
+	bool read_only;
+	enum berth_net_mode net;
+	struct berth_limits limits;
+	/* Descriptors that become the container's stdin, stdout, stderr; -1: /dev/null. */
+	int stdio[3];
+};
+
+struct berth_container; /* opaque handle */
+
+/*
+ * Start a container. On success *out holds a handle; the container's init
+ * (its PID 1, host PID berth_container_pid()) is a child of the caller and
+ * its entrypoint has been executed. On failure nothing is left behind
+ * (state directory, cgroup) and `err` says why; a command missing from the
+ * image fails with ENOENT: "executable not found in image: /bin/nope".
+ */
+int berth_container_start(const struct berth_container_spec *spec, struct berth_container **out,
+			  berth_error_t *err);
+
+pid_t berth_container_pid(const struct berth_container *c);
+/* A pidfd of the init (readable once it has exited); owned by the handle. */
+int berth_container_pidfd(const struct berth_container *c);
+const char *berth_container_id(const struct berth_container *c);
+
+/* Send a signal to the container (its init forwards it to the entrypoint). */
+int berth_container_signal(struct berth_container *c, int sig, berth_error_t *err);
+
+/* Freeze or thaw every process of the container. */
+int berth_container_freeze(struct berth_container *c, bool frozen, berth_error_t *err);
+
+struct berth_stats {
+	uint64_t memory_current; /* bytes */
+	uint64_t memory_peak;    /* bytes, 0 when the kernel does not say */
+	uint64_t cpu_usage_ns;
+	uint64_t pids_current;
+	uint64_t oom_kills;
+};
+int berth_container_stats(struct berth_container *c, struct berth_stats *st, berth_error_t *err);
+
+struct berth_exit {
+	int exit_code; /* as a shell reports it: the code, or 128+signal */
+	int signal;    /* the entrypoint was killed by this signal; 0 if it exited */
+	bool oom;      /* the out-of-memory killer acted in the container */
+};
+
+/*
+ * Wait for the container's init to exit. With `nohang` it returns -EAGAIN
+ * when the init still runs (use with the pidfd in a poll loop). After it
+ * returned 0, the exit is also available with berth_container_exit().
+ */
+int berth_container_wait(struct berth_container *c, bool nohang, struct berth_exit *ex,
+			 berth_error_t *err);
+/* The exit, once berth_container_wait() has seen it; NULL before. */
+const struct berth_exit *berth_container_exit(const struct berth_container *c);
+
+struct berth_exec_spec {
+	char *const *argv;
+	char *const *env; /* NULL: the container's environment */
+	const char *workdir;
+	bool has_user; /* false: the container's uid/gid */
+	uint32_t uid, gid;
+	int stdio[3];
+};
+
+/*
+ * Run a process inside a running container: its namespaces, cgroup, user,
+ * capabilities and seccomp filter. The process is a child of the caller;
+ * `*pid` and `*pidfd` (pidfd may be NULL) identify it; reap it with waitid().
+ */
+int berth_container_exec(struct berth_container *c, const struct berth_exec_spec *spec, pid_t *pid,
+			 int *pidfd, berth_error_t *err);
+
+/*
+ * Start a non-blocking TCP connection to 127.0.0.1:port inside the
+ * container's network namespace. Returns the socket (SOCK_CLOEXEC |
+ * SOCK_NONBLOCK; the connect may be in progress) or a negative errno. Safe to
+ * call from any thread; it touches only the calling thread's namespace.
+ */
+int berth_container_connect(struct berth_container *c, uint16_t port, berth_error_t *err);
+
+/*
+ * Kill whatever still runs, reap the init, remove the cgroup and the
+ * writable layer, and free the handle. Nothing of the container is left.
+ */
+int berth_container_destroy(struct berth_container *c, berth_error_t *err);
+
+/*
+ * The path of the `berth-runtime` helper: $BERTH_RUNTIME_HELPER, else next to
+ * the running executable, else the install location.
+ */
+const char *berth_runtime_helper_path(void);
+
+#endif

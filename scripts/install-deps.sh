@@ -1,0 +1,46 @@
+#!/bin/sh
+# Install every build, test and benchmark dependency of berth from Debian's
+# packages. Idempotent: when everything is present it does nothing, and it
+# runs `apt-get update` only when a package cannot be found in the lists.
+set -eu
+
+PACKAGES="
+  build-essential pkg-config clang-format
+  libuv1-dev libjansson-dev libsqlite3-dev libseccomp-dev libcap-dev
+  libcurl4-openssl-dev libcmocka-dev libhttp-parser-dev libarchive-dev
+  libwslay-dev libsystemd-dev
+  busybox-static musl-tools nettle-dev
+  iproute2 util-linux procps curl
+  crun hyperfine
+"
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps.sh: must run as root (it installs Debian packages)" >&2
+	exit 1
+fi
+
+missing=""
+for p in $PACKAGES; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	case "$status" in
+	*"ok installed"*) ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+
+if [ -z "$missing" ]; then
+	echo "install-deps.sh: all dependencies present"
+	exit 0
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# Only refresh the package lists when one of the missing packages is unknown
+# to them (a fresh image often ships without lists).
+for p in $missing; do
+	if ! apt-cache show "$p" >/dev/null 2>&1; then
+		apt-get update -q
+		break
+	fi
+done
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing
