@@ -895,6 +895,7 @@ static void test_real_lifecycle(void **state)
 	if (berth_cgroup_create(&cfg, name, &std_limits, &cg, &err) < 0)
 		fail_msg("%s", err.message);
 	assert_int_equal(berth_cgroup_create(&cfg, name, &std_limits, &dup, &err), -EEXIST);
+	assert_null(dup);
 
 	child = spawn_waiting(fds, NULL);
 	if (berth_cgroup_attach(cg, child, &err) < 0)
@@ -922,7 +923,7 @@ static void test_real_lifecycle(void **state)
 		assert_knob(&cfg, "cpu", name, "cpu.cfs_period_us", "100000");
 		assert_knob(&cfg, "pids", name, "pids.max", "32");
 		assert_string_equal(devices, want_devices);
-		/* The child's own view: it is in berth's cgroup in every hierarchy berth uses. */
+		/* Every hierarchy berth uses has the child. */
 		for (i = 0; i < BERTH_ARRAY_SIZE(v1_ctrls); i++) {
 			cleanup_free char *procs =
 			        real_read(&cfg, v1_ctrls[i], name, "cgroup.procs");
@@ -1025,6 +1026,119 @@ static void test_real_oom(void **state)
 	remove_real_parent(&cfg);
 }
 
+/*
+ * On a hybrid host the cgroup2 mount at ROOT/unified has no controller berth
+ * needs, but the v2 core (cgroup.procs, cgroup.freeze/cgroup.events,
+ * cgroup.kill, rmdir) is all there: the v2 backend runs against the real
+ * kernel for everything but limits and stats.
+ */
+static void test_real_v2_core(void **state)
+{
+	struct berth_cgroup_config cfg = {
+	        .root = REAL_ROOT "/unified", .mode = BERTH_CGROUP_V2, .parent = REAL_PARENT};
+	struct berth_cgroup *cg = NULL;
+	cleanup_free char *name = xasprintf("t%d-v2", (int)getpid());
+	cleanup_free char *leaf = xasprintf("%s/%s/%s", cfg.root, cfg.parent, name);
+	cleanup_free char *parent = xasprintf("%s/%s", cfg.root, cfg.parent);
+	cleanup_free char *want_err = NULL;
+	int fds[2], status;
+	berth_error_t err;
+	pid_t child;
+	char buf[256];
+
+	(void)state;
+	if (!need_root())
+		skip();
+	if (expected_mode() != BERTH_CGROUP_HYBRID) {
+		print_message("skipped: no cgroup2 mount at " REAL_ROOT "/unified on this host\n");
+		skip();
+	}
+	/* The kernel's own cgroup.controllers lacks memory here. */
+	assert_int_equal(berth_cgroup_create(&cfg, name, NULL, &cg, &err), -ENODEV);
+	want_err = xasprintf("cgroup `%s/%s`: cgroup controller `memory` is not available (not "
+	                     "listed in `%s/cgroup.controllers`)",
+	                     REAL_PARENT, name, cfg.root);
+	assert_string_equal(err.message, want_err);
+	assert_int_equal(access(leaf, F_OK), -1);
+
+	assert_true(mkdir(parent, 0755) == 0 || errno == EEXIST);
+	assert_int_equal(mkdir(leaf, 0755), 0);
+	if (berth_cgroup_open(&cfg, name, &cg, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_true(berth_cgroup_dirfd(cg) >= 0);
+
+	child = spawn_waiting(fds, NULL);
+	if (berth_cgroup_attach(cg, child, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_true(berth_cgroup_read_knob(berth_cgroup_dirfd(cg), "cgroup.procs", buf, sizeof(buf),
+	                                   &err) > 0);
+	assert_int_equal(atoi(buf), child);
+
+	if (berth_cgroup_freeze(cg, true, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_true(berth_cgroup_read_knob(berth_cgroup_dirfd(cg), "cgroup.events", buf,
+	                                   sizeof(buf), &err) > 0);
+	assert_non_null(strstr(buf, "frozen 1"));
+	assert_int_equal(write(fds[1], "x", 1), 1);
+	usleep(50 * 1000);
+	assert_int_equal(waitpid(child, &status, WNOHANG), 0);
+	if (berth_cgroup_freeze(cg, false, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status));
+	close(fds[1]);
+
+	child = spawn_waiting(fds, NULL);
+	if (berth_cgroup_attach(cg, child, &err) < 0)
+		fail_msg("%s", err.message);
+	if (berth_cgroup_kill(cg, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+	close(fds[1]);
+
+	if (berth_cgroup_destroy(cg, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_int_equal(access(leaf, F_OK), -1);
+	berth_cgroup_free(cg);
+	rmdir(parent);
+}
+
+/*
+ * A failed assertion leaves its cgroups behind: remove whatever this run
+ * made (thawed first, so that a frozen child can exit), then the parents.
+ */
+static int real_leftovers_teardown(void **state)
+{
+	static const char *const hiers[] = {"memory",  "cpu",     "cpuacct", "pids",
+	                                    "freezer", "devices", "unified", "."};
+	static const char *const suffixes[] = {"", "-oom", "-v2"};
+	size_t h, s;
+
+	(void)state;
+	if (geteuid() != 0)
+		return 0;
+	for (h = 0; h < BERTH_ARRAY_SIZE(hiers); h++) {
+		for (s = 0; s < BERTH_ARRAY_SIZE(suffixes); s++) {
+			cleanup_free char *leaf = xasprintf(REAL_ROOT "/%s/" REAL_PARENT "/t%d%s",
+			                                    hiers[h], (int)getpid(), suffixes[s]);
+			cleanup_free char *state_knob = xasprintf("%s/freezer.state", leaf);
+			cleanup_free char *freeze_knob = xasprintf("%s/cgroup.freeze", leaf);
+			berth_error_t err;
+
+			if (access(leaf, F_OK) < 0)
+				continue;
+			berth_write_knob(AT_FDCWD, state_knob, "THAWED", &err);
+			berth_write_knob(AT_FDCWD, freeze_knob, "0", &err);
+			rmdir(leaf);
+		}
+		cleanup_free char *parent = xasprintf(REAL_ROOT "/%s/" REAL_PARENT, hiers[h]);
+		rmdir(parent);
+	}
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1062,6 +1176,7 @@ int main(void)
 	        cmocka_unit_test(test_real_detect),
 	        cmocka_unit_test(test_real_lifecycle),
 	        cmocka_unit_test(test_real_oom),
+	        cmocka_unit_test(test_real_v2_core),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, real_leftovers_teardown);
 }
