@@ -24,8 +24,11 @@ uint64_t berth_caps_default_mask(void);
  * Drop to the container's privileges, in the calling (single-threaded)
  * process, using libcap: bounding set reduced to the default set, ambient
  * cleared, supplementary groups cleared, then gid and uid set; uid 0 keeps the
- * default set as effective, permitted and inheritable, any other uid keeps
- * none. Does not set no_new_privs.
+ * default set as effective and permitted, any other uid keeps none, and the
+ * inheritable set is left empty for both (CVE-2022-24769). The result is read
+ * back and checked. Does not set no_new_privs. The message in `err` names the
+ * failed step, e.g. "drop capability `cap_sys_admin` from the bounding set:
+ * Operation not permitted".
  */
 int berth_caps_drop(uint32_t uid, uint32_t gid, berth_error_t *err);
 
