@@ -40,7 +40,10 @@ int berth_caps_drop(uint32_t uid, uint32_t gid, berth_error_t *err);
  * swapon/swapoff, open_by_handle_at, …), clone with namespace flags fails with
  * EPERM, clone3 fails with ENOSYS (so libc falls back to clone, whose flags
  * the filter can see), and system calls unknown to the profile fail with
- * ENOSYS. The program is heap-allocated; free it with berth_seccomp_free().
+ * ENOSYS. A system call made through another ABI of the CPU (i386 `int $0x80`
+ * or x32 on x86_64) kills the process. The program is heap-allocated; free it
+ * with berth_seccomp_free(). It depends only on the running kernel and
+ * libseccomp, so one build can serve many containers.
  */
 int berth_seccomp_build(struct sock_fprog *prog, berth_error_t *err);
 void berth_seccomp_free(struct sock_fprog *prog);
