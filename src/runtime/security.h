@@ -24,8 +24,11 @@ uint64_t berth_caps_default_mask(void);
  * Drop to the container's privileges, in the calling (single-threaded)
  * process, using libcap: bounding set reduced to the default set, ambient
  * cleared, supplementary groups cleared, then gid and uid set; uid 0 keeps the
- * default set as effective, permitted and inheritable, any other uid keeps
- * none. Does not set no_new_privs.
+ * default set as effective and permitted, any other uid keeps none, and the
+ * inheritable set is left empty for both (CVE-2022-24769). The result is read
+ * back and checked. Does not set no_new_privs. The message in `err` names the
+ * failed step, e.g. "drop capability `cap_sys_admin` from the bounding set:
+ * Operation not permitted".
  */
 int berth_caps_drop(uint32_t uid, uint32_t gid, berth_error_t *err);
 
@@ -37,7 +40,10 @@ int berth_caps_drop(uint32_t uid, uint32_t gid, berth_error_t *err);
  * swapon/swapoff, open_by_handle_at, …), clone with namespace flags fails with
  * EPERM, clone3 fails with ENOSYS (so libc falls back to clone, whose flags
  * the filter can see), and system calls unknown to the profile fail with
- * ENOSYS. The program is heap-allocated; free it with berth_seccomp_free().
+ * ENOSYS. A system call made through another ABI of the CPU (i386 `int $0x80`
+ * or x32 on x86_64) kills the process. The program is heap-allocated; free it
+ * with berth_seccomp_free(). It depends only on the running kernel and
+ * libseccomp, so one build can serve many containers.
  */
 int berth_seccomp_build(struct sock_fprog *prog, berth_error_t *err);
 void berth_seccomp_free(struct sock_fprog *prog);
