@@ -16,8 +16,19 @@
 
 #define BERTH_ERROR_MSG_MAX 1024
 
+/*
+ * What kind of failure, where a caller must tell them apart (the runtime
+ * marks a command that could not be executed, which `berth run` reports
+ * with status 126/127 instead of 125).
+ */
+enum berth_error_kind {
+	BERTH_ERROR_KIND_NONE = 0,
+	BERTH_ERROR_KIND_EXEC, /* the container's command could not be executed */
+};
+
 typedef struct berth_error {
 	int code; /* errno value, or 0 when the failure has none */
+	enum berth_error_kind kind;
 	char message[BERTH_ERROR_MSG_MAX];
 } berth_error_t;
 
@@ -33,7 +44,7 @@ int berth_error_set(berth_error_t *err, int errnum, const char *fmt, ...)
 /* Prefix the message in `err` with "context: ". Returns -err->code or -EINVAL. */
 int berth_error_wrap(berth_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Reset `err` to "no error". */
+/* Reset `err` to "no error" (kind NONE). */
 void berth_error_clear(berth_error_t *err);
 
 /* The return value that matches a filled `err`: -code, or -EINVAL when code is 0. */

@@ -56,6 +56,8 @@ struct berth_container_spec {
 	struct berth_limits limits;
 	/* Descriptors that become the container's stdin, stdout, stderr; -1: /dev/null. */
 	int stdio[3];
+	/* Kill the container when the calling process dies (`berth run`). */
+	bool die_with_parent;
 };
 
 struct berth_container; /* opaque handle */

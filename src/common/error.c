@@ -23,6 +23,7 @@ int berth_error_set(berth_error_t *err, int errnum, const char *fmt, ...)
 			     strerror(errnum)) < 0)
 			err->message[n] = '\0';
 	err->code = errnum > 0 ? errnum : 0;
+	err->kind = BERTH_ERROR_KIND_NONE;
 	return berth_error_ret(err);
 }
 
@@ -50,6 +51,7 @@ void berth_error_clear(berth_error_t *err)
 	if (err == NULL)
 		return;
 	err->code = 0;
+	err->kind = BERTH_ERROR_KIND_NONE;
 	err->message[0] = '\0';
 }
 

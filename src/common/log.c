@@ -32,3 +32,24 @@ void berth_log(enum berth_log_level level, const char *fmt, ...)
 	/* One fprintf per line keeps concurrent writers from interleaving mid-line. */
 	fprintf(stderr, "%s: %s%s\n", log_program, prefix[level], line);
 }
+
+#ifdef BERTH_TRACE_ENABLED
+#include <time.h>
+#include <unistd.h>
+
+#include "berth/trace.h"
+
+void berth_trace(const char *step)
+{
+	struct timespec t;
+	char line[160];
+	int n;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	n = snprintf(line, sizeof(line), "TRACE %lld.%06ld %d %s\n", (long long)t.tv_sec,
+		     t.tv_nsec / 1000, (int)getpid(), step);
+	/* One write(2): async-signal-safe, usable between fork and exec. */
+	if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0)
+		return;
+}
+#endif

@@ -49,6 +49,8 @@ struct berth_cgroup_ops {
 	int (*open)(struct berth_cgroup *cg, berth_error_t *err);
 	int (*apply_limits)(struct berth_cgroup *cg, const struct berth_cgroup_limits *limits,
 	                    berth_error_t *err);
+	int (*set_cpu)(struct berth_cgroup *cg, uint64_t quota_us, uint64_t period_us,
+	               berth_error_t *err);
 	int (*attach)(struct berth_cgroup *cg, pid_t pid, berth_error_t *err);
 	int (*freeze)(struct berth_cgroup *cg, bool frozen, berth_error_t *err);
 	int (*stats)(struct berth_cgroup *cg, struct berth_cgroup_stats *st, berth_error_t *err);

@@ -346,6 +346,7 @@ const struct berth_cgroup_ops berth_cgroup_v1_ops = {
         .create = v1_create,
         .open = v1_open,
         .apply_limits = v1_apply_limits,
+        .set_cpu = apply_cpu,
         .attach = v1_attach,
         .freeze = v1_freeze,
         .stats = v1_stats,

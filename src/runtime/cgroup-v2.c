@@ -124,6 +124,19 @@ static int v2_open(struct berth_cgroup *cg, berth_error_t *err)
 	return berth_cgroup_open_leaf(cg, cg->root, &cg->dirfd, err);
 }
 
+static int v2_set_cpu(struct berth_cgroup *cg, uint64_t quota, uint64_t period,
+                      berth_error_t *err)
+{
+	char buf[48];
+
+	if (quota == 0)
+		return 0;
+	if (period == 0)
+		period = BERTH_CGROUP_DEFAULT_PERIOD_US;
+	snprintf(buf, sizeof(buf), "%" PRIu64 " %" PRIu64, quota, period);
+	return berth_write_knob(cg->dirfd, "cpu.max", buf, err);
+}
+
 static int v2_apply_limits(struct berth_cgroup *cg, const struct berth_cgroup_limits *limits,
                            berth_error_t *err)
 {
@@ -143,16 +156,9 @@ static int v2_apply_limits(struct berth_cgroup *cg, const struct berth_cgroup_li
 	r = berth_write_knob(fd, "memory.swap.max", "0", err);
 	if (r < 0 && r != -ENOENT)
 		return r;
-	if (limits->cpu_quota_us != 0) {
-		char buf[48];
-		uint64_t period = limits->cpu_period_us != 0 ? limits->cpu_period_us
-		                                             : BERTH_CGROUP_DEFAULT_PERIOD_US;
-
-		snprintf(buf, sizeof(buf), "%" PRIu64 " %" PRIu64, limits->cpu_quota_us, period);
-		r = berth_write_knob(fd, "cpu.max", buf, err);
-		if (r < 0)
-			return r;
-	}
+	r = v2_set_cpu(cg, limits->cpu_quota_us, limits->cpu_period_us, err);
+	if (r < 0)
+		return r;
 	if (limits->pids != 0) {
 		r = berth_cgroup_write_u64(fd, "pids.max", limits->pids, err);
 		if (r < 0)
@@ -246,6 +252,7 @@ const struct berth_cgroup_ops berth_cgroup_v2_ops = {
         .create = v2_create,
         .open = v2_open,
         .apply_limits = v2_apply_limits,
+        .set_cpu = v2_set_cpu,
         .attach = v2_attach,
         .freeze = v2_freeze,
         .stats = v2_stats,

@@ -411,6 +411,15 @@ int berth_cgroup_apply_limits(struct berth_cgroup *cg, const struct berth_cgroup
 	return cg->ops->apply_limits(cg, limits, err);
 }
 
+int berth_cgroup_set_cpu(struct berth_cgroup *cg, uint64_t quota_us, uint64_t period_us,
+                         berth_error_t *err)
+{
+	int r = cg->ops->set_cpu(cg, quota_us, period_us, err);
+	if (r < 0)
+		berth_error_wrap(err, "cgroup `%s`", berth_cgroup_path(cg));
+	return r;
+}
+
 int berth_cgroup_create(const struct berth_cgroup_config *cfg, const char *name,
                         const struct berth_cgroup_limits *limits, struct berth_cgroup **out,
                         berth_error_t *err)

@@ -69,6 +69,14 @@ int berth_cgroup_create(const struct berth_cgroup_config *cfg, const char *name,
 int berth_cgroup_open(const struct berth_cgroup_config *cfg, const char *name,
 		      struct berth_cgroup **out, berth_error_t *err);
 
+/*
+ * Set the CPU quota (0: leave as is; period 0: 100000 µs). The runtime
+ * creates a container's cgroup without it and sets it once the container is
+ * built, so that setting up is not charged to a small instance's share.
+ */
+int berth_cgroup_set_cpu(struct berth_cgroup *cg, uint64_t quota_us, uint64_t period_us,
+			 berth_error_t *err);
+
 /* Move process `pid` into the cgroup (every v1 hierarchy, or the v2 one). */
 int berth_cgroup_attach(struct berth_cgroup *cg, pid_t pid, berth_error_t *err);
 

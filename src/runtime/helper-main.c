@@ -1,8 +1,433 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * berth-runtime: the single-threaded helper that does what must not happen
+ * in the (possibly multithreaded) caller: create the container's cgroup and
+ * state, clone its init into new namespaces, or join a running container to
+ * exec a process in it. See runtime-internal.h for the protocol.
+ *
+ *   berth-runtime start    fd 3: start request, fd 4: report pipe
+ *   berth-runtime exec     fd 3: exec request,  fd 4: report pipe
+ *
+ * Both clone with CLONE_PARENT, so the new process is the caller's child,
+ * and exit as soon as they have reported its PID.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-int main(void)
+#include "berth/trace.h"
+#include "berth/fs.h"
+#include "berth/util.h"
+#include "runtime-internal.h"
+#include "security.h"
+
+#define REPORT_FD BERTH_HELPER_REPORT_FD
+
+static pid_t clone_parent(uint64_t flags, int cgroup_fd)
 {
-	fprintf(stderr, "berth-runtime: not yet\n");
-	return 1;
+	struct clone_args args = {
+		.flags = flags | CLONE_PARENT,
+		/* With CLONE_PARENT the child inherits our exit signal (SIGCHLD). */
+		.exit_signal = 0,
+	};
+
+	if (cgroup_fd >= 0) {
+		args.flags |= CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)cgroup_fd;
+	}
+	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+/* The container's /etc/hostname, /etc/hosts and /etc/resolv.conf, in memory. */
+static void make_etc_files(struct berth_start_request *req)
+{
+	const char *hostname = req->spec.hostname != NULL ? req->spec.hostname : req->spec.id;
+	cleanup_free char *host_resolv = NULL;
+	size_t used = 0;
+
+	req->etc_hostname = xasprintf("%.63s\n", hostname);
+	req->etc_hosts = xasprintf(
+		"127.0.0.1\tlocalhost %.63s\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		hostname);
+	/*
+	 * The host's resolvers, minus those on loopback: a container's loopback
+	 * is its own, and a resolver there would not answer.
+	 */
+	if (berth_read_file_at(AT_FDCWD, "/etc/resolv.conf", 64 * 1024, &host_resolv, NULL, NULL) <
+	    0)
+		host_resolv = xstrdup("");
+	req->etc_resolv = xcalloc(strlen(host_resolv) + 64, 1);
+	for (char *line = strtok(host_resolv, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+		const char *ns = "nameserver";
+		if (strncmp(line, ns, strlen(ns)) == 0) {
+			const char *addr = line + strlen(ns);
+			addr += strspn(addr, " \t");
+			if (strncmp(addr, "127.", 4) == 0 || strncmp(addr, "::1", 3) == 0)
+				continue;
+		}
+		used += (size_t)sprintf(req->etc_resolv + used, "%s\n", line);
+	}
+	if (strstr(req->etc_resolv, "nameserver") == NULL)
+		sprintf(req->etc_resolv + used, "nameserver 8.8.8.8\n");
+}
+
+/*
+ * STATE/layers/init-v1 (see runtime-internal.h), made once: built under a
+ * temporary name and renamed into place, so a half-made layer is never used.
+ */
+static int ensure_init_layer(const char *state_dir, const char *path, berth_error_t *err)
+{
+	static const struct {
+		const char *name;
+		bool dir;
+		mode_t mode;
+	} entries[] = {
+		{"proc", true, 0555},  {"sys", true, 0555},         {"dev", true, 0755},
+		{"etc", true, 0755},   {"etc/hostname", false, 0644}, {"etc/hosts", false, 0644},
+		{"etc/resolv.conf", false, 0644},
+	};
+	cleanup_free char *layers = xasprintf("%s/layers", state_dir);
+	cleanup_free char *tmp = NULL;
+	struct stat st;
+	int r;
+
+	if (stat(path, &st) == 0)
+		return 0;
+	r = berth_mkdir_p(layers, 0700, err);
+	if (r < 0)
+		return r;
+	tmp = xasprintf("%s/.init-XXXXXX", layers);
+	if (mkdtemp(tmp) == NULL)
+		return berth_error_set(err, errno, "create `%s`", tmp);
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(entries); i++) {
+		cleanup_free char *p = xasprintf("%s/%s", tmp, entries[i].name);
+		int fd = -1;
+
+		if (entries[i].dir ? mkdir(p, entries[i].mode) < 0
+				   : (fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+						entries[i].mode)) < 0) {
+			r = berth_error_set(err, errno, "create `%s`", p);
+			berth_rmtree(tmp, NULL);
+			return r;
+		}
+		berth_close_keep_errno(fd);
+	}
+	if (chmod(tmp, 0755) < 0 || rename(tmp, path) < 0) {
+		/* Another start made it first: use theirs. */
+		int saved = errno;
+		berth_rmtree(tmp, NULL);
+		if (stat(path, &st) == 0)
+			return 0;
+		return berth_error_set(err, saved, "create `%s`", path);
+	}
+	return 0;
+}
+
+/* The init layer only suits images whose /proc, /dev, /sys and /etc are directories or absent. */
+static bool image_takes_init_layer(const char *rootfs)
+{
+	static const char *const names[] = {"proc", "dev", "sys", "etc"};
+	cleanup_close int fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0)
+		return false;
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(names); i++)
+		if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
+			return false;
+	return true;
+}
+
+/*
+ * Create and lock STATE/containers/ID (the lock is inherited by the init and
+ * held for the container's life), the shared mount point and, when the image
+ * suits it, the init layer. The writable layer is the init's to make, in
+ * parallel with our cgroup work.
+ */
+static int prepare_state(struct berth_start_request *req, int *dir_fd, bool *created,
+			 berth_error_t *err)
+{
+	const char *dir = req->container_dir;
+	const char *state = req->spec.state_dir;
+	cleanup_free char *containers = xasprintf("%s/containers", state);
+	cleanup_free char *mnt = xasprintf("%s/" BERTH_STATE_MNT, state);
+	cleanup_free char *init_layer = xasprintf("%s/" BERTH_STATE_INIT_LAYER, state);
+	int r;
+
+	if (mkdir(dir, 0700) < 0) {
+		if (errno == ENOENT) {
+			r = berth_mkdir_p(containers, 0700, err);
+			if (r < 0)
+				return r;
+			if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+				return berth_error_set(err, errno, "mkdir `%s`", dir);
+		} else if (errno != EEXIST) {
+			return berth_error_set(err, errno, "mkdir `%s`", dir);
+		}
+	}
+	*dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*dir_fd < 0)
+		return berth_error_set(err, errno, "open `%s`", dir);
+	if (flock(*dir_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			return berth_error_set(err, EBUSY, "container `%s` is already running",
+					       req->spec.id);
+		return berth_error_set(err, errno, "lock `%s`", dir);
+	}
+	*created = true;
+	if (mkdir(mnt, 0700) < 0 && errno != EEXIST)
+		return berth_error_set(err, errno, "mkdir `%s`", mnt);
+	if (image_takes_init_layer(req->spec.rootfs)) {
+		r = ensure_init_layer(state, init_layer, err);
+		if (r < 0)
+			return r;
+		req->init_layer = steal_pointer(&init_layer);
+	}
+	make_etc_files(req);
+	return 0;
+}
+
+/* Remove a cgroup of this name: we hold the container's lock, so it is a leftover. */
+static void remove_stale_cgroup(const struct berth_cgroup_config *cfg, const char *id)
+{
+	struct berth_cgroup *stale = NULL;
+
+	if (berth_cgroup_open(cfg, id, &stale, NULL) == 0) {
+		berth_cgroup_kill(stale, NULL);
+		berth_cgroup_destroy(stale, NULL);
+		berth_cgroup_free(stale);
+	}
+}
+
+static int helper_start(berth_error_t *err)
+{
+	struct berth_start_request req = {0};
+	struct berth_cgroup_config cgcfg;
+	struct berth_cgroup_limits limits = {0};
+	struct berth_cgroup *cg = NULL;
+	cleanup_close int dir_fd = -1;
+	bool created = false;
+	int go[2] = {-1, -1}, ready[2] = {-1, -1};
+	json_t *json = NULL;
+	uint64_t quota;
+	char byte;
+	pid_t pid;
+	int r;
+
+	r = berth_request_read(BERTH_HELPER_SPEC_FD, &json, err);
+	if (r < 0)
+		return r;
+	r = berth_start_request_decode(json, &req, err);
+	if (r < 0)
+		goto out;
+	BERTH_TRACE("helper: request read");
+	berth_runtime_cgroup_config(&cgcfg, err);
+	r = berth_cgroup_detect(cgcfg.root, &cgcfg.mode, err);
+	if (r < 0)
+		goto out;
+	r = prepare_state(&req, &dir_fd, &created, err);
+	if (r < 0)
+		goto out;
+
+	BERTH_TRACE("helper: state prepared");
+	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0) {
+		r = berth_error_set(err, errno, "pipe");
+		goto out;
+	}
+
+	/*
+	 * Clone first, then make the cgroup and move the init into it while it
+	 * builds the container: on cgroup v1 the move can wait for an RCU grace
+	 * period (milliseconds after a quiet spell), which then overlaps with
+	 * the init's own work instead of adding to it. The init creates its
+	 * network namespace itself for the same reason.
+	 */
+	pid = clone_parent(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC, -1);
+	if (pid < 0) {
+		r = berth_error_set(err, errno, "clone the container's init");
+		goto out;
+	}
+	if (pid == 0) {
+		struct berth_init_args args = {
+			.req = &req,
+			.dir_fd = dir_fd,
+			.report_fd = REPORT_FD,
+			.ready_fd = ready[1],
+			.go_fd = go[0],
+			.status_fd = BERTH_HELPER_STATUS_FD,
+			.seccomp = berth_seccomp_default(),
+		};
+		close(go[1]);
+		close(ready[0]);
+		berth_init_main(&args);
+	}
+	close(steal_fd(&go[0]));
+	close(steal_fd(&ready[1]));
+	berth_report_pid(REPORT_FD, pid);
+	/* From here on the caller owns the container and cleans up after failures. */
+	created = false;
+
+	/* Everything but the CPU quota, which waits until the container is built. */
+	limits.memory_bytes = req.spec.limits.memory_bytes;
+	limits.pids = req.spec.limits.pids;
+	r = berth_cgroup_create(&cgcfg, req.spec.id, &limits, &cg, err);
+	if (r == -EEXIST) {
+		remove_stale_cgroup(&cgcfg, req.spec.id);
+		r = berth_cgroup_create(&cgcfg, req.spec.id, &limits, &cg, err);
+	}
+	BERTH_TRACE("helper: cgroup created");
+	if (r == 0)
+		r = berth_cgroup_attach(cg, pid, err);
+	if (r < 0)
+		goto kill;
+	BERTH_TRACE("helper: attached");
+	/* EOF: the init failed and has said why. */
+	if (read(ready[0], &byte, 1) != 1) {
+		r = 0;
+		goto out;
+	}
+	/* quota = vCPUs * period; the kernel's minimum quota is 1 ms. */
+	quota = req.spec.limits.nanocpus / 10000;
+	if (req.spec.limits.nanocpus > 0 && quota < 1000)
+		quota = 1000;
+	r = berth_cgroup_set_cpu(cg, quota, 0, err);
+	if (r < 0)
+		goto kill;
+	BERTH_TRACE("helper: cpu set");
+	if (write(go[1], "g", 1) != 1) {
+		r = berth_error_set(err, errno, "start the container's init");
+		goto kill;
+	}
+	r = 0;
+	goto out;
+kill:
+	kill(pid, SIGKILL);
+out:
+	if (r < 0 && created) {
+		if (cg != NULL)
+			berth_cgroup_destroy(cg, NULL);
+		berth_rmtree(req.container_dir, NULL);
+	}
+	if (cg != NULL)
+		berth_cgroup_free(cg);
+	berth_close_keep_errno(go[0]);
+	berth_close_keep_errno(go[1]);
+	berth_close_keep_errno(ready[0]);
+	berth_close_keep_errno(ready[1]);
+	if (req.json != NULL)
+		berth_start_request_free(&req);
+	else
+		json_decref(json);
+	return r;
+}
+
+static int helper_exec(berth_error_t *err)
+{
+	struct berth_exec_request req = {0};
+	struct berth_cgroup_config cgcfg;
+	struct berth_cgroup *cg = NULL;
+	cleanup_close int pidfd = -1;
+	json_t *json = NULL;
+	int cgroup_fd = -1;
+	pid_t pid;
+	int r;
+
+	r = berth_request_read(BERTH_HELPER_SPEC_FD, &json, err);
+	if (r < 0)
+		return r;
+	r = berth_exec_request_decode(json, &req, err);
+	if (r < 0)
+		goto out;
+	pidfd = (int)syscall(SYS_pidfd_open, req.init_pid, 0);
+	if (pidfd < 0) {
+		r = berth_error_set(err, errno == ESRCH ? ESRCH : errno,
+				    "container `%s` is not running", req.id);
+		goto out;
+	}
+	berth_runtime_cgroup_config(&cgcfg, err);
+	r = berth_cgroup_detect(cgcfg.root, &cgcfg.mode, err);
+	if (r == 0)
+		r = berth_cgroup_open(&cgcfg, req.id, &cg, err);
+	if (r < 0)
+		goto out;
+	/* v2 places the child directly; v1 moves us, and the child inherits. */
+	cgroup_fd = berth_cgroup_dirfd(cg);
+	if (cgroup_fd < 0) {
+		r = berth_cgroup_attach(cg, getpid(), err);
+		if (r < 0)
+			goto out;
+	}
+	if (setns(pidfd, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+				 CLONE_NEWCGROUP) < 0) {
+		r = berth_error_set(err, errno, "enter the namespaces of container `%s`", req.id);
+		goto out;
+	}
+	pid = clone_parent(0, cgroup_fd);
+	if (pid < 0) {
+		r = berth_error_set(err, errno, "clone into container `%s`", req.id);
+		goto out;
+	}
+	if (pid == 0) {
+		const char *wd = req.spec.workdir != NULL ? req.spec.workdir : "/";
+
+		setsid();
+		if (chdir(wd) < 0) {
+			berth_error_set(err, errno, "chdir to `%s` in container `%s`", wd, req.id);
+			berth_report_error(REPORT_FD, err);
+			_exit(125);
+		}
+		berth_exec_command(req.spec.argv, req.spec.env, req.spec.uid, req.spec.gid,
+				   berth_seccomp_default(), err);
+		berth_report_error(REPORT_FD, err);
+		_exit(err->kind == BERTH_ERROR_KIND_EXEC ? (err->code == ENOENT ? 127 : 126) : 125);
+	}
+	berth_report_pid(REPORT_FD, pid);
+	r = 0;
+out:
+	if (cg != NULL)
+		berth_cgroup_free(cg);
+	if (req.json != NULL)
+		berth_exec_request_free(&req);
+	else
+		json_decref(json);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	berth_error_t err = {0};
+	int r;
+
+	if (argc != 2 || (strcmp(argv[1], "start") != 0 && strcmp(argv[1], "exec") != 0)) {
+		fprintf(stderr, "usage: berth-runtime start|exec\n\n"
+				"The helper of the berth runtime library; it is not meant to be "
+				"run by hand.\n");
+		return 2;
+	}
+	/*
+	 * Without the report pipe there is nobody to talk to. Both descriptors
+	 * arrived through dup2() and must not reach the container's command:
+	 * the report pipe's EOF is what tells the caller the command runs.
+	 */
+	if (fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC) < 0 ||
+	    fcntl(BERTH_HELPER_SPEC_FD, F_SETFD, FD_CLOEXEC) < 0 ||
+	    (strcmp(argv[1], "start") == 0 && fcntl(BERTH_HELPER_STATUS_FD, F_SETFD, FD_CLOEXEC) < 0)) {
+		fprintf(stderr, "berth-runtime: descriptors 3, 4 (and 5 for start) must be open\n");
+		return 2;
+	}
+	r = strcmp(argv[1], "start") == 0 ? helper_start(&err) : helper_exec(&err);
+	if (r < 0) {
+		berth_report_error(REPORT_FD, &err);
+		return 1;
+	}
+	return 0;
 }

@@ -49,6 +49,12 @@ int berth_seccomp_build(struct sock_fprog *prog, berth_error_t *err);
 void berth_seccomp_free(struct sock_fprog *prog);
 
 /*
+ * The same program, compiled when berth was built and embedded in it: what
+ * containers get, at no cost per start.
+ */
+const struct sock_fprog *berth_seccomp_default(void);
+
+/*
  * Install a program built by berth_seccomp_build() in the calling thread.
  * Only system calls: safe between fork and exec. no_new_privs must be set
  * (or CAP_SYS_ADMIN held). Returns 0 or -errno.

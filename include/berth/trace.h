@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Start-latency tracing for development: built with `make TRACE=1`, every
+ * BERTH_TRACE("step") writes "TRACE <monotonic µs> <pid> step" to stderr,
+ * across the CLI, the helper and the container's init, so one run shows where
+ * the time of a container start goes. Compiled out otherwise.
+ */
+#ifndef BERTH_TRACE_H
+#define BERTH_TRACE_H
+
+#ifdef BERTH_TRACE_ENABLED
+void berth_trace(const char *step);
+#define BERTH_TRACE(step) berth_trace(step)
+#else
+#define BERTH_TRACE(step) ((void)0)
+#endif
+
+#endif

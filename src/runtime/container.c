@@ -1,0 +1,577 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The runtime library, caller's side: validate a spec, hand it to the
+ * berth-runtime helper, collect its report, and manage the running container
+ * through its pidfd, cgroup and network namespace.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "berth/trace.h"
+#include "berth/fs.h"
+#include "berth/runtime.h"
+#include "berth/util.h"
+#include "net.h"
+#include "runtime-internal.h"
+
+extern char **environ;
+
+struct berth_container {
+	char *id;
+	char *dir;
+	pid_t pid;
+	int pidfd;
+	int netns_fd;
+	int status_fd; /* read end: the init's last word (see runtime-internal.h) */
+	struct berth_cgroup *cg;
+	char **env;
+	uint32_t uid, gid;
+	bool exited;
+	struct berth_exit exit;
+};
+
+static char helper_path[PATH_MAX];
+static pthread_once_t helper_once = PTHREAD_ONCE_INIT;
+
+static void find_helper(void)
+{
+	const char *env = getenv("BERTH_RUNTIME_HELPER");
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (env != NULL && *env != '\0') {
+		snprintf(helper_path, sizeof(helper_path), "%s", env);
+		return;
+	}
+	/* Next to the running binary (bin/ in the build tree), else the install location. */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		char *slash;
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			if (snprintf(helper_path, sizeof(helper_path), "%s/berth-runtime", self) <
+				    (int)sizeof(helper_path) &&
+			    access(helper_path, X_OK) == 0)
+				return;
+		}
+	}
+	snprintf(helper_path, sizeof(helper_path), "%s/berth-runtime", BERTH_LIBEXECDIR);
+}
+
+const char *berth_runtime_helper_path(void)
+{
+	pthread_once(&helper_once, find_helper);
+	return helper_path;
+}
+
+/* Keep our descriptors clear of 0..5, which the helper's file actions assign. */
+static int high_fd(int fd)
+{
+	int r;
+
+	if (fd < 0 || fd > BERTH_HELPER_STATUS_FD)
+		return fd;
+	r = fcntl(fd, F_DUPFD_CLOEXEC, BERTH_HELPER_STATUS_FD + 1);
+	berth_close_keep_errno(fd);
+	return r;
+}
+
+/*
+ * Run `berth-runtime VERB` with the request and the given stdio; read its
+ * report until EOF. *pid is the process it created (even when a later step
+ * failed, so the caller can clean up), or 0.
+ */
+static int spawn_helper(const char *verb, json_t *request, const int stdio[3], int status_fd,
+			pid_t *pid, berth_error_t *err)
+{
+	const char *path = berth_runtime_helper_path();
+	char *argv[] = {(char *)"berth-runtime", (char *)verb, NULL};
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	cleanup_close int memfd = -1;
+	cleanup_close int rd = -1;
+	cleanup_close int wr = -1;
+	berth_error_t reported = {0};
+	bool got_error = false;
+	sigset_t none, all;
+	pid_t helper;
+	int fds[2], status, r;
+
+	*pid = 0;
+	memfd = high_fd(berth_request_memfd(request, err));
+	if (memfd < 0)
+		return memfd == -1 ? berth_error_set(err, errno, "request descriptor") : memfd;
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return berth_error_set(err, errno, "pipe");
+	rd = high_fd(fds[0]);
+	wr = high_fd(fds[1]);
+	if (rd < 0 || wr < 0)
+		return berth_error_set(err, errno, "pipe");
+
+	posix_spawn_file_actions_init(&fa);
+	for (int i = 0; i < 3; i++) {
+		if (stdio[i] >= 0)
+			posix_spawn_file_actions_adddup2(&fa, stdio[i], i);
+		else
+			posix_spawn_file_actions_addopen(&fa, i, "/dev/null", O_RDWR, 0);
+	}
+	posix_spawn_file_actions_adddup2(&fa, memfd, BERTH_HELPER_SPEC_FD);
+	posix_spawn_file_actions_adddup2(&fa, wr, BERTH_HELPER_REPORT_FD);
+	if (status_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, status_fd, BERTH_HELPER_STATUS_FD);
+	posix_spawn_file_actions_addclosefrom_np(&fa, BERTH_HELPER_STATUS_FD + 1);
+	/* The container starts from a clean slate, whatever our signal state. */
+	posix_spawnattr_init(&attr);
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	r = posix_spawn(&helper, path, &fa, &attr, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (r != 0)
+		return berth_error_set(err, r, "run the runtime helper `%s`", path);
+	close(steal_fd(&wr));
+
+	for (;;) {
+		struct berth_report rec;
+		r = berth_report_read(rd, &rec);
+		if (r <= 0)
+			break;
+		if (rec.type == BERTH_REPORT_PID && *pid == 0)
+			*pid = rec.pid;
+		else if (rec.type == BERTH_REPORT_ERROR && !got_error) {
+			reported = rec.error;
+			got_error = true;
+		}
+	}
+	BERTH_TRACE("lib: report EOF");
+	while (waitpid(helper, &status, 0) < 0 && errno == EINTR)
+		;
+	if (got_error) {
+		*err = reported;
+		return berth_error_ret(err);
+	}
+	if (r < 0)
+		return berth_error_set(err, -r, "read the runtime helper's report");
+	if (WIFSIGNALED(status))
+		return berth_error_set(err, EIO, "the runtime helper was killed by signal %d",
+				       WTERMSIG(status));
+	if (WEXITSTATUS(status) != 0)
+		return berth_error_set(err, EIO, "the runtime helper `%s` failed with status %d",
+				       path, WEXITSTATUS(status));
+	if (*pid <= 0)
+		return berth_error_set(err, EIO, "the runtime helper reported no process");
+	return 0;
+}
+
+static int pidfd_open(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* PATH, HOSTNAME and HOME as Docker sets them, unless the spec gives them. */
+static char **complete_env(const struct berth_container_spec *spec, const char *hostname)
+{
+	size_t n = berth_strv_len(spec->env), used = 0;
+	char **env = xcalloc(n + 4, sizeof(char *));
+	bool path = false, host = false, home = false;
+
+	for (size_t i = 0; i < n; i++) {
+		path |= strncmp(spec->env[i], "PATH=", 5) == 0;
+		host |= strncmp(spec->env[i], "HOSTNAME=", 9) == 0;
+		home |= strncmp(spec->env[i], "HOME=", 5) == 0;
+		env[used++] = xstrdup(spec->env[i]);
+	}
+	if (!path)
+		env[used++] = xstrdup(
+			"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	if (!host)
+		env[used++] = xasprintf("HOSTNAME=%.63s", hostname);
+	if (!home)
+		env[used++] = xstrdup(spec->uid == 0 ? "HOME=/root" : "HOME=/");
+	return env;
+}
+
+static int check_overlay_path(const char *what, const char *path, berth_error_t *err)
+{
+	/* overlayfs takes its directories in one option string. */
+	if (strpbrk(path, ",:\\") != NULL)
+		return berth_error_set(err, EINVAL,
+				       "%s `%s` contains `,`, `:` or `\\`, which overlayfs cannot "
+				       "take",
+				       what, path);
+	return 0;
+}
+
+static int validate(const struct berth_container_spec *spec, char **rootfs, char **state_dir,
+		    berth_error_t *err)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+	int r;
+
+	if (!berth_container_id_valid(spec->id))
+		return berth_error_set(err, EINVAL,
+				       "`%s` is not a valid container name (use letters, digits, "
+				       "`_`, `.`, `-`; at most 128)",
+				       spec->id != NULL ? spec->id : "");
+	if (spec->argv == NULL || spec->argv[0] == NULL || spec->argv[0][0] == '\0')
+		return berth_error_set(err, EINVAL, "no command given");
+	if (spec->rootfs == NULL)
+		return berth_error_set(err, EINVAL, "no rootfs given");
+	if (stat(spec->rootfs, &st) < 0)
+		return berth_error_set(err, errno, "rootfs `%s`", spec->rootfs);
+	if (!S_ISDIR(st.st_mode))
+		return berth_error_set(err, ENOTDIR, "rootfs `%s` is not a directory",
+				       spec->rootfs);
+	if (realpath(spec->rootfs, buf) == NULL)
+		return berth_error_set(err, errno, "rootfs `%s`", spec->rootfs);
+	*rootfs = xstrdup(buf);
+	r = berth_mkdir_p(spec->state_dir, 0711, err);
+	if (r < 0)
+		return berth_error_wrap(err, "state directory");
+	if (realpath(spec->state_dir, buf) == NULL)
+		return berth_error_set(err, errno, "state directory `%s`", spec->state_dir);
+	*state_dir = xstrdup(buf);
+	r = check_overlay_path("rootfs", *rootfs, err);
+	if (r == 0)
+		r = check_overlay_path("state directory", *state_dir, err);
+	if (r < 0)
+		return r;
+	if (spec->workdir != NULL && spec->workdir[0] != '/')
+		return berth_error_set(err, EINVAL, "workdir `%s` is not an absolute path",
+				       spec->workdir);
+	if (spec->hostname != NULL && (spec->hostname[0] == '\0' || strlen(spec->hostname) > 63))
+		return berth_error_set(err, EINVAL, "hostname must have 1 to 63 characters");
+	if (spec->limits.memory_bytes != 0 && spec->limits.memory_bytes < 6ull * 1024 * 1024)
+		return berth_error_set(err, EINVAL, "memory limit must be at least 6M");
+	if (spec->limits.nanocpus != 0 && spec->limits.nanocpus < 10000000ull)
+		return berth_error_set(err, EINVAL, "cpus must be at least 0.01");
+	return 0;
+}
+
+static int open_cgroup(const char *id, struct berth_cgroup **cg, berth_error_t *err)
+{
+	struct berth_cgroup_config cfg;
+	int r;
+
+	berth_runtime_cgroup_config(&cfg, err);
+	r = berth_cgroup_detect(cfg.root, &cfg.mode, err);
+	if (r < 0)
+		return r;
+	return berth_cgroup_open(&cfg, id, cg, err);
+}
+
+/*
+ * Remove a dead container's directory, unless a new container of the same
+ * name has taken it (and its lock) since.
+ */
+static int remove_layers(const char *dir, berth_error_t *err)
+{
+	cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : berth_error_set(err, errno, "open `%s`", dir);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK ? 0 : berth_error_set(err, errno, "lock `%s`", dir);
+	r = berth_rmtree_at(fd, BERTH_CONTAINER_UPPER, err);
+	if (r == 0)
+		r = berth_rmtree_at(fd, BERTH_CONTAINER_WORK, err);
+	if (r == 0 && rmdir(dir) < 0 && errno != ENOENT)
+		r = berth_error_set(err, errno, "remove `%s`", dir);
+	return r;
+}
+
+/* After a start failed past the clone: the init is ours to kill and reap. */
+static void undo_start(pid_t pid, const char *id, const char *dir)
+{
+	struct berth_cgroup *cg = NULL;
+
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (open_cgroup(id, &cg, NULL) == 0) {
+		berth_cgroup_kill(cg, NULL);
+		berth_cgroup_destroy(cg, NULL);
+		berth_cgroup_free(cg);
+	}
+	remove_layers(dir, NULL);
+}
+
+int berth_container_start(const struct berth_container_spec *spec, struct berth_container **out,
+			  berth_error_t *err)
+{
+	cleanup_free char *rootfs = NULL;
+	cleanup_free char *state_dir = NULL;
+	cleanup_strv char **env = NULL;
+	struct berth_container_spec s;
+	struct berth_container *c;
+	cleanup_close int status_rd = -1;
+	cleanup_close int status_wr = -1;
+	json_t *request;
+	pid_t pid;
+	int fds[2], r;
+
+	*out = NULL;
+	r = validate(spec, &rootfs, &state_dir, err);
+	if (r < 0)
+		return r;
+	s = *spec;
+	s.rootfs = rootfs;
+	s.state_dir = state_dir;
+	env = complete_env(spec, spec->hostname != NULL ? spec->hostname : spec->id);
+	s.env = env;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return berth_error_set(err, errno, "pipe");
+	status_rd = high_fd(fds[0]);
+	status_wr = high_fd(fds[1]);
+	if (status_rd < 0 || status_wr < 0)
+		return berth_error_set(err, errno, "pipe");
+	request = berth_start_request_encode(&s);
+	r = spawn_helper("start", request, spec->stdio, status_wr, &pid, err);
+	close(steal_fd(&status_wr));
+	json_decref(request);
+	if (r < 0) {
+		if (pid > 0) {
+			cleanup_free char *dir = xasprintf("%s/containers/%s", state_dir, spec->id);
+			undo_start(pid, spec->id, dir);
+		}
+		return r;
+	}
+
+	BERTH_TRACE("lib: helper done");
+	c = xcalloc(1, sizeof(*c));
+	c->pidfd = c->netns_fd = c->status_fd = -1;
+	c->id = xstrdup(spec->id);
+	c->dir = xasprintf("%s/containers/%s", state_dir, spec->id);
+	c->pid = pid;
+	c->status_fd = steal_fd(&status_rd);
+	c->env = steal_pointer(&env);
+	c->uid = spec->uid;
+	c->gid = spec->gid;
+	/* The init is our child and not yet reaped: its pid cannot have been reused. */
+	c->pidfd = pidfd_open(pid);
+	if (c->pidfd < 0) {
+		r = berth_error_set(err, errno, "pidfd_open");
+		undo_start(pid, spec->id, c->dir);
+		berth_container_destroy(c, NULL);
+		return r;
+	}
+	{
+		char ns[64];
+		snprintf(ns, sizeof(ns), "/proc/%d/ns/net", pid);
+		/* Fails only when the command has already exited; connect() then says so. */
+		c->netns_fd = open(ns, O_RDONLY | O_CLOEXEC);
+	}
+	r = open_cgroup(c->id, &c->cg, err);
+	if (r < 0) {
+		berth_error_wrap(err, "container `%s`", c->id);
+		berth_container_destroy(c, NULL);
+		return r;
+	}
+	BERTH_TRACE("lib: started");
+	*out = c;
+	return 0;
+}
+
+pid_t berth_container_pid(const struct berth_container *c)
+{
+	return c->pid;
+}
+
+int berth_container_pidfd(const struct berth_container *c)
+{
+	return c->pidfd;
+}
+
+const char *berth_container_id(const struct berth_container *c)
+{
+	return c->id;
+}
+
+int berth_container_signal(struct berth_container *c, int sig, berth_error_t *err)
+{
+	if (c->exited)
+		return berth_error_set(err, ESRCH, "container `%s` is not running", c->id);
+	if (syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0) < 0)
+		return berth_error_set(err, errno, "signal container `%s`", c->id);
+	return 0;
+}
+
+int berth_container_freeze(struct berth_container *c, bool frozen, berth_error_t *err)
+{
+	int r = berth_cgroup_freeze(c->cg, frozen, err);
+	if (r < 0)
+		return berth_error_wrap(err, "%s container `%s`", frozen ? "freeze" : "thaw", c->id);
+	return 0;
+}
+
+int berth_container_stats(struct berth_container *c, struct berth_stats *st, berth_error_t *err)
+{
+	struct berth_cgroup_stats cs;
+	int r = berth_cgroup_stats(c->cg, &cs, err);
+
+	if (r < 0)
+		return berth_error_wrap(err, "stats of container `%s`", c->id);
+	st->memory_current = cs.memory_current;
+	st->memory_peak = cs.memory_peak;
+	st->cpu_usage_ns = cs.cpu_usage_ns;
+	st->pids_current = cs.pids_current;
+	st->oom_kills = cs.oom_kills;
+	return 0;
+}
+
+/* What the init said about the entrypoint's end; false when it said nothing. */
+static bool read_status(const struct berth_container *c, struct berth_exit *ex)
+{
+	char text[64];
+	ssize_t len;
+	int n;
+
+	/* The init wrote before it exited, so this never blocks. */
+	len = read(c->status_fd, text, sizeof(text) - 1);
+	if (len <= 0)
+		return false;
+	text[len] = '\0';
+	if (sscanf(text, "exit %d", &n) == 1 && n >= 0 && n <= 255) {
+		ex->exit_code = n;
+		ex->signal = 0;
+		return true;
+	}
+	if (sscanf(text, "signal %d", &n) == 1 && n > 0 && n < 128) {
+		ex->exit_code = 128 + n;
+		ex->signal = n;
+		return true;
+	}
+	return false;
+}
+
+int berth_container_wait(struct berth_container *c, bool nohang, struct berth_exit *ex,
+			 berth_error_t *err)
+{
+	siginfo_t si;
+	uint64_t kills = 0;
+
+	if (!c->exited) {
+		int r;
+		memset(&si, 0, sizeof(si));
+		do
+			r = waitid((idtype_t)P_PIDFD, (id_t)c->pidfd, &si,
+				   WEXITED | (nohang ? WNOHANG : 0));
+		while (r < 0 && errno == EINTR);
+		if (r < 0)
+			return berth_error_set(err, errno, "wait for container `%s`", c->id);
+		if (si.si_pid == 0)
+			return -EAGAIN;
+		c->exited = true;
+		if (!read_status(c, &c->exit)) {
+			/* The init itself ended without a word: killed, or failed before. */
+			if (si.si_code == CLD_EXITED) {
+				c->exit.exit_code = si.si_status;
+				c->exit.signal = 0;
+			} else {
+				c->exit.signal = si.si_status;
+				c->exit.exit_code = 128 + si.si_status;
+			}
+		}
+		if (c->cg != NULL && berth_cgroup_oom_kills(c->cg, &kills, NULL) == 0)
+			c->exit.oom = kills > 0;
+	}
+	if (ex != NULL)
+		*ex = c->exit;
+	return 0;
+}
+
+const struct berth_exit *berth_container_exit(const struct berth_container *c)
+{
+	return c->exited ? &c->exit : NULL;
+}
+
+int berth_container_exec(struct berth_container *c, const struct berth_exec_spec *spec, pid_t *pid,
+			 int *pidfd, berth_error_t *err)
+{
+	json_t *request;
+	pid_t child;
+	int r;
+
+	if (c->exited)
+		return berth_error_set(err, ESRCH, "container `%s` is not running", c->id);
+	if (spec->argv == NULL || spec->argv[0] == NULL || spec->argv[0][0] == '\0')
+		return berth_error_set(err, EINVAL, "no command given");
+	if (spec->workdir != NULL && spec->workdir[0] != '/')
+		return berth_error_set(err, EINVAL, "workdir `%s` is not an absolute path",
+				       spec->workdir);
+	request = berth_exec_request_encode(c->pid, c->id, spec, c->env, c->uid, c->gid);
+	r = spawn_helper("exec", request, spec->stdio, -1, &child, err);
+	json_decref(request);
+	if (r < 0) {
+		if (child > 0)
+			while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+				;
+		return r;
+	}
+	*pid = child;
+	if (pidfd != NULL) {
+		*pidfd = pidfd_open(child);
+		if (*pidfd < 0)
+			return berth_error_set(err, errno, "pidfd_open");
+	}
+	return 0;
+}
+
+int berth_container_connect(struct berth_container *c, uint16_t port, berth_error_t *err)
+{
+	if (c->exited || c->netns_fd < 0)
+		return berth_error_set(err, ESRCH, "container `%s` is not running", c->id);
+	return berth_net_connect_in(c->netns_fd, port, err);
+}
+
+int berth_container_destroy(struct berth_container *c, berth_error_t *err)
+{
+	int r = 0;
+
+	if (c == NULL)
+		return 0;
+	if (!c->exited && c->pidfd >= 0) {
+		syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
+		berth_container_wait(c, false, NULL, NULL);
+	}
+	BERTH_TRACE("lib: destroy: reaped");
+	if (c->cg != NULL) {
+		/* Processes exec'd into the container die with its pid namespace; be sure. */
+		berth_cgroup_kill(c->cg, NULL);
+		r = berth_cgroup_destroy(c->cg, err);
+		berth_cgroup_free(c->cg);
+	}
+	BERTH_TRACE("lib: destroy: cgroup removed");
+	if (remove_layers(c->dir, r < 0 ? NULL : err) < 0 && r == 0)
+		r = berth_error_ret(err);
+	berth_close_keep_errno(c->pidfd);
+	berth_close_keep_errno(c->netns_fd);
+	berth_close_keep_errno(c->status_fd);
+	berth_strv_free(c->env);
+	free(c->id);
+	free(c->dir);
+	free(c);
+	return r;
+}

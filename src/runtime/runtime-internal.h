@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What the runtime library (the caller's side, container.c) shares with the
+ * `berth-runtime` helper and the container init it clones.
+ *
+ * Protocol: the caller spawns `berth-runtime start|exec` with
+ *   fd 0,1,2  the stdio the container (or exec'd process) gets,
+ *   fd 3      a memfd holding the request as JSON (spec.c),
+ *   fd 4      the write end of the report pipe,
+ *   fd 5      (start only) the write end of the status pipe.
+ * Everyone on the helper's side writes records (report.c) to fd 4: the
+ * helper a PID record as soon as the container's init (or the exec'd
+ * process) exists, and any process an ERROR record when a step fails. The
+ * descriptor is close-on-exec in the final process, so the caller reads
+ * records until EOF: EOF after a PID and no ERROR means the command runs.
+ * The container's init keeps fd 5 and writes one line to it when the
+ * entrypoint has ended ("exit CODE" or "signal N"), just before it exits.
+ */
+#ifndef BERTH_RUNTIME_INTERNAL_H
+#define BERTH_RUNTIME_INTERNAL_H
+
+#include <jansson.h>
+#include <linux/filter.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "berth/error.h"
+#include "berth/runtime.h"
+#include "cgroup.h"
+
+#define BERTH_HELPER_SPEC_FD   3
+#define BERTH_HELPER_REPORT_FD 4
+#define BERTH_HELPER_STATUS_FD 5
+
+/* Default location of berth's cgroups under each hierarchy root. */
+#define BERTH_CGROUP_ROOT   "/sys/fs/cgroup"
+#define BERTH_CGROUP_PARENT "berth"
+
+/*
+ * The state directory. Per container only the overlay's writable layer is on
+ * disk: STATE/containers/ID/{upper,work}. The directory is also the
+ * container's lock: the helper and then the init hold an flock() on it while
+ * the container lives, so a second start of the same name is refused and the
+ * remains of a crashed one are recognised as such.
+ */
+#define BERTH_CONTAINER_UPPER "upper"
+#define BERTH_CONTAINER_WORK  "work"
+/*
+ * STATE/mnt: one empty directory on which every init mounts its private
+ * scratch tmpfs (in its own mount namespace, so they never meet). The tmpfs
+ * holds the overlay mount point and the container's /etc/hostname, /etc/hosts
+ * and /etc/resolv.conf, and disappears with the namespace.
+ */
+#define BERTH_STATE_MNT "mnt"
+/*
+ * STATE/layers/init-v1: a shared read-only layer put on top of every image
+ * that has plain directories (or nothing) at /proc, /dev, /sys and /etc. It
+ * holds the mount points berth needs, so that starting a container never
+ * copies /etc up into its writable layer just to mount /etc/hostname.
+ */
+#define BERTH_STATE_INIT_LAYER "layers/init-v1"
+
+/* Cgroup settings of this host, from the environment (BERTH_CGROUP_ROOT, BERTH_CGROUP_PARENT). */
+void berth_runtime_cgroup_config(struct berth_cgroup_config *cfg, berth_error_t *err);
+
+/* ---- spec.c: requests to the helper ---- */
+
+/* A start request as the helper sees it; strings point into `json`. */
+struct berth_start_request {
+	json_t *json;
+	struct berth_container_spec spec;
+	char **argv; /* arrays owned by the request, strings by json */
+	char **env;
+	const char *container_dir; /* STATE_DIR/containers/ID */
+	const char *init_layer;    /* STATE_DIR/layers/init-v1, or NULL when not used */
+	/* Contents of the container's /etc files, prepared by the helper. */
+	char *etc_hostname, *etc_hosts, *etc_resolv;
+};
+
+struct berth_exec_request {
+	json_t *json;
+	pid_t init_pid;
+	const char *id;
+	struct berth_exec_spec spec;
+	char **argv;
+	char **env;
+};
+
+json_t *berth_start_request_encode(const struct berth_container_spec *spec);
+int berth_start_request_decode(json_t *json, struct berth_start_request *req, berth_error_t *err);
+void berth_start_request_free(struct berth_start_request *req);
+
+json_t *berth_exec_request_encode(pid_t init_pid, const char *id, const struct berth_exec_spec *spec,
+				  char *const *container_env, uint32_t uid, uint32_t gid);
+int berth_exec_request_decode(json_t *json, struct berth_exec_request *req, berth_error_t *err);
+void berth_exec_request_free(struct berth_exec_request *req);
+
+/* Write a request into a fresh memfd, positioned at 0. Returns the fd or -errno. */
+int berth_request_memfd(json_t *json, berth_error_t *err);
+/* Read and parse the request from `fd`. */
+int berth_request_read(int fd, json_t **out, berth_error_t *err);
+
+/* Validate a container id: [A-Za-z0-9][A-Za-z0-9_.-]{0,127}. */
+bool berth_container_id_valid(const char *id);
+
+/* ---- report.c: records on the report pipe ---- */
+
+enum berth_report_type {
+	BERTH_REPORT_PID = 1,
+	BERTH_REPORT_ERROR = 2,
+};
+
+struct berth_report {
+	enum berth_report_type type;
+	pid_t pid;              /* PID */
+	berth_error_t error;    /* ERROR */
+};
+
+/* One write(2) each (records are smaller than PIPE_BUF, so they never interleave). */
+void berth_report_pid(int fd, pid_t pid);
+void berth_report_error(int fd, const berth_error_t *err);
+
+/* Read one record. Returns 1 with a record, 0 at EOF, or -errno. */
+int berth_report_read(int fd, struct berth_report *rec);
+
+/* ---- the helper's pieces (run in berth-runtime and the init it clones) ---- */
+
+struct berth_init_args {
+	const struct berth_start_request *req;
+	int dir_fd;    /* STATE/containers/ID, locked; close-on-exec */
+	int report_fd; /* inherited; close-on-exec */
+	int ready_fd;  /* write end: the filesystem is built */
+	int go_fd;     /* read end: the helper has placed us in the cgroup and set the limits */
+	int status_fd; /* write end: how the entrypoint ended, for the caller */
+	const struct sock_fprog *seccomp;
+};
+
+/*
+ * rootfs.c: make fresh upper and work directories in the container's
+ * directory `dir_fd` (removing any left by a container that died), then build
+ * the container's filesystem and pivot into it.
+ */
+int berth_rootfs_setup(const struct berth_start_request *req, int dir_fd, berth_error_t *err);
+
+/* net.c: bring up lo in the current network namespace. */
+int berth_net_loopback_up(berth_error_t *err);
+
+/* init.c: the container's PID 1. Never returns. */
+__attribute__((noreturn)) void berth_init_main(struct berth_init_args *args);
+
+/*
+ * exec.c (shared by the init's entrypoint and `berth-runtime exec`): drop to
+ * the process's privileges and execute `argv` with `env`, looking argv[0] up
+ * in the PATH of `env`. `seccomp` is installed last, unless NULL (the process
+ * inherited the filter). Only returns on failure, with `err` filled (kind
+ * EXEC when the command itself could not be executed).
+ */
+void berth_exec_command(char *const *argv, char *const *env, uint32_t uid, uint32_t gid,
+			const struct sock_fprog *seccomp, berth_error_t *err);
+
+#endif
