@@ -67,7 +67,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 PROGRAMS := $(BINDIR)/berthd $(BINDIR)/berth $(BINDIR)/berth-runtime
 
 .SECONDARY:
-.PHONY: all test unit e2e asan bench demo rootfs format format-check clean install
+.PHONY: all deps test unit e2e asan bench demo rootfs format format-check clean install
 all: $(PROGRAMS)
 
 $(BUILD)/obj/%.o: %.c
@@ -120,13 +120,19 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBBERTH)
 rootfs:
 	$(Q)scripts/mkrootfs.sh build/rootfs
 
-unit: $(UNIT_BINS)
-	$(Q)scripts/run-unit.sh $(UNIT_BINS)
+# test_runtime starts real containers: it needs the helper and the test root.
+unit: $(UNIT_BINS) $(PROGRAMS) rootfs
+	$(Q)BERTH_RUNTIME_HELPER=$(abspath $(BINDIR))/berth-runtime scripts/run-unit.sh $(UNIT_BINS)
 
 e2e: all rootfs
 	$(Q)BERTH_BIN=$(abspath $(BINDIR)) tests/e2e/run.sh
 
-test: unit e2e
+# Debian packages (scripts/install-deps.sh does nothing when all are there).
+deps:
+	$(Q)scripts/install-deps.sh
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory unit e2e
 
 # The sanitizer suite: a separate build tree, the same tests.
 asan:
@@ -136,7 +142,8 @@ asan:
 bench: all rootfs
 	$(Q)BERTH_BIN=$(abspath $(BINDIR)) bench/run.sh
 
-demo: all rootfs
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all rootfs
 	$(Q)BERTH_BIN=$(abspath $(BINDIR)) scripts/demo.sh
 
 format:

@@ -11,13 +11,8 @@ PACKAGES="
   libwslay-dev libsystemd-dev
   busybox-static musl-tools nettle-dev
   iproute2 util-linux procps curl
-  crun hyperfine
+  crun hyperfine jq
 "
-
-if [ "$(id -u)" -ne 0 ]; then
-	echo "install-deps.sh: must run as root (it installs Debian packages)" >&2
-	exit 1
-fi
 
 missing=""
 for p in $PACKAGES; do
@@ -29,9 +24,13 @@ for p in $PACKAGES; do
 done
 
 if [ -z "$missing" ]; then
-	echo "install-deps.sh: all dependencies present"
 	exit 0
 fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps.sh: missing:$missing; run as root to install them" >&2
+	exit 1
+fi
+echo "install-deps.sh: installing$missing"
 
 export DEBIAN_FRONTEND=noninteractive
 # Only refresh the package lists when one of the missing packages is unknown

@@ -39,10 +39,19 @@ typedef struct berth_error {
  * `err` may be NULL (the message is dropped).
  */
 int berth_error_set(berth_error_t *err, int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
+
+/*
+ * Like berth_error_set(), for messages that already say what happened
+ * ("container `web` is already running"): `errnum` is recorded as the code,
+ * but not spelled out in the message.
+ */
+int berth_error_set_plain(berth_error_t *err, int errnum, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 
 /* Prefix the message in `err` with "context: ". Returns -err->code or -EINVAL. */
-int berth_error_wrap(berth_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int berth_error_wrap(berth_error_t *err, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
 
 /* Reset `err` to "no error" (kind NONE). */
 void berth_error_clear(berth_error_t *err);

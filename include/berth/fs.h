@@ -15,7 +15,7 @@
 
 /* Write `len` bytes to `path` (created with `mode`, truncated). */
 int berth_write_file(const char *path, const void *data, size_t len, mode_t mode,
-		     berth_error_t *err);
+                     berth_error_t *err);
 /* Write a string to an existing file, e.g. a cgroup or proc knob (no O_CREAT). */
 int berth_write_knob(int dirfd, const char *name, const char *value, berth_error_t *err);
 /*
@@ -23,7 +23,7 @@ int berth_write_knob(int dirfd, const char *name, const char *value, berth_error
  * NUL-terminated buffer. Fails with EFBIG when the file is larger.
  */
 int berth_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len,
-		       berth_error_t *err);
+                       berth_error_t *err);
 /* mkdir -p; existing directories are fine. */
 int berth_mkdir_p(const char *path, mode_t mode, berth_error_t *err);
 /*
@@ -33,7 +33,8 @@ int berth_mkdir_p(const char *path, mode_t mode, berth_error_t *err);
 int berth_rmtree_at(int dirfd, const char *name, berth_error_t *err);
 int berth_rmtree(const char *path, berth_error_t *err);
 
-/* openat2(rootfd, path, flags | O_CLOEXEC, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS). Returns fd or -errno. */
+/* openat2(rootfd, path, flags | O_CLOEXEC, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS). Returns
+ * fd or -errno. */
 int berth_open_in_root(int rootfd, const char *path, int flags, mode_t mode);
 /*
  * Make sure `path` exists inside the root, creating missing parent directories

@@ -13,7 +13,7 @@ enum berth_log_level {
 /* Set the prefix ("berth", "berthd") and the most verbose level printed. */
 void berth_log_init(const char *program, enum berth_log_level max);
 void berth_log(enum berth_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 
 #define berth_error_log(...) berth_log(BERTH_LOG_ERROR, __VA_ARGS__)
 #define berth_warn(...)      berth_log(BERTH_LOG_WARN, __VA_ARGS__)

@@ -70,7 +70,7 @@ struct berth_container; /* opaque handle */
  * image fails with ENOENT: "executable not found in image: /bin/nope".
  */
 int berth_container_start(const struct berth_container_spec *spec, struct berth_container **out,
-			  berth_error_t *err);
+                          berth_error_t *err);
 
 pid_t berth_container_pid(const struct berth_container *c);
 /* A pidfd of the init (readable once it has exited); owned by the handle. */
@@ -104,7 +104,7 @@ struct berth_exit {
  * returned 0, the exit is also available with berth_container_exit().
  */
 int berth_container_wait(struct berth_container *c, bool nohang, struct berth_exit *ex,
-			 berth_error_t *err);
+                         berth_error_t *err);
 /* The exit, once berth_container_wait() has seen it; NULL before. */
 const struct berth_exit *berth_container_exit(const struct berth_container *c);
 
@@ -123,7 +123,7 @@ struct berth_exec_spec {
  * `*pid` and `*pidfd` (pidfd may be NULL) identify it; reap it with waitid().
  */
 int berth_container_exec(struct berth_container *c, const struct berth_exec_spec *spec, pid_t *pid,
-			 int *pidfd, berth_error_t *err);
+                         int *pidfd, berth_error_t *err);
 
 /*
  * Start a non-blocking TCP connection to 127.0.0.1:port inside the

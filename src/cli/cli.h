@@ -9,9 +9,9 @@
 struct berth_container;
 
 /* Exit statuses of berth itself, as Docker's CLI uses them. */
-#define BERTH_EXIT_USAGE   2   /* bad command line */
-#define BERTH_EXIT_FAILED  125 /* berth could not run the container */
-#define BERTH_EXIT_NOEXEC  126 /* the command cannot be executed */
+#define BERTH_EXIT_USAGE    2   /* bad command line */
+#define BERTH_EXIT_FAILED   125 /* berth could not run the container */
+#define BERTH_EXIT_NOEXEC   126 /* the command cannot be executed */
 #define BERTH_EXIT_NOTFOUND 127 /* the command is not in the image */
 
 int berth_cli_run(int argc, char **argv);

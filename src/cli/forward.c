@@ -31,8 +31,8 @@ struct side {
 	uv_tcp_t tcp;
 	struct link *link;
 	struct side *peer;
-	bool eof;        /* it said it will send no more */
-	bool shut;       /* we told it we will send no more */
+	bool eof;  /* it said it will send no more */
+	bool shut; /* we told it we will send no more */
 	bool reading;
 	bool closed;
 };
@@ -177,8 +177,7 @@ static void on_write(uv_write_t *req, int status)
 		return;
 	}
 	/* Drained below the mark: the other side may send again. */
-	if (!to->peer->reading && !to->peer->eof &&
-	    to->tcp.write_queue_size < HIGH_WATERMARK / 2) {
+	if (!to->peer->reading && !to->peer->eof && to->tcp.write_queue_size < HIGH_WATERMARK / 2) {
 		to->peer->reading = true;
 		uv_read_start((uv_stream_t *)&to->peer->tcp, on_alloc, on_read);
 	}

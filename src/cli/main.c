@@ -12,13 +12,13 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: berth COMMAND [OPTIONS]\n"
-		   "\n"
-		   "Commands:\n"
-		   "  run       run a command in a new container, in the foreground\n"
-		   "  version   print the version\n"
-		   "  help      show this help\n"
-		   "\n"
-		   "Run `berth COMMAND --help` for the options of a command.\n");
+	           "\n"
+	           "Commands:\n"
+	           "  run       run a command in a new container, in the foreground\n"
+	           "  version   print the version\n"
+	           "  help      show this help\n"
+	           "\n"
+	           "Run `berth COMMAND --help` for the options of a command.\n");
 }
 
 int main(int argc, char **argv)

@@ -24,38 +24,38 @@
 static void run_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: berth run [OPTIONS] [--] COMMAND [ARG...]\n"
-		"\n"
-		"Run COMMAND in a new container in the foreground. Its output is passed\n"
-		"through and its exit status becomes berth's (128+N when killed by signal N).\n"
-		"\n"
-		"Options:\n"
-		"      --rootfs DIR            the image root directory (required)\n"
-		"      --name NAME             container name (default: run-<random>)\n"
-		"      --instance-type TYPE    %s\n"
-		"                              (default: " DEFAULT_INSTANCE_TYPE ")\n"
-		"      --memory SIZE           memory limit, e.g. 256M, 1.5G (swap is off)\n"
-		"      --cpus N                CPU limit in vCPUs, e.g. 0.25, 2, 1/16\n"
-		"      --pids N                maximum number of processes\n"
-		"  -e, --env KEY=VALUE         set an environment variable (repeatable);\n"
-		"                              KEY alone passes berth's own value\n"
-		"  -w, --workdir DIR           working directory inside the container\n"
-		"      --hostname NAME         hostname (default: the container name)\n"
-		"  -u, --user UID[:GID]        run as this numeric user and group\n"
-		"      --read-only             mount the container's root read-only\n"
-		"      --net none|loopback     network: loopback (default: own namespace\n"
-		"                              with lo up) or none (lo down)\n"
-		"  -p, --publish [ADDR:]HOST_PORT:PORT\n"
-		"                              forward ADDR:HOST_PORT (default address\n"
-		"                              127.0.0.1) to PORT inside the container\n"
-		"  -i, --interactive           connect berth's stdin to the container\n"
-		"      --state-dir DIR         where writable layers live\n"
-		"                              (default: " DEFAULT_STATE_DIR ")\n"
-		"  -h, --help                  show this help\n"
-		"\n"
-		"Exit status: the container's, or 125 when berth could not run it, 126 when\n"
-		"COMMAND cannot be executed, 127 when it is not found in the image.\n",
-		berth_instance_type_names());
+	        "usage: berth run [OPTIONS] [--] COMMAND [ARG...]\n"
+	        "\n"
+	        "Run COMMAND in a new container in the foreground. Its output is passed\n"
+	        "through and its exit status becomes berth's (128+N when killed by signal N).\n"
+	        "\n"
+	        "Options:\n"
+	        "      --rootfs DIR            the image root directory (required)\n"
+	        "      --name NAME             container name (default: run-<random>)\n"
+	        "      --instance-type TYPE    %s\n"
+	        "                              (default: " DEFAULT_INSTANCE_TYPE ")\n"
+	        "      --memory SIZE           memory limit, e.g. 256M, 1.5G (swap is off)\n"
+	        "      --cpus N                CPU limit in vCPUs, e.g. 0.25, 2, 1/16\n"
+	        "      --pids N                maximum number of processes\n"
+	        "  -e, --env KEY=VALUE         set an environment variable (repeatable);\n"
+	        "                              KEY alone passes berth's own value\n"
+	        "  -w, --workdir DIR           working directory inside the container\n"
+	        "      --hostname NAME         hostname (default: the container name)\n"
+	        "  -u, --user UID[:GID]        run as this numeric user and group\n"
+	        "      --read-only             mount the container's root read-only\n"
+	        "      --net none|loopback     network: loopback (default: own namespace\n"
+	        "                              with lo up) or none (lo down)\n"
+	        "  -p, --publish [ADDR:]HOST_PORT:PORT\n"
+	        "                              forward ADDR:HOST_PORT (default address\n"
+	        "                              127.0.0.1) to PORT inside the container\n"
+	        "  -i, --interactive           connect berth's stdin to the container\n"
+	        "      --state-dir DIR         where writable layers live\n"
+	        "                              (default: " DEFAULT_STATE_DIR ")\n"
+	        "  -h, --help                  show this help\n"
+	        "\n"
+	        "Exit status: the container's, or 125 when berth could not run it, 126 when\n"
+	        "COMMAND cannot be executed, 127 when it is not found in the image.\n",
+	        berth_instance_type_names());
 }
 
 enum {
@@ -72,23 +72,23 @@ enum {
 };
 
 static const struct option options[] = {
-	{"rootfs", required_argument, NULL, OPT_ROOTFS},
-	{"name", required_argument, NULL, OPT_NAME},
-	{"instance-type", required_argument, NULL, OPT_INSTANCE_TYPE},
-	{"memory", required_argument, NULL, OPT_MEMORY},
-	{"cpus", required_argument, NULL, OPT_CPUS},
-	{"pids", required_argument, NULL, OPT_PIDS},
-	{"env", required_argument, NULL, 'e'},
-	{"workdir", required_argument, NULL, 'w'},
-	{"hostname", required_argument, NULL, OPT_HOSTNAME},
-	{"user", required_argument, NULL, 'u'},
-	{"read-only", no_argument, NULL, OPT_READ_ONLY},
-	{"net", required_argument, NULL, OPT_NET},
-	{"publish", required_argument, NULL, 'p'},
-	{"interactive", no_argument, NULL, 'i'},
-	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+        {"rootfs", required_argument, NULL, OPT_ROOTFS},
+        {"name", required_argument, NULL, OPT_NAME},
+        {"instance-type", required_argument, NULL, OPT_INSTANCE_TYPE},
+        {"memory", required_argument, NULL, OPT_MEMORY},
+        {"cpus", required_argument, NULL, OPT_CPUS},
+        {"pids", required_argument, NULL, OPT_PIDS},
+        {"env", required_argument, NULL, 'e'},
+        {"workdir", required_argument, NULL, 'w'},
+        {"hostname", required_argument, NULL, OPT_HOSTNAME},
+        {"user", required_argument, NULL, 'u'},
+        {"read-only", no_argument, NULL, OPT_READ_ONLY},
+        {"net", required_argument, NULL, OPT_NET},
+        {"publish", required_argument, NULL, 'p'},
+        {"interactive", no_argument, NULL, 'i'},
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
 };
 
 struct run_state {
@@ -101,7 +101,7 @@ struct run_state {
 };
 
 static const int forwarded_signals[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,
-					 SIGUSR1, SIGUSR2, SIGWINCH};
+                                        SIGUSR1, SIGUSR2, SIGWINCH};
 
 static void close_handle(uv_handle_t *h, void *arg)
 {
@@ -202,8 +202,9 @@ int berth_cli_run(int argc, char **argv)
 		case OPT_INSTANCE_TYPE:
 			itype = berth_instance_type_lookup(optarg);
 			if (itype == NULL) {
-				fprintf(stderr, "berth: unknown instance type `%s` (use one of: %s)\n",
-					optarg, berth_instance_type_names());
+				fprintf(stderr,
+				        "berth: unknown instance type `%s` (use one of: %s)\n",
+				        optarg, berth_instance_type_names());
 				status = BERTH_EXIT_USAGE;
 				goto out;
 			}
@@ -265,14 +266,15 @@ int berth_cli_run(int argc, char **argv)
 				spec.net = BERTH_NET_LOOPBACK;
 			else {
 				status = usage_error("unknown network `%s` (use none or loopback)",
-						     optarg);
+				                     optarg);
 				goto out;
 			}
 			break;
 		case 'p': {
 			char msg[256];
 			if (npublish == MAX_PUBLISH) {
-				status = usage_error("too many --publish options (at most %s)", "16");
+				status = usage_error("too many --publish options (at most %s)",
+				                     "16");
 				goto out;
 			}
 			if (berth_publish_parse(optarg, &publish[npublish], msg, sizeof(msg)) < 0) {
@@ -308,7 +310,7 @@ int berth_cli_run(int argc, char **argv)
 	}
 	if (geteuid() != 0) {
 		fprintf(stderr, "berth: `berth run` needs root (it creates namespaces, cgroups "
-				"and mounts)\n");
+		                "and mounts)\n");
 		goto out;
 	}
 
@@ -353,7 +355,7 @@ int berth_cli_run(int argc, char **argv)
 		r = berth_forward_start(loop, st.c, &publish[i]);
 		if (r < 0) {
 			fprintf(stderr, "berth: publish %s:%u: %s\n", publish[i].host_addr,
-				publish[i].host_port, uv_strerror(r));
+			        publish[i].host_port, uv_strerror(r));
 			berth_container_signal(st.c, SIGKILL, NULL);
 		}
 	}
@@ -369,9 +371,9 @@ int berth_cli_run(int argc, char **argv)
 			char size[32];
 			format_size(spec.limits.memory_bytes, size, sizeof(size));
 			fprintf(stderr,
-				"berth: container `%s` ran out of memory: the kernel's OOM killer "
-				"ended a process (memory limit %s)\n",
-				spec.id, size);
+			        "berth: container `%s` ran out of memory: the kernel's OOM killer "
+			        "ended a process (memory limit %s)\n",
+			        spec.id, size);
 		}
 	}
 	if (berth_container_destroy(st.c, &err) < 0)

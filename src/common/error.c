@@ -20,8 +20,23 @@ int berth_error_set(berth_error_t *err, int errnum, const char *fmt, ...)
 		n = 0;
 	if (errnum > 0 && (size_t)n < sizeof(err->message))
 		if (snprintf(err->message + n, sizeof(err->message) - (size_t)n, ": %s",
-			     strerror(errnum)) < 0)
+		             strerror(errnum)) < 0)
 			err->message[n] = '\0';
+	err->code = errnum > 0 ? errnum : 0;
+	err->kind = BERTH_ERROR_KIND_NONE;
+	return berth_error_ret(err);
+}
+
+int berth_error_set_plain(berth_error_t *err, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return errnum > 0 ? -errnum : -EINVAL;
+	va_start(ap, fmt);
+	if (vsnprintf(err->message, sizeof(err->message), fmt, ap) < 0)
+		err->message[0] = '\0';
+	va_end(ap);
 	err->code = errnum > 0 ? errnum : 0;
 	err->kind = BERTH_ERROR_KIND_NONE;
 	return berth_error_ret(err);

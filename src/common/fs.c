@@ -47,7 +47,7 @@ ssize_t berth_read_all(int fd, void *buf, size_t len)
 }
 
 int berth_write_file(const char *path, const void *data, size_t len, mode_t mode,
-		     berth_error_t *err)
+                     berth_error_t *err)
 {
 	cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	int r;
@@ -78,7 +78,7 @@ int berth_write_knob(int dirfd, const char *name, const char *value, berth_error
 }
 
 int berth_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len,
-		       berth_error_t *err)
+                       berth_error_t *err)
 {
 	cleanup_close int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 	cleanup_free char *buf = NULL;
@@ -189,9 +189,9 @@ int berth_rmtree(const char *path, berth_error_t *err)
 int berth_open_in_root(int rootfd, const char *path, int flags, mode_t mode)
 {
 	struct open_how how = {
-		.flags = (unsigned long long)(flags | O_CLOEXEC),
-		.mode = (flags & O_CREAT) ? mode : 0,
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	        .flags = (unsigned long long)(flags | O_CLOEXEC),
+	        .mode = (flags & O_CREAT) ? mode : 0,
+	        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
 	long fd;
 
@@ -247,7 +247,7 @@ int berth_ensure_in_root(int rootfd, const char *path, int dir, mode_t mode, ber
 		p = end;
 	}
 	if (*base == '\0')
-		return berth_error_set(err, EINVAL, "`%s` names no file", path);
+		return berth_error_set_plain(err, EINVAL, "`%s` names no file", path);
 	if (dir) {
 		if (mkdirat(cur, base, mode) < 0 && errno != EEXIST)
 			return berth_error_set(err, errno, "mkdir `%s` in container root", path);

@@ -16,10 +16,10 @@ void berth_log_init(const char *program, enum berth_log_level max)
 void berth_log(enum berth_log_level level, const char *fmt, ...)
 {
 	static const char *const prefix[] = {
-		[BERTH_LOG_ERROR] = "",
-		[BERTH_LOG_WARN] = "warning: ",
-		[BERTH_LOG_INFO] = "",
-		[BERTH_LOG_DEBUG] = "debug: ",
+	        [BERTH_LOG_ERROR] = "",
+	        [BERTH_LOG_WARN] = "warning: ",
+	        [BERTH_LOG_INFO] = "",
+	        [BERTH_LOG_DEBUG] = "debug: ",
 	};
 	char line[2048];
 	va_list ap;
@@ -47,7 +47,7 @@ void berth_trace(const char *step)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	n = snprintf(line, sizeof(line), "TRACE %lld.%06ld %d %s\n", (long long)t.tv_sec,
-		     t.tv_nsec / 1000, (int)getpid(), step);
+	             t.tv_nsec / 1000, (int)getpid(), step);
 	/* One write(2): async-signal-safe, usable between fork and exec. */
 	if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;

@@ -51,11 +51,9 @@ int berth_parse_size(const char *s, uint64_t *bytes, berth_error_t *err)
 		const char *suffix[4];
 		unsigned shift;
 	} units[] = {
-		{{"", "b", NULL, NULL}, 0},
-		{{"k", "kb", "ki", "kib"}, 10},
-		{{"m", "mb", "mi", "mib"}, 20},
-		{{"g", "gb", "gi", "gib"}, 30},
-		{{"t", "tb", "ti", "tib"}, 40},
+	        {{"", "b", NULL, NULL}, 0},     {{"k", "kb", "ki", "kib"}, 10},
+	        {{"m", "mb", "mi", "mib"}, 20}, {{"g", "gb", "gi", "gib"}, 30},
+	        {{"t", "tb", "ti", "tib"}, 40},
 	};
 	uint64_t whole, nano, value;
 	const char *end;
@@ -73,15 +71,15 @@ int berth_parse_size(const char *s, uint64_t *bytes, berth_error_t *err)
 			/* nano / 1e9 of a unit; split to avoid overflow. */
 			value += (uint64_t)(((unsigned __int128)nano << shift) / 1000000000u);
 			if (value == 0)
-				return berth_error_set(err, 0, "size `%s` must be greater than zero",
-						       s);
+				return berth_error_set(err, 0,
+				                       "size `%s` must be greater than zero", s);
 			*bytes = value;
 			return 0;
 		}
 	}
 bad:
 	return berth_error_set(err, 0, "`%s` is not a size (use e.g. 256M, 1.5G or bytes)",
-			       s ? s : "");
+	                       s ? s : "");
 range:
 	return berth_error_set(err, 0, "size `%s` is too large", s);
 }
@@ -113,7 +111,7 @@ int berth_parse_cpus(const char *s, uint64_t *nanocpus, berth_error_t *err)
 	return 0;
 bad:
 	return berth_error_set(err, 0, "`%s` is not a CPU amount (use e.g. 0.5, 2 or 1/16)",
-			       s ? s : "");
+	                       s ? s : "");
 range:
 	return berth_error_set(err, 0, "cpus `%s` is more than 1024", s);
 }
@@ -140,7 +138,7 @@ bad:
 	return berth_error_set(err, 0, "`%s` is not a number", s ? s : "");
 range:
 	return berth_error_set(err, 0, "`%s` is out of range (%llu to %llu)", s,
-			       (unsigned long long)min, (unsigned long long)max);
+	                       (unsigned long long)min, (unsigned long long)max);
 }
 
 int berth_parse_user(const char *s, uint32_t *uid, uint32_t *gid, berth_error_t *err)
@@ -172,14 +170,14 @@ static const struct {
 	const char *name;
 	int sig;
 } signals[] = {
-	{"HUP", SIGHUP},   {"INT", SIGINT},       {"QUIT", SIGQUIT},   {"ILL", SIGILL},
-	{"TRAP", SIGTRAP}, {"ABRT", SIGABRT},     {"BUS", SIGBUS},     {"FPE", SIGFPE},
-	{"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV},   {"USR2", SIGUSR2},
-	{"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM},   {"STKFLT", SIGSTKFLT},
-	{"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP},   {"TSTP", SIGTSTP},
-	{"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},     {"XCPU", SIGXCPU},
-	{"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},   {"WINCH", SIGWINCH},
-	{"IO", SIGIO},     {"PWR", SIGPWR},       {"SYS", SIGSYS},
+        {"HUP", SIGHUP},   {"INT", SIGINT},       {"QUIT", SIGQUIT}, {"ILL", SIGILL},
+        {"TRAP", SIGTRAP}, {"ABRT", SIGABRT},     {"BUS", SIGBUS},   {"FPE", SIGFPE},
+        {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV}, {"USR2", SIGUSR2},
+        {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM}, {"STKFLT", SIGSTKFLT},
+        {"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP}, {"TSTP", SIGTSTP},
+        {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},   {"XCPU", SIGXCPU},
+        {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH},
+        {"IO", SIGIO},     {"PWR", SIGPWR},       {"SYS", SIGSYS},
 };
 
 int berth_parse_signal(const char *s, int *sig, berth_error_t *err)
@@ -203,7 +201,7 @@ int berth_parse_signal(const char *s, int *sig, berth_error_t *err)
 	}
 bad:
 	return berth_error_set(err, 0, "`%s` is not a signal (use e.g. TERM, SIGKILL or 9)",
-			       s ? s : "");
+	                       s ? s : "");
 }
 
 const char *berth_signal_name(int sig)

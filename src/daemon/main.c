@@ -6,7 +6,8 @@
 int main(int argc, char **argv)
 {
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		printf("usage: berthd [--config FILE]\n\nThe berth daemon (not yet implemented: use "
+		printf("usage: berthd [--config FILE]\n\nThe berth daemon (not yet implemented: "
+		       "use "
 		       "`berth run` for now).\n");
 		return 0;
 	}

@@ -102,8 +102,8 @@ static int set_process_caps(uint32_t uid, berth_error_t *err)
 		goto out;
 	}
 	if (cap_compare(want, got) != 0)
-		r = berth_error_set(err, EPERM,
-		                    "capabilities beyond the container's remain for uid %u", uid);
+		r = berth_error_set_plain(
+		        err, EPERM, "capabilities beyond the container's remain for uid %u", uid);
 out:
 	cap_free(got);
 	cap_free(want);

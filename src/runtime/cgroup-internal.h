@@ -90,10 +90,6 @@ extern const struct berth_cgroup_ops berth_cgroup_v2_ops;
 int berth_cgroup_apply_limits(struct berth_cgroup *cg, const struct berth_cgroup_limits *limits,
                               berth_error_t *err);
 
-/* Like berth_error_set(), but with `code` only recorded, not spelled out in the message. */
-int berth_cgroup_fail(berth_error_t *err, int code, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
 /*
  * Read the knob `name` under `dirfd` into `buf` (NUL-terminated). Returns the
  * length, or a negative errno (EFBIG when it does not fit) with `err` filled.

@@ -71,10 +71,11 @@ static int find_hierarchies(struct berth_cgroup *cg, berth_error_t *err)
 
 		if (stat(procs, &seen[c]) < 0) {
 			if (errno == ENOENT || errno == ENOTDIR)
-				return berth_cgroup_fail(err, ENODEV,
-				                         "cgroup controller `%s` is not mounted at "
-				                         "`%s/%s`",
-				                         ctrl_names[c], cg->root, ctrl_names[c]);
+				return berth_error_set_plain(
+				        err, ENODEV,
+				        "cgroup controller `%s` is not mounted at "
+				        "`%s/%s`",
+				        ctrl_names[c], cg->root, ctrl_names[c]);
 			return berth_error_set(err, errno, "stat `%s`", procs);
 		}
 		cg->v1_hier[c] = c;
@@ -281,8 +282,8 @@ static int v1_freeze(struct berth_cgroup *cg, bool frozen, berth_error_t *err)
 	/* A half-frozen cgroup helps nobody: leave it running as it was. */
 	if (frozen)
 		berth_write_knob(fd, "freezer.state", "THAWED", &ignored);
-	return berth_cgroup_fail(err, ETIMEDOUT, "`freezer.state` still read `%s` after %d ms",
-	                         state, BERTH_CGROUP_FREEZE_TIMEOUT_MS);
+	return berth_error_set_plain(err, ETIMEDOUT, "`freezer.state` still read `%s` after %d ms",
+	                             state, BERTH_CGROUP_FREEZE_TIMEOUT_MS);
 }
 
 static int v1_stats(struct berth_cgroup *cg, struct berth_cgroup_stats *st, berth_error_t *err)

@@ -86,7 +86,7 @@ static int enable_controllers(struct berth_cgroup *cg, berth_error_t *err)
 		return (int)n;
 	missing = missing_controller(buf);
 	if (missing != NULL)
-		return berth_cgroup_fail(
+		return berth_error_set_plain(
 		        err, ENODEV, "cgroup controller `%s` is not available (not listed in `%s`)",
 		        missing, root_ctl);
 
@@ -124,8 +124,7 @@ static int v2_open(struct berth_cgroup *cg, berth_error_t *err)
 	return berth_cgroup_open_leaf(cg, cg->root, &cg->dirfd, err);
 }
 
-static int v2_set_cpu(struct berth_cgroup *cg, uint64_t quota, uint64_t period,
-                      berth_error_t *err)
+static int v2_set_cpu(struct berth_cgroup *cg, uint64_t quota, uint64_t period, berth_error_t *err)
 {
 	char buf[48];
 
@@ -194,9 +193,9 @@ static int v2_freeze(struct berth_cgroup *cg, bool frozen, berth_error_t *err)
 	/* A half-frozen cgroup helps nobody: leave it running as it was. */
 	if (frozen)
 		berth_write_knob(cg->dirfd, "cgroup.freeze", "0", &ignored);
-	return berth_cgroup_fail(err, ETIMEDOUT,
-	                         "`cgroup.events` did not report `frozen %d` within %d ms",
-	                         frozen ? 1 : 0, BERTH_CGROUP_FREEZE_TIMEOUT_MS);
+	return berth_error_set_plain(err, ETIMEDOUT,
+	                             "`cgroup.events` did not report `frozen %d` within %d ms",
+	                             frozen ? 1 : 0, BERTH_CGROUP_FREEZE_TIMEOUT_MS);
 }
 
 static int v2_stats(struct berth_cgroup *cg, struct berth_cgroup_stats *st, berth_error_t *err)

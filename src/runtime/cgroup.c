@@ -28,20 +28,6 @@
 
 /* ---- shared helpers ---------------------------------------------------- */
 
-int berth_cgroup_fail(berth_error_t *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL)
-		return -code;
-	va_start(ap, fmt);
-	if (vsnprintf(err->message, sizeof(err->message), fmt, ap) < 0)
-		err->message[0] = '\0';
-	va_end(ap);
-	err->code = code;
-	return -code;
-}
-
 ssize_t berth_cgroup_read_knob(int dirfd, const char *name, char *buf, size_t size,
                                berth_error_t *err)
 {
@@ -85,8 +71,8 @@ int berth_cgroup_read_u64(int dirfd, const char *name, uint64_t *val, berth_erro
 		return (int)n;
 	end = parse_u64(buf, val);
 	if (end == NULL || (*end != '\n' && *end != '\0'))
-		return berth_cgroup_fail(err, EINVAL, "`%s` holds `%.*s`, not a number", name,
-		                         (int)strcspn(buf, "\n"), buf);
+		return berth_error_set_plain(err, EINVAL, "`%s` holds `%.*s`, not a number", name,
+		                             (int)strcspn(buf, "\n"), buf);
 	return 0;
 }
 
@@ -132,8 +118,8 @@ int berth_cgroup_read_keyed(int dirfd, const char *name, const char *key, uint64
 	*val = 0;
 	r = berth_cgroup_keyed_u64(buf, key, val);
 	if (r < 0)
-		return berth_cgroup_fail(err, EINVAL, "`%s`: value of `%s` is not a number", name,
-		                         key);
+		return berth_error_set_plain(err, EINVAL, "`%s`: value of `%s` is not a number",
+		                             name, key);
 	return r;
 }
 
@@ -252,8 +238,8 @@ static int kill_listed(int dirfd, berth_error_t *err)
 		const char *end = parse_u64(p, &pid);
 
 		if (end == NULL || pid == 0 || pid > INT32_MAX || (*end != '\n' && *end != '\0'))
-			return berth_cgroup_fail(err, EINVAL, "`cgroup.procs` holds `%.*s`",
-			                         (int)strcspn(p, "\n"), p);
+			return berth_error_set_plain(err, EINVAL, "`cgroup.procs` holds `%.*s`",
+			                             (int)strcspn(p, "\n"), p);
 		if (kill((pid_t)pid, SIGKILL) < 0 && errno != ESRCH)
 			return berth_error_set(err, errno, "kill process %" PRIu64, pid);
 		count++;
@@ -289,7 +275,7 @@ int berth_cgroup_kill_all(struct berth_cgroup *cg, int procs_dirfd, berth_error_
 	for (;;) {
 		/* Killed tasks leave cgroup.procs once they have exited. */
 		if (!berth_cgroup_backoff_wait(&b))
-			return berth_cgroup_fail(
+			return berth_error_set_plain(
 			        err, EBUSY, "%d process(es) still in `cgroup.procs` after %d ms", n,
 			        BERTH_CGROUP_BUSY_TIMEOUT_MS);
 		n = kill_listed(procs_dirfd, err);
@@ -326,7 +312,7 @@ int berth_cgroup_detect(const char *root, enum berth_cgroup_mode *mode, berth_er
 			return 0;
 		}
 	}
-	return berth_cgroup_fail(err, ENODEV, "no cgroup filesystem mounted at `%s`", root);
+	return berth_error_set_plain(err, ENODEV, "no cgroup filesystem mounted at `%s`", root);
 }
 
 const char *berth_cgroup_mode_name(enum berth_cgroup_mode mode)
@@ -347,14 +333,14 @@ const char *berth_cgroup_mode_name(enum berth_cgroup_mode mode)
 static int validate_name(const char *name, berth_error_t *err)
 {
 	if (name == NULL || *name == '\0')
-		return berth_cgroup_fail(err, EINVAL, "cgroup name must not be empty");
+		return berth_error_set_plain(err, EINVAL, "cgroup name must not be empty");
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return berth_cgroup_fail(err, EINVAL, "invalid cgroup name `%s`", name);
+		return berth_error_set_plain(err, EINVAL, "invalid cgroup name `%s`", name);
 	if (strchr(name, '/') != NULL)
-		return berth_cgroup_fail(err, EINVAL, "invalid cgroup name `%s`: contains `/`",
-		                         name);
+		return berth_error_set_plain(err, EINVAL, "invalid cgroup name `%s`: contains `/`",
+		                             name);
 	if (strlen(name) > NAME_MAX_LEN)
-		return berth_cgroup_fail(
+		return berth_error_set_plain(
 		        err, EINVAL, "invalid cgroup name `%.32s...`: longer than %d characters",
 		        name, NAME_MAX_LEN);
 	return 0;
@@ -371,7 +357,7 @@ static int cgroup_new(const struct berth_cgroup_config *cfg, const char *name,
 	if (r < 0)
 		return r;
 	if (cfg->root == NULL || *cfg->root == '\0' || cfg->parent == NULL || *cfg->parent == '\0')
-		return berth_cgroup_fail(err, EINVAL, "cgroup root and parent must be set");
+		return berth_error_set_plain(err, EINVAL, "cgroup root and parent must be set");
 	cg = xcalloc(1, sizeof(*cg));
 	switch (cfg->mode) {
 	case BERTH_CGROUP_V1:
@@ -383,7 +369,7 @@ static int cgroup_new(const struct berth_cgroup_config *cfg, const char *name,
 		break;
 	default:
 		free(cg);
-		return berth_cgroup_fail(err, EINVAL, "unknown cgroup mode %d", (int)cfg->mode);
+		return berth_error_set_plain(err, EINVAL, "unknown cgroup mode %d", (int)cfg->mode);
 	}
 	cg->mode = cfg->mode;
 	cg->root = xstrdup(cfg->root);
@@ -434,7 +420,7 @@ int berth_cgroup_create(const struct berth_cgroup_config *cfg, const char *name,
 		return r;
 	r = cg->ops->create(cg, err);
 	if (r == -EEXIST)
-		return berth_cgroup_fail(err, EEXIST, "cgroup `%s` already exists", cg->path);
+		return berth_error_set_plain(err, EEXIST, "cgroup `%s` already exists", cg->path);
 	if (r < 0) {
 		berth_error_wrap(err, "cgroup `%s`", cg->path);
 		return r;
@@ -464,7 +450,7 @@ int berth_cgroup_open(const struct berth_cgroup_config *cfg, const char *name,
 		return r;
 	r = cg->ops->open(cg, err);
 	if (r == -ENOENT)
-		return berth_cgroup_fail(err, ENOENT, "cgroup `%s` does not exist", cg->path);
+		return berth_error_set_plain(err, ENOENT, "cgroup `%s` does not exist", cg->path);
 	if (r < 0) {
 		berth_error_wrap(err, "cgroup `%s`", cg->path);
 		return r;

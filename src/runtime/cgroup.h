@@ -43,7 +43,7 @@ struct berth_cgroup_stats {
 };
 
 struct berth_cgroup_config {
-	const char *root;   /* "/sys/fs/cgroup", or a fake tree in tests */
+	const char *root; /* "/sys/fs/cgroup", or a fake tree in tests */
 	enum berth_cgroup_mode mode;
 	const char *parent; /* directory under each hierarchy root, e.g. "berth" */
 };
@@ -62,12 +62,12 @@ const char *berth_cgroup_mode_name(enum berth_cgroup_mode mode);
  * nothing it created is left.
  */
 int berth_cgroup_create(const struct berth_cgroup_config *cfg, const char *name,
-			const struct berth_cgroup_limits *limits, struct berth_cgroup **out,
-			berth_error_t *err);
+                        const struct berth_cgroup_limits *limits, struct berth_cgroup **out,
+                        berth_error_t *err);
 
 /* Open an existing cgroup PARENT/NAME (ENOENT when absent). */
 int berth_cgroup_open(const struct berth_cgroup_config *cfg, const char *name,
-		      struct berth_cgroup **out, berth_error_t *err);
+                      struct berth_cgroup **out, berth_error_t *err);
 
 /*
  * Set the CPU quota (0: leave as is; period 0: 100000 µs). The runtime
@@ -75,7 +75,7 @@ int berth_cgroup_open(const struct berth_cgroup_config *cfg, const char *name,
  * built, so that setting up is not charged to a small instance's share.
  */
 int berth_cgroup_set_cpu(struct berth_cgroup *cg, uint64_t quota_us, uint64_t period_us,
-			 berth_error_t *err);
+                         berth_error_t *err);
 
 /* Move process `pid` into the cgroup (every v1 hierarchy, or the v2 one). */
 int berth_cgroup_attach(struct berth_cgroup *cg, pid_t pid, berth_error_t *err);

@@ -64,7 +64,7 @@ static void find_helper(void)
 		if (slash != NULL) {
 			*slash = '\0';
 			if (snprintf(helper_path, sizeof(helper_path), "%s/berth-runtime", self) <
-				    (int)sizeof(helper_path) &&
+			            (int)sizeof(helper_path) &&
 			    access(helper_path, X_OK) == 0)
 				return;
 		}
@@ -96,7 +96,7 @@ static int high_fd(int fd)
  * failed, so the caller can clean up), or 0.
  */
 static int spawn_helper(const char *verb, json_t *request, const int stdio[3], int status_fd,
-			pid_t *pid, berth_error_t *err)
+                        pid_t *pid, berth_error_t *err)
 {
 	const char *path = berth_runtime_helper_path();
 	char *argv[] = {(char *)"berth-runtime", (char *)verb, NULL};
@@ -170,13 +170,14 @@ static int spawn_helper(const char *verb, json_t *request, const int stdio[3], i
 	if (r < 0)
 		return berth_error_set(err, -r, "read the runtime helper's report");
 	if (WIFSIGNALED(status))
-		return berth_error_set(err, EIO, "the runtime helper was killed by signal %d",
-				       WTERMSIG(status));
+		return berth_error_set_plain(err, EIO, "the runtime helper was killed by signal %d",
+		                             WTERMSIG(status));
 	if (WEXITSTATUS(status) != 0)
-		return berth_error_set(err, EIO, "the runtime helper `%s` failed with status %d",
-				       path, WEXITSTATUS(status));
+		return berth_error_set_plain(err, EIO,
+		                             "the runtime helper `%s` failed with status %d", path,
+		                             WEXITSTATUS(status));
 	if (*pid <= 0)
-		return berth_error_set(err, EIO, "the runtime helper reported no process");
+		return berth_error_set_plain(err, EIO, "the runtime helper reported no process");
 	return 0;
 }
 
@@ -200,7 +201,7 @@ static char **complete_env(const struct berth_container_spec *spec, const char *
 	}
 	if (!path)
 		env[used++] = xstrdup(
-			"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+		        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 	if (!host)
 		env[used++] = xasprintf("HOSTNAME=%.63s", hostname);
 	if (!home)
@@ -212,34 +213,36 @@ static int check_overlay_path(const char *what, const char *path, berth_error_t 
 {
 	/* overlayfs takes its directories in one option string. */
 	if (strpbrk(path, ",:\\") != NULL)
-		return berth_error_set(err, EINVAL,
-				       "%s `%s` contains `,`, `:` or `\\`, which overlayfs cannot "
-				       "take",
-				       what, path);
+		return berth_error_set_plain(
+		        err, EINVAL,
+		        "%s `%s` contains `,`, `:` or `\\`, which overlayfs cannot "
+		        "take",
+		        what, path);
 	return 0;
 }
 
 static int validate(const struct berth_container_spec *spec, char **rootfs, char **state_dir,
-		    berth_error_t *err)
+                    berth_error_t *err)
 {
 	char buf[PATH_MAX];
 	struct stat st;
 	int r;
 
 	if (!berth_container_id_valid(spec->id))
-		return berth_error_set(err, EINVAL,
-				       "`%s` is not a valid container name (use letters, digits, "
-				       "`_`, `.`, `-`; at most 128)",
-				       spec->id != NULL ? spec->id : "");
+		return berth_error_set_plain(
+		        err, EINVAL,
+		        "`%s` is not a valid container name (use letters, digits, "
+		        "`_`, `.`, `-`; at most 128)",
+		        spec->id != NULL ? spec->id : "");
 	if (spec->argv == NULL || spec->argv[0] == NULL || spec->argv[0][0] == '\0')
-		return berth_error_set(err, EINVAL, "no command given");
+		return berth_error_set_plain(err, EINVAL, "no command given");
 	if (spec->rootfs == NULL)
-		return berth_error_set(err, EINVAL, "no rootfs given");
+		return berth_error_set_plain(err, EINVAL, "no rootfs given");
 	if (stat(spec->rootfs, &st) < 0)
 		return berth_error_set(err, errno, "rootfs `%s`", spec->rootfs);
 	if (!S_ISDIR(st.st_mode))
-		return berth_error_set(err, ENOTDIR, "rootfs `%s` is not a directory",
-				       spec->rootfs);
+		return berth_error_set_plain(err, ENOTDIR, "rootfs `%s` is not a directory",
+		                             spec->rootfs);
 	if (realpath(spec->rootfs, buf) == NULL)
 		return berth_error_set(err, errno, "rootfs `%s`", spec->rootfs);
 	*rootfs = xstrdup(buf);
@@ -255,14 +258,14 @@ static int validate(const struct berth_container_spec *spec, char **rootfs, char
 	if (r < 0)
 		return r;
 	if (spec->workdir != NULL && spec->workdir[0] != '/')
-		return berth_error_set(err, EINVAL, "workdir `%s` is not an absolute path",
-				       spec->workdir);
+		return berth_error_set_plain(err, EINVAL, "workdir `%s` is not an absolute path",
+		                             spec->workdir);
 	if (spec->hostname != NULL && (spec->hostname[0] == '\0' || strlen(spec->hostname) > 63))
-		return berth_error_set(err, EINVAL, "hostname must have 1 to 63 characters");
+		return berth_error_set_plain(err, EINVAL, "hostname must have 1 to 63 characters");
 	if (spec->limits.memory_bytes != 0 && spec->limits.memory_bytes < 6ull * 1024 * 1024)
-		return berth_error_set(err, EINVAL, "memory limit must be at least 6M");
+		return berth_error_set_plain(err, EINVAL, "memory limit must be at least 6M");
 	if (spec->limits.nanocpus != 0 && spec->limits.nanocpus < 10000000ull)
-		return berth_error_set(err, EINVAL, "cpus must be at least 0.01");
+		return berth_error_set_plain(err, EINVAL, "cpus must be at least 0.01");
 	return 0;
 }
 
@@ -318,7 +321,7 @@ static void undo_start(pid_t pid, const char *id, const char *dir)
 }
 
 int berth_container_start(const struct berth_container_spec *spec, struct berth_container **out,
-			  berth_error_t *err)
+                          berth_error_t *err)
 {
 	cleanup_free char *rootfs = NULL;
 	cleanup_free char *state_dir = NULL;
@@ -412,7 +415,7 @@ const char *berth_container_id(const struct berth_container *c)
 int berth_container_signal(struct berth_container *c, int sig, berth_error_t *err)
 {
 	if (c->exited)
-		return berth_error_set(err, ESRCH, "container `%s` is not running", c->id);
+		return berth_error_set_plain(err, ESRCH, "container `%s` is not running", c->id);
 	if (syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0) < 0)
 		return berth_error_set(err, errno, "signal container `%s`", c->id);
 	return 0;
@@ -422,7 +425,8 @@ int berth_container_freeze(struct berth_container *c, bool frozen, berth_error_t
 {
 	int r = berth_cgroup_freeze(c->cg, frozen, err);
 	if (r < 0)
-		return berth_error_wrap(err, "%s container `%s`", frozen ? "freeze" : "thaw", c->id);
+		return berth_error_wrap(err, "%s container `%s`", frozen ? "freeze" : "thaw",
+		                        c->id);
 	return 0;
 }
 
@@ -467,7 +471,7 @@ static bool read_status(const struct berth_container *c, struct berth_exit *ex)
 }
 
 int berth_container_wait(struct berth_container *c, bool nohang, struct berth_exit *ex,
-			 berth_error_t *err)
+                         berth_error_t *err)
 {
 	siginfo_t si;
 	uint64_t kills = 0;
@@ -477,7 +481,7 @@ int berth_container_wait(struct berth_container *c, bool nohang, struct berth_ex
 		memset(&si, 0, sizeof(si));
 		do
 			r = waitid((idtype_t)P_PIDFD, (id_t)c->pidfd, &si,
-				   WEXITED | (nohang ? WNOHANG : 0));
+			           WEXITED | (nohang ? WNOHANG : 0));
 		while (r < 0 && errno == EINTR);
 		if (r < 0)
 			return berth_error_set(err, errno, "wait for container `%s`", c->id);
@@ -508,19 +512,19 @@ const struct berth_exit *berth_container_exit(const struct berth_container *c)
 }
 
 int berth_container_exec(struct berth_container *c, const struct berth_exec_spec *spec, pid_t *pid,
-			 int *pidfd, berth_error_t *err)
+                         int *pidfd, berth_error_t *err)
 {
 	json_t *request;
 	pid_t child;
 	int r;
 
 	if (c->exited)
-		return berth_error_set(err, ESRCH, "container `%s` is not running", c->id);
+		return berth_error_set_plain(err, ESRCH, "container `%s` is not running", c->id);
 	if (spec->argv == NULL || spec->argv[0] == NULL || spec->argv[0][0] == '\0')
-		return berth_error_set(err, EINVAL, "no command given");
+		return berth_error_set_plain(err, EINVAL, "no command given");
 	if (spec->workdir != NULL && spec->workdir[0] != '/')
-		return berth_error_set(err, EINVAL, "workdir `%s` is not an absolute path",
-				       spec->workdir);
+		return berth_error_set_plain(err, EINVAL, "workdir `%s` is not an absolute path",
+		                             spec->workdir);
 	request = berth_exec_request_encode(c->pid, c->id, spec, c->env, c->uid, c->gid);
 	r = spawn_helper("exec", request, spec->stdio, -1, &child, err);
 	json_decref(request);
@@ -542,7 +546,7 @@ int berth_container_exec(struct berth_container *c, const struct berth_exec_spec
 int berth_container_connect(struct berth_container *c, uint16_t port, berth_error_t *err)
 {
 	if (c->exited || c->netns_fd < 0)
-		return berth_error_set(err, ESRCH, "container `%s` is not running", c->id);
+		return berth_error_set_plain(err, ESRCH, "container `%s` is not running", c->id);
 	return berth_net_connect_in(c->netns_fd, port, err);
 }
 

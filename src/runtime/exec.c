@@ -30,29 +30,30 @@ static const char *env_path(char *const *env)
  * nothing found), `searched` the PATH that was searched, if any.
  */
 static void exec_failed(const char *cmd, const char *file, const char *searched, int errnum,
-			berth_error_t *err)
+                        berth_error_t *err)
 {
 	if (errnum == ENOENT && file != NULL && access(file, F_OK) == 0)
 		/* The file is there: execve's ENOENT is about its interpreter. */
-		berth_error_set(err, ENOENT,
-				"execute `%s`: its interpreter or dynamic loader is missing in the "
-				"image",
-				file);
+		berth_error_set_plain(
+		        err, ENOENT,
+		        "execute `%s`: its interpreter or dynamic loader is missing in the "
+		        "image",
+		        file);
 	else if (errnum == ENOENT && searched != NULL)
-		berth_error_set(err, ENOENT, "executable not found in image: %s (PATH=%s)", cmd,
-				searched);
+		berth_error_set_plain(err, ENOENT, "executable not found in image: %s (PATH=%s)",
+		                      cmd, searched);
 	else if (errnum == ENOENT)
-		berth_error_set(err, ENOENT, "executable not found in image: %s", cmd);
+		berth_error_set_plain(err, ENOENT, "executable not found in image: %s", cmd);
 	else if (errnum == EACCES)
-		berth_error_set(err, EACCES, "permission denied executing `%s`",
-				file != NULL ? file : cmd);
+		berth_error_set_plain(err, EACCES, "permission denied executing `%s`",
+		                      file != NULL ? file : cmd);
 	else
 		berth_error_set(err, errnum, "execute `%s`", file != NULL ? file : cmd);
 	err->kind = BERTH_ERROR_KIND_EXEC;
 }
 
 void berth_exec_command(char *const *argv, char *const *env, uint32_t uid, uint32_t gid,
-			const struct sock_fprog *seccomp, berth_error_t *err)
+                        const struct sock_fprog *seccomp, berth_error_t *err)
 {
 	const char *cmd = argv[0];
 	const char *search;
@@ -85,14 +86,14 @@ void berth_exec_command(char *const *argv, char *const *env, uint32_t uid, uint3
 		const char *colon = strchr(p, ':');
 		size_t len = colon != NULL ? (size_t)(colon - p) : strlen(p);
 		int n = snprintf(candidate, sizeof(candidate), "%.*s%s%s", (int)len, p,
-				 len > 0 ? "/" : "", cmd);
+		                 len > 0 ? "/" : "", cmd);
 
 		if (n > 0 && (size_t)n < sizeof(candidate)) {
 			execve(candidate, argv, env);
 			if (errno == EACCES)
 				saw_eacces = true;
 			else if ((errno != ENOENT && errno != ENOTDIR) ||
-				 (errno == ENOENT && access(candidate, F_OK) == 0)) {
+			         (errno == ENOENT && access(candidate, F_OK) == 0)) {
 				exec_failed(cmd, candidate, NULL, errno, err);
 				return;
 			}

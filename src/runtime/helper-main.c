@@ -35,9 +35,9 @@
 static pid_t clone_parent(uint64_t flags, int cgroup_fd)
 {
 	struct clone_args args = {
-		.flags = flags | CLONE_PARENT,
-		/* With CLONE_PARENT the child inherits our exit signal (SIGCHLD). */
-		.exit_signal = 0,
+	        .flags = flags | CLONE_PARENT,
+	        /* With CLONE_PARENT the child inherits our exit signal (SIGCHLD). */
+	        .exit_signal = 0,
 	};
 
 	if (cgroup_fd >= 0) {
@@ -55,9 +55,9 @@ static void make_etc_files(struct berth_start_request *req)
 	size_t used = 0;
 
 	req->etc_hostname = xasprintf("%.63s\n", hostname);
-	req->etc_hosts = xasprintf(
-		"127.0.0.1\tlocalhost %.63s\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-		hostname);
+	req->etc_hosts =
+	        xasprintf("127.0.0.1\tlocalhost %.63s\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+	                  hostname);
 	/*
 	 * The host's resolvers, minus those on loopback: a container's loopback
 	 * is its own, and a resolver there would not answer.
@@ -91,9 +91,13 @@ static int ensure_init_layer(const char *state_dir, const char *path, berth_erro
 		bool dir;
 		mode_t mode;
 	} entries[] = {
-		{"proc", true, 0555},  {"sys", true, 0555},         {"dev", true, 0755},
-		{"etc", true, 0755},   {"etc/hostname", false, 0644}, {"etc/hosts", false, 0644},
-		{"etc/resolv.conf", false, 0644},
+	        {"proc", true, 0555},
+	        {"sys", true, 0555},
+	        {"dev", true, 0755},
+	        {"etc", true, 0755},
+	        {"etc/hostname", false, 0644},
+	        {"etc/hosts", false, 0644},
+	        {"etc/resolv.conf", false, 0644},
 	};
 	cleanup_free char *layers = xasprintf("%s/layers", state_dir);
 	cleanup_free char *tmp = NULL;
@@ -113,8 +117,8 @@ static int ensure_init_layer(const char *state_dir, const char *path, berth_erro
 		int fd = -1;
 
 		if (entries[i].dir ? mkdir(p, entries[i].mode) < 0
-				   : (fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-						entries[i].mode)) < 0) {
+		                   : (fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		                                entries[i].mode)) < 0) {
 			r = berth_error_set(err, errno, "create `%s`", p);
 			berth_rmtree(tmp, NULL);
 			return r;
@@ -154,7 +158,7 @@ static bool image_takes_init_layer(const char *rootfs)
  * parallel with our cgroup work.
  */
 static int prepare_state(struct berth_start_request *req, int *dir_fd, bool *created,
-			 berth_error_t *err)
+                         berth_error_t *err)
 {
 	const char *dir = req->container_dir;
 	const char *state = req->spec.state_dir;
@@ -179,8 +183,8 @@ static int prepare_state(struct berth_start_request *req, int *dir_fd, bool *cre
 		return berth_error_set(err, errno, "open `%s`", dir);
 	if (flock(*dir_fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
-			return berth_error_set(err, EBUSY, "container `%s` is already running",
-					       req->spec.id);
+			return berth_error_set_plain(
+			        err, EBUSY, "container `%s` is already running", req->spec.id);
 		return berth_error_set(err, errno, "lock `%s`", dir);
 	}
 	*created = true;
@@ -208,11 +212,28 @@ static void remove_stale_cgroup(const struct berth_cgroup_config *cfg, const cha
 	}
 }
 
+/* The container's cgroup with every limit but the CPU quota, which waits until it is built. */
+static int create_cgroup(const struct berth_cgroup_config *cfg,
+                         const struct berth_start_request *req, struct berth_cgroup **cg,
+                         berth_error_t *err)
+{
+	struct berth_cgroup_limits limits = {
+	        .memory_bytes = req->spec.limits.memory_bytes,
+	        .pids = req->spec.limits.pids,
+	};
+	int r = berth_cgroup_create(cfg, req->spec.id, &limits, cg, err);
+
+	if (r == -EEXIST) {
+		remove_stale_cgroup(cfg, req->spec.id);
+		r = berth_cgroup_create(cfg, req->spec.id, &limits, cg, err);
+	}
+	return r;
+}
+
 static int helper_start(berth_error_t *err)
 {
 	struct berth_start_request req = {0};
 	struct berth_cgroup_config cgcfg;
-	struct berth_cgroup_limits limits = {0};
 	struct berth_cgroup *cg = NULL;
 	cleanup_close int dir_fd = -1;
 	bool created = false;
@@ -245,26 +266,34 @@ static int helper_start(berth_error_t *err)
 	}
 
 	/*
-	 * Clone first, then make the cgroup and move the init into it while it
-	 * builds the container: on cgroup v1 the move can wait for an RCU grace
-	 * period (milliseconds after a quiet spell), which then overlaps with
-	 * the init's own work instead of adding to it. The init creates its
-	 * network namespace itself for the same reason.
+	 * On cgroup v2 the init is cloned straight into its cgroup
+	 * (CLONE_INTO_CGROUP): no migration at all. On v1 we clone first, then
+	 * make the cgroup and move the init into it while it builds the
+	 * container: the move can wait for an RCU grace period (milliseconds
+	 * after a quiet spell), which then overlaps with the init's own work
+	 * instead of adding to it. The init creates its network namespace
+	 * itself for the same reason.
 	 */
-	pid = clone_parent(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC, -1);
+	if (cgcfg.mode == BERTH_CGROUP_V2) {
+		r = create_cgroup(&cgcfg, &req, &cg, err);
+		if (r < 0)
+			goto out;
+	}
+	pid = clone_parent(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC,
+	                   cg != NULL ? berth_cgroup_dirfd(cg) : -1);
 	if (pid < 0) {
 		r = berth_error_set(err, errno, "clone the container's init");
 		goto out;
 	}
 	if (pid == 0) {
 		struct berth_init_args args = {
-			.req = &req,
-			.dir_fd = dir_fd,
-			.report_fd = REPORT_FD,
-			.ready_fd = ready[1],
-			.go_fd = go[0],
-			.status_fd = BERTH_HELPER_STATUS_FD,
-			.seccomp = berth_seccomp_default(),
+		        .req = &req,
+		        .dir_fd = dir_fd,
+		        .report_fd = REPORT_FD,
+		        .ready_fd = ready[1],
+		        .go_fd = go[0],
+		        .status_fd = BERTH_HELPER_STATUS_FD,
+		        .seccomp = berth_seccomp_default(),
 		};
 		close(go[1]);
 		close(ready[0]);
@@ -276,19 +305,14 @@ static int helper_start(berth_error_t *err)
 	/* From here on the caller owns the container and cleans up after failures. */
 	created = false;
 
-	/* Everything but the CPU quota, which waits until the container is built. */
-	limits.memory_bytes = req.spec.limits.memory_bytes;
-	limits.pids = req.spec.limits.pids;
-	r = berth_cgroup_create(&cgcfg, req.spec.id, &limits, &cg, err);
-	if (r == -EEXIST) {
-		remove_stale_cgroup(&cgcfg, req.spec.id);
-		r = berth_cgroup_create(&cgcfg, req.spec.id, &limits, &cg, err);
+	if (cg == NULL) {
+		r = create_cgroup(&cgcfg, &req, &cg, err);
+		BERTH_TRACE("helper: cgroup created");
+		if (r == 0)
+			r = berth_cgroup_attach(cg, pid, err);
+		if (r < 0)
+			goto kill;
 	}
-	BERTH_TRACE("helper: cgroup created");
-	if (r == 0)
-		r = berth_cgroup_attach(cg, pid, err);
-	if (r < 0)
-		goto kill;
 	BERTH_TRACE("helper: attached");
 	/* EOF: the init failed and has said why. */
 	if (read(ready[0], &byte, 1) != 1) {
@@ -350,7 +374,7 @@ static int helper_exec(berth_error_t *err)
 	pidfd = (int)syscall(SYS_pidfd_open, req.init_pid, 0);
 	if (pidfd < 0) {
 		r = berth_error_set(err, errno == ESRCH ? ESRCH : errno,
-				    "container `%s` is not running", req.id);
+		                    "container `%s` is not running", req.id);
 		goto out;
 	}
 	berth_runtime_cgroup_config(&cgcfg, err);
@@ -367,7 +391,7 @@ static int helper_exec(berth_error_t *err)
 			goto out;
 	}
 	if (setns(pidfd, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
-				 CLONE_NEWCGROUP) < 0) {
+	                         CLONE_NEWCGROUP) < 0) {
 		r = berth_error_set(err, errno, "enter the namespaces of container `%s`", req.id);
 		goto out;
 	}
@@ -386,7 +410,7 @@ static int helper_exec(berth_error_t *err)
 			_exit(125);
 		}
 		berth_exec_command(req.spec.argv, req.spec.env, req.spec.uid, req.spec.gid,
-				   berth_seccomp_default(), err);
+		                   berth_seccomp_default(), err);
 		berth_report_error(REPORT_FD, err);
 		_exit(err->kind == BERTH_ERROR_KIND_EXEC ? (err->code == ENOENT ? 127 : 126) : 125);
 	}
@@ -409,8 +433,8 @@ int main(int argc, char **argv)
 
 	if (argc != 2 || (strcmp(argv[1], "start") != 0 && strcmp(argv[1], "exec") != 0)) {
 		fprintf(stderr, "usage: berth-runtime start|exec\n\n"
-				"The helper of the berth runtime library; it is not meant to be "
-				"run by hand.\n");
+		                "The helper of the berth runtime library; it is not meant to be "
+		                "run by hand.\n");
 		return 2;
 	}
 	/*
@@ -420,7 +444,8 @@ int main(int argc, char **argv)
 	 */
 	if (fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC) < 0 ||
 	    fcntl(BERTH_HELPER_SPEC_FD, F_SETFD, FD_CLOEXEC) < 0 ||
-	    (strcmp(argv[1], "start") == 0 && fcntl(BERTH_HELPER_STATUS_FD, F_SETFD, FD_CLOEXEC) < 0)) {
+	    (strcmp(argv[1], "start") == 0 &&
+	     fcntl(BERTH_HELPER_STATUS_FD, F_SETFD, FD_CLOEXEC) < 0)) {
 		fprintf(stderr, "berth-runtime: descriptors 3, 4 (and 5 for start) must be open\n");
 		return 2;
 	}

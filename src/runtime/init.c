@@ -40,7 +40,7 @@ __attribute__((noreturn)) static void fail(struct berth_init_args *a, berth_erro
 }
 
 __attribute__((noreturn)) static void run_entrypoint(struct berth_init_args *a,
-						      const sigset_t *oldmask)
+                                                     const sigset_t *oldmask)
 {
 	const struct berth_container_spec *spec = &a->req->spec;
 	berth_error_t err;
@@ -55,7 +55,7 @@ __attribute__((noreturn)) static void run_entrypoint(struct berth_init_args *a,
 	setsid();
 	if (chdir(spec->workdir != NULL ? spec->workdir : "/") < 0) {
 		berth_error_set(&err, errno, "chdir to workdir `%s`",
-				spec->workdir != NULL ? spec->workdir : "/");
+		                spec->workdir != NULL ? spec->workdir : "/");
 		berth_report_error(a->report_fd, &err);
 		_exit(125);
 	}
@@ -97,6 +97,7 @@ void berth_init_main(struct berth_init_args *a)
 	sigprocmask(SIG_BLOCK, &all, &old);
 	BERTH_TRACE("init: start");
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	prctl(PR_SET_NAME, "berth-init", 0, 0, 0);
 	if (spec->die_with_parent)
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 
@@ -176,7 +177,7 @@ void berth_init_main(struct berth_init_args *a)
 				BERTH_TRACE("init: reaped");
 				record_exit(a->status_fd, status);
 				_exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status)
-							  : WEXITSTATUS(status));
+				                          : WEXITSTATUS(status));
 			}
 			continue;
 		}

@@ -63,12 +63,12 @@ int berth_net_socket_in(int netns_fd, int domain, int type, berth_error_t *err)
 int berth_net_connect_in(int netns_fd, uint16_t port, berth_error_t *err)
 {
 	struct sockaddr_in sa = {
-		.sin_family = AF_INET,
-		.sin_port = htons(port),
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	        .sin_family = AF_INET,
+	        .sin_port = htons(port),
+	        .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
 	};
-	cleanup_close int fd = berth_net_socket_in(netns_fd, AF_INET, SOCK_STREAM | SOCK_NONBLOCK,
-						   err);
+	cleanup_close int fd =
+	        berth_net_socket_in(netns_fd, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, err);
 
 	if (fd < 0)
 		return fd;

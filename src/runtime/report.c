@@ -16,7 +16,7 @@ struct wire {
 };
 
 _Static_assert(sizeof(struct wire) + BERTH_ERROR_MSG_MAX <= PIPE_BUF,
-	       "a report record must fit one atomic pipe write");
+               "a report record must fit one atomic pipe write");
 
 static void send_record(int fd, uint32_t type, int32_t value, uint32_t kind, const char *msg)
 {

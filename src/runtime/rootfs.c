@@ -43,28 +43,27 @@ static const char *const dev_nodes[] = {"null", "zero", "full", "tty", "random",
 static const struct {
 	const char *name, *target;
 } dev_links[] = {
-	{"fd", "/proc/self/fd"},         {"stdin", "/proc/self/fd/0"},
-	{"stdout", "/proc/self/fd/1"},   {"stderr", "/proc/self/fd/2"},
-	{"ptmx", "pts/ptmx"},
+        {"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+        {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"},
 };
 
 /* Hidden from the container: kernel memory, keys, timers, hardware details. */
 static const char *const masked_paths[] = {
-	"/proc/acpi",          "/proc/asound",          "/proc/interrupts", "/proc/kcore",
-	"/proc/keys",          "/proc/latency_stats",   "/proc/timer_list", "/proc/timer_stats",
-	"/proc/sched_debug",   "/proc/scsi",            "/sys/firmware",
-	"/sys/devices/virtual/powercap",
+        "/proc/acpi",       "/proc/asound",      "/proc/interrupts",
+        "/proc/kcore",      "/proc/keys",        "/proc/latency_stats",
+        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+        "/proc/scsi",       "/sys/firmware",     "/sys/devices/virtual/powercap",
 };
 
 /* Visible but read-only: writing these would change the host kernel. */
 static const char *const readonly_paths[] = {
-	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+        "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
 };
 
 static const char *const etc_files[] = {"hostname", "hosts", "resolv.conf"};
 
 static int mount_at(int fd, const char *source, const char *fstype, unsigned long flags,
-		    const char *data, const char *what, berth_error_t *err)
+                    const char *data, const char *what, berth_error_t *err)
 {
 	char path[BERTH_FD_PATH_MAX];
 
@@ -75,8 +74,8 @@ static int mount_at(int fd, const char *source, const char *fstype, unsigned lon
 
 /* Mount on `target` inside the root, creating it (a directory, or a file when !dir). */
 static int mount_in_root(int rootfd, const char *target, bool dir, const char *source,
-			 const char *fstype, unsigned long flags, const char *data,
-			 berth_error_t *err)
+                         const char *fstype, unsigned long flags, const char *data,
+                         berth_error_t *err)
 {
 	cleanup_close int fd = berth_ensure_in_root(rootfd, target, dir, dir ? 0755 : 0644, err);
 	char what[256];
@@ -88,7 +87,7 @@ static int mount_in_root(int rootfd, const char *target, bool dir, const char *s
 }
 
 static int mount_overlay(const struct berth_start_request *req, const char *target,
-			 berth_error_t *err)
+                         berth_error_t *err)
 {
 	const char *dir = req->container_dir;
 	cleanup_free char *opts = NULL;
@@ -96,9 +95,9 @@ static int mount_overlay(const struct berth_start_request *req, const char *targ
 
 	/* Leftmost lower is the top: the init layer's mount points over the image. */
 	opts = xasprintf("lowerdir=%s%s%s,upperdir=%s/" BERTH_CONTAINER_UPPER
-			 ",workdir=%s/" BERTH_CONTAINER_WORK,
-			 req->init_layer != NULL ? req->init_layer : "",
-			 req->init_layer != NULL ? ":" : "", req->spec.rootfs, dir, dir);
+	                 ",workdir=%s/" BERTH_CONTAINER_WORK,
+	                 req->init_layer != NULL ? req->init_layer : "",
+	                 req->init_layer != NULL ? ":" : "", req->spec.rootfs, dir, dir);
 	volatile_opts = xasprintf("%s,volatile", opts);
 	/*
 	 * A container's writable layer does not outlive the container, so
@@ -110,7 +109,7 @@ static int mount_overlay(const struct berth_start_request *req, const char *targ
 	if (errno == EINVAL && mount("overlay", target, "overlay", MS_NODEV, opts) == 0)
 		return 0;
 	return berth_error_set(err, errno, "mount overlay of `%s` on `%s`", req->spec.rootfs,
-			       target);
+	                       target);
 }
 
 /*
@@ -119,14 +118,14 @@ static int mount_overlay(const struct berth_start_request *req, const char *targ
  * keep the files alive.
  */
 static int setup_scratch(const struct berth_start_request *req, const char *scratch,
-			 berth_error_t *err)
+                         berth_error_t *err)
 {
 	cleanup_close int dfd = -1;
 	static const char *const names[] = {"hostname", "hosts", "resolv.conf"};
 	const char *contents[] = {req->etc_hostname, req->etc_hosts, req->etc_resolv};
 
 	if (mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  "size=64k,mode=755") < 0)
+	          "size=64k,mode=755") < 0)
 		return berth_error_set(err, errno, "mount scratch tmpfs on `%s`", scratch);
 	dfd = open(scratch, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
@@ -134,8 +133,8 @@ static int setup_scratch(const struct berth_start_request *req, const char *scra
 	if (mkdirat(dfd, "root", 0755) < 0)
 		return berth_error_set(err, errno, "mkdir `%s/root`", scratch);
 	for (size_t i = 0; i < BERTH_ARRAY_SIZE(names); i++) {
-		cleanup_close int fd = openat(dfd, names[i],
-					      O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		cleanup_close int fd =
+		        openat(dfd, names[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd < 0 || berth_write_all(fd, contents[i], strlen(contents[i])) < 0)
 			return berth_error_set(err, errno, "write `%s/%s`", scratch, names[i]);
 	}
@@ -149,7 +148,7 @@ static int setup_dev(int rootfd, berth_error_t *err)
 
 	/* nodev: only the bind-mounted nodes below can be opened as devices. */
 	r = mount_in_root(rootfd, "/dev", true, "tmpfs", "tmpfs",
-			  MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k", err);
+	                  MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k", err);
 	if (r < 0)
 		return r;
 	/* Resolve again: the descriptor must name the new tmpfs, not what it covers. */
@@ -179,10 +178,10 @@ static int setup_dev(int rootfd, berth_error_t *err)
 			const char *name, *fstype, *data;
 			unsigned long flags;
 		} subs[] = {
-			{"pts", "devpts", "newinstance,ptmxmode=0666,mode=0620,gid=5",
-			 MS_NOSUID | MS_NOEXEC},
-			{"shm", "tmpfs", "mode=1777,size=65536k", MS_NOSUID | MS_NODEV | MS_NOEXEC},
-			{"mqueue", "mqueue", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC},
+		        {"pts", "devpts", "newinstance,ptmxmode=0666,mode=0620,gid=5",
+		         MS_NOSUID | MS_NOEXEC},
+		        {"shm", "tmpfs", "mode=1777,size=65536k", MS_NOSUID | MS_NODEV | MS_NOEXEC},
+		        {"mqueue", "mqueue", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC},
 		};
 		for (size_t i = 0; i < BERTH_ARRAY_SIZE(subs); i++) {
 			cleanup_close int fd = -1;
@@ -190,12 +189,14 @@ static int setup_dev(int rootfd, berth_error_t *err)
 
 			if (mkdirat(devfd, subs[i].name, 0755) < 0)
 				return berth_error_set(err, errno, "mkdir `/dev/%s`", subs[i].name);
-			fd = openat(devfd, subs[i].name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			fd = openat(devfd, subs[i].name,
+			            O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (fd < 0)
 				return berth_error_set(err, errno, "open `/dev/%s`", subs[i].name);
-			snprintf(what, sizeof(what), "%s on `/dev/%s`", subs[i].fstype, subs[i].name);
-			r = mount_at(fd, subs[i].fstype, subs[i].fstype, subs[i].flags, subs[i].data,
-				     what, err);
+			snprintf(what, sizeof(what), "%s on `/dev/%s`", subs[i].fstype,
+			         subs[i].name);
+			r = mount_at(fd, subs[i].fstype, subs[i].fstype, subs[i].flags,
+			             subs[i].data, what, err);
 			if (r < 0)
 				return r;
 		}
@@ -235,7 +236,7 @@ static int mask_paths(berth_error_t *err)
 		}
 		if (S_ISDIR(st.st_mode))
 			r = mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-				  "size=0");
+			          "size=0");
 		else
 			r = mount("/dev/null", p, NULL, MS_BIND, NULL);
 		if (r < 0)
@@ -250,8 +251,8 @@ static int mask_paths(berth_error_t *err)
 			return berth_error_set(err, errno, "bind `%s`", p);
 		}
 		if (mount(NULL, p, NULL,
-			  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-			  NULL) < 0)
+		          MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		          NULL) < 0)
 			return berth_error_set(err, errno, "make `%s` read-only", p);
 	}
 	return 0;
@@ -306,7 +307,7 @@ int berth_rootfs_setup(const struct berth_start_request *req, int dir_fd, berth_
 		return berth_error_set(err, errno, "open `%s`", target);
 
 	r = mount_in_root(rootfd, "/proc", true, "proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV,
-			  NULL, err);
+	                  NULL, err);
 	if (r < 0)
 		return r;
 	BERTH_TRACE("rootfs: proc");
@@ -315,7 +316,7 @@ int berth_rootfs_setup(const struct berth_start_request *req, int dir_fd, berth_
 		return r;
 	BERTH_TRACE("rootfs: dev");
 	r = mount_in_root(rootfd, "/sys", true, "sysfs", "sysfs",
-			  MS_RDONLY | MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL, err);
+	                  MS_RDONLY | MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL, err);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < BERTH_ARRAY_SIZE(etc_files); i++) {

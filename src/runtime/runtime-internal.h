@@ -90,8 +90,9 @@ json_t *berth_start_request_encode(const struct berth_container_spec *spec);
 int berth_start_request_decode(json_t *json, struct berth_start_request *req, berth_error_t *err);
 void berth_start_request_free(struct berth_start_request *req);
 
-json_t *berth_exec_request_encode(pid_t init_pid, const char *id, const struct berth_exec_spec *spec,
-				  char *const *container_env, uint32_t uid, uint32_t gid);
+json_t *berth_exec_request_encode(pid_t init_pid, const char *id,
+                                  const struct berth_exec_spec *spec, char *const *container_env,
+                                  uint32_t uid, uint32_t gid);
 int berth_exec_request_decode(json_t *json, struct berth_exec_request *req, berth_error_t *err);
 void berth_exec_request_free(struct berth_exec_request *req);
 
@@ -112,8 +113,8 @@ enum berth_report_type {
 
 struct berth_report {
 	enum berth_report_type type;
-	pid_t pid;              /* PID */
-	berth_error_t error;    /* ERROR */
+	pid_t pid;           /* PID */
+	berth_error_t error; /* ERROR */
 };
 
 /* One write(2) each (records are smaller than PIPE_BUF, so they never interleave). */
@@ -156,6 +157,6 @@ __attribute__((noreturn)) void berth_init_main(struct berth_init_args *args);
  * EXEC when the command itself could not be executed).
  */
 void berth_exec_command(char *const *argv, char *const *env, uint32_t uid, uint32_t gid,
-			const struct sock_fprog *seccomp, berth_error_t *err);
+                        const struct sock_fprog *seccomp, berth_error_t *err);
 
 #endif

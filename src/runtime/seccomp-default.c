@@ -8,8 +8,8 @@
 const struct sock_fprog *berth_seccomp_default(void)
 {
 	static const struct sock_fprog prog = {
-		.len = BERTH_ARRAY_SIZE(berth_seccomp_default_filter),
-		.filter = (struct sock_filter *)berth_seccomp_default_filter,
+	        .len = BERTH_ARRAY_SIZE(berth_seccomp_default_filter),
+	        .filter = (struct sock_filter *)berth_seccomp_default_filter,
 	};
 	return &prog;
 }

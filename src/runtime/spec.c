@@ -33,8 +33,8 @@ bool berth_container_id_valid(const char *id)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = id[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     (c >= '0' && c <= '9');
+		bool alnum =
+		        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
 			return false;
 	}
@@ -57,13 +57,13 @@ static int strv_from_json(json_t *a, const char *what, char ***out, berth_error_
 	char **r;
 
 	if (!json_is_array(a))
-		return berth_error_set(err, EINVAL, "request: `%s` is not an array", what);
+		return berth_error_set_plain(err, EINVAL, "request: `%s` is not an array", what);
 	r = xcalloc(json_array_size(a) + 1, sizeof(char *));
 	json_array_foreach (a, i, v) {
 		if (!json_is_string(v)) {
 			free(r);
-			return berth_error_set(err, EINVAL, "request: `%s[%zu]` is not a string",
-					       what, i);
+			return berth_error_set_plain(err, EINVAL,
+			                             "request: `%s[%zu]` is not a string", what, i);
 		}
 		r[i] = (char *)json_string_value(v);
 	}
@@ -89,19 +89,18 @@ static uint64_t get_u64(json_t *o, const char *key)
 
 json_t *berth_start_request_encode(const struct berth_container_spec *spec)
 {
-	json_t *limits = json_pack("{s:I, s:I, s:I, s:I}", "memory",
-				   (json_int_t)spec->limits.memory_bytes, "nanocpus",
-				   (json_int_t)spec->limits.nanocpus, "pids",
-				   (json_int_t)spec->limits.pids, "disk",
-				   (json_int_t)spec->limits.disk_bytes);
+	json_t *limits = json_pack(
+	        "{s:I, s:I, s:I, s:I}", "memory", (json_int_t)spec->limits.memory_bytes, "nanocpus",
+	        (json_int_t)spec->limits.nanocpus, "pids", (json_int_t)spec->limits.pids, "disk",
+	        (json_int_t)spec->limits.disk_bytes);
 
 	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:I, s:b, s:s, s:b, s:o}", "id",
-			 spec->id, "rootfs", spec->rootfs, "state_dir", spec->state_dir, "argv",
-			 strv_to_json(spec->argv), "env", strv_to_json(spec->env), "workdir",
-			 str_or_null(spec->workdir), "hostname", str_or_null(spec->hostname), "uid",
-			 (json_int_t)spec->uid, "gid", (json_int_t)spec->gid, "read_only",
-			 spec->read_only, "net", spec->net == BERTH_NET_NONE ? "none" : "loopback",
-			 "die_with_parent", spec->die_with_parent, "limits", limits);
+	                 spec->id, "rootfs", spec->rootfs, "state_dir", spec->state_dir, "argv",
+	                 strv_to_json(spec->argv), "env", strv_to_json(spec->env), "workdir",
+	                 str_or_null(spec->workdir), "hostname", str_or_null(spec->hostname), "uid",
+	                 (json_int_t)spec->uid, "gid", (json_int_t)spec->gid, "read_only",
+	                 spec->read_only, "net", spec->net == BERTH_NET_NONE ? "none" : "loopback",
+	                 "die_with_parent", spec->die_with_parent, "limits", limits);
 }
 
 int berth_start_request_decode(json_t *json, struct berth_start_request *req, berth_error_t *err)
@@ -117,7 +116,8 @@ int berth_start_request_decode(json_t *json, struct berth_start_request *req, be
 	spec->rootfs = get_str(json, "rootfs");
 	spec->state_dir = get_str(json, "state_dir");
 	if (!berth_container_id_valid(spec->id) || spec->rootfs == NULL || spec->state_dir == NULL)
-		return berth_error_set(err, EINVAL, "request: missing or invalid id, rootfs or state_dir");
+		return berth_error_set_plain(err, EINVAL,
+		                             "request: missing or invalid id, rootfs or state_dir");
 	r = strv_from_json(json_object_get(json, "argv"), "argv", &req->argv, err);
 	if (r < 0)
 		return r;
@@ -125,7 +125,7 @@ int berth_start_request_decode(json_t *json, struct berth_start_request *req, be
 	if (r < 0)
 		return r;
 	if (req->argv[0] == NULL)
-		return berth_error_set(err, EINVAL, "request: empty argv");
+		return berth_error_set_plain(err, EINVAL, "request: empty argv");
 	spec->argv = req->argv;
 	spec->env = req->env;
 	spec->workdir = get_str(json, "workdir");
@@ -159,15 +159,16 @@ void berth_start_request_free(struct berth_start_request *req)
 	memset(req, 0, sizeof(*req));
 }
 
-json_t *berth_exec_request_encode(pid_t init_pid, const char *id, const struct berth_exec_spec *spec,
-				  char *const *container_env, uint32_t uid, uint32_t gid)
+json_t *berth_exec_request_encode(pid_t init_pid, const char *id,
+                                  const struct berth_exec_spec *spec, char *const *container_env,
+                                  uint32_t uid, uint32_t gid)
 {
 	return json_pack("{s:I, s:s, s:o, s:o, s:o, s:I, s:I}", "init_pid", (json_int_t)init_pid,
-			 "id", id, "argv", strv_to_json(spec->argv), "env",
-			 strv_to_json(spec->env != NULL ? spec->env : container_env), "workdir",
-			 str_or_null(spec->workdir), "uid",
-			 (json_int_t)(spec->has_user ? spec->uid : uid), "gid",
-			 (json_int_t)(spec->has_user ? spec->gid : gid));
+	                 "id", id, "argv", strv_to_json(spec->argv), "env",
+	                 strv_to_json(spec->env != NULL ? spec->env : container_env), "workdir",
+	                 str_or_null(spec->workdir), "uid",
+	                 (json_int_t)(spec->has_user ? spec->uid : uid), "gid",
+	                 (json_int_t)(spec->has_user ? spec->gid : gid));
 }
 
 int berth_exec_request_decode(json_t *json, struct berth_exec_request *req, berth_error_t *err)
@@ -179,7 +180,8 @@ int berth_exec_request_decode(json_t *json, struct berth_exec_request *req, bert
 	req->init_pid = (pid_t)get_u64(json, "init_pid");
 	req->id = get_str(json, "id");
 	if (req->init_pid <= 0 || !berth_container_id_valid(req->id))
-		return berth_error_set(err, EINVAL, "request: missing or invalid init_pid or id");
+		return berth_error_set_plain(err, EINVAL,
+		                             "request: missing or invalid init_pid or id");
 	r = strv_from_json(json_object_get(json, "argv"), "argv", &req->argv, err);
 	if (r < 0)
 		return r;
@@ -187,7 +189,7 @@ int berth_exec_request_decode(json_t *json, struct berth_exec_request *req, bert
 	if (r < 0)
 		return r;
 	if (req->argv[0] == NULL)
-		return berth_error_set(err, EINVAL, "request: empty argv");
+		return berth_error_set_plain(err, EINVAL, "request: empty argv");
 	req->spec.argv = req->argv;
 	req->spec.env = req->env;
 	req->spec.workdir = get_str(json, "workdir");
@@ -236,8 +238,8 @@ int berth_request_read(int fd, json_t **out, berth_error_t *err)
 	if (fstat(fd, &st) < 0)
 		return berth_error_set(err, errno, "read request");
 	if (st.st_size <= 0 || (size_t)st.st_size > REQUEST_MAX)
-		return berth_error_set(err, EINVAL, "read request: bad size %lld",
-				       (long long)st.st_size);
+		return berth_error_set_plain(err, EINVAL, "read request: bad size %lld",
+		                             (long long)st.st_size);
 	buf = xmalloc((size_t)st.st_size + 1);
 	n = pread(fd, buf, (size_t)st.st_size, 0);
 	if (n != st.st_size)
@@ -245,6 +247,6 @@ int berth_request_read(int fd, json_t **out, berth_error_t *err)
 	buf[n] = '\0';
 	*out = json_loads(buf, 0, &jerr);
 	if (*out == NULL)
-		return berth_error_set(err, EINVAL, "parse request: %s", jerr.text);
+		return berth_error_set_plain(err, EINVAL, "parse request: %s", jerr.text);
 	return 0;
 }

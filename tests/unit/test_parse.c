@@ -95,10 +95,10 @@ static void test_user_and_signal(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_size_units),
-		cmocka_unit_test(test_size_rejects),
-		cmocka_unit_test(test_cpus),
-		cmocka_unit_test(test_user_and_signal),
+	        cmocka_unit_test(test_size_units),
+	        cmocka_unit_test(test_size_rejects),
+	        cmocka_unit_test(test_cpus),
+	        cmocka_unit_test(test_user_and_signal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,88 @@
+# Shared helpers for the end-to-end tests (sourced by tests/e2e/test_*.sh).
+# Each test file runs in its own shell with a fresh state directory and its
+# own cgroup parent, so leftovers are attributable and cleaned up.
+set -u
+
+: "${BERTH_BIN:?run through tests/e2e/run.sh}"
+E2E_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ROOTFS=$E2E_ROOT/build/rootfs/test
+TEST_NAME=$(basename "$0" .sh)
+STATE=$(mktemp -d "/tmp/berth-e2e-$TEST_NAME.XXXXXX")
+export BERTH_CGROUP_PARENT="berth-e2e-$TEST_NAME"
+FAILURES=0
+CHECKS=0
+
+cleanup_e2e() {
+	rm -rf "$STATE"
+	for d in /sys/fs/cgroup/*/"$BERTH_CGROUP_PARENT" /sys/fs/cgroup/"$BERTH_CGROUP_PARENT"; do
+		[ -d "$d" ] && rmdir "$d" 2>/dev/null
+	done
+	return 0
+}
+trap cleanup_e2e EXIT
+
+# berth run with the test root and state directory; extra options first.
+brun() {
+	"$BERTH_BIN/berth" run --state-dir "$STATE" --rootfs "$ROOTFS" "$@"
+}
+
+pass() { CHECKS=$((CHECKS + 1)); echo "  ok   $1"; }
+fail() {
+	CHECKS=$((CHECKS + 1)); FAILURES=$((FAILURES + 1))
+	echo "  FAIL $1"
+	shift
+	for line in "$@"; do printf '       %s\n' "$line"; done
+}
+
+# check NAME EXPECTED ACTUAL
+check_eq() {
+	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected: $2" "actual:   $3"; fi
+}
+# check_contains NAME NEEDLE HAYSTACK
+check_contains() {
+	case "$3" in
+	*"$2"*) pass "$1" ;;
+	*) fail "$1" "expected to contain: $2" "actual: $3" ;;
+	esac
+}
+check_not_contains() {
+	case "$3" in
+	*"$2"*) fail "$1" "expected not to contain: $2" "actual: $3" ;;
+	*) pass "$1" ;;
+	esac
+}
+# check_true NAME COMMAND...: the command succeeds
+check_true() {
+	local name=$1
+	shift
+	if "$@"; then pass "$name"; else fail "$name" "command failed: $*"; fi
+}
+
+# Nothing of the container `$1` left: cgroups, state directory, mounts.
+check_nothing_left() {
+	local id=$1 left=""
+	for d in /sys/fs/cgroup/*/"$BERTH_CGROUP_PARENT/$id" /sys/fs/cgroup/"$BERTH_CGROUP_PARENT/$id"; do
+		[ -e "$d" ] && left="$left cgroup:$d"
+	done
+	[ -e "$STATE/containers/$id" ] && left="$left dir:$STATE/containers/$id"
+	grep -q "$STATE" /proc/self/mountinfo && left="$left mount"
+	check_eq "nothing left of $id" "" "$left"
+}
+
+# Wait up to $2 tenths of a second for command $3... to succeed.
+wait_for() {
+	local what=$1 tries=$2
+	shift 2
+	while [ "$tries" -gt 0 ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+		tries=$((tries - 1))
+	done
+	echo "  (timed out waiting for $what)"
+	return 1
+}
+
+finish() {
+	echo "  $TEST_NAME: $((CHECKS - FAILURES))/$CHECKS checks passed"
+	[ "$FAILURES" -eq 0 ]
+}

@@ -1,0 +1,76 @@
+#!/bin/bash
+# Exit codes, signals, zombies, stdio, environment and names, as `berth run`
+# users see them; nothing left behind afterwards.
+. "$(dirname "$0")/lib.sh"
+
+brun --name code -- sh -c 'exit 3'
+check_eq "the container's exit code is berth's" 3 "$?"
+check_nothing_left code
+brun -- probe kill TERM
+check_eq "killed by SIGTERM: 128+15" 143 "$?"
+out=$(brun -- probe kill KILL 2>&1)
+check_eq "killed by SIGKILL: 128+9" 137 "$?"
+check_not_contains "a SIGKILL is not an OOM kill" "out of memory" "$out"
+
+out=$(brun -- /bin/nope 2>&1)
+check_eq "a command missing from the image: 127" 127 "$?"
+check_eq "and says so" "berth: executable not found in image: /bin/nope" "$out"
+out=$(brun -- nope 2>&1)
+check_eq "a command missing from PATH: 127" 127 "$?"
+check_contains "names the PATH searched" "executable not found in image: nope (PATH=" "$out"
+out=$(brun -- /etc/passwd 2>&1)
+check_eq "a file that is not executable: 126" 126 "$?"
+check_contains "and says so" "permission denied executing" "$out"
+
+# SIGTERM to berth reaches the entrypoint through the init.
+brun --name sig -- probe signals > "$STATE/sig.out" 2>&1 &
+pid=$!
+wait_for "probe ready" 50 grep -q ready "$STATE/sig.out"
+kill -USR1 $pid
+wait_for "USR1 delivered" 30 grep -q "got SIGUSR1" "$STATE/sig.out"
+kill -TERM $pid
+wait $pid
+status=$?
+check_contains "SIGUSR1 reaches the entrypoint" "got SIGUSR1" "$(cat "$STATE/sig.out")"
+check_contains "SIGTERM reaches the entrypoint" "got SIGTERM" "$(cat "$STATE/sig.out")"
+check_eq "which then exits as it chooses" 0 "$status"
+check_nothing_left sig
+
+# Orphans are re-parented to the init, which reaps them.
+out=$(brun -- sh -c 'probe zombies 5; sleep 0.5; cat /proc/[0-9]*/stat | awk "\$3 == \"Z\"" | wc -l')
+check_contains "the orphans were made" "orphaned: 5" "$out"
+check_eq "and reaped: no zombies" 0 "$(tail -n1 <<<"$out")"
+
+# stdio, environment, working directory.
+out=$(echo from-stdin | brun -i -- cat)
+check_eq "-i passes stdin through" from-stdin "$out"
+out=$(echo ignored | brun -- cat)
+check_eq "without -i the container's stdin is empty" "" "$out"
+out=$(brun -- sh -c 'echo out; echo err >&2' 2>/dev/null)
+check_eq "stdout passes through" out "$out"
+out=$(brun -- sh -c 'echo out; echo err >&2' 2>&1 >/dev/null)
+check_eq "stderr passes through" err "$out"
+export BERTH_E2E_VALUE=from-host
+out=$(brun --hostname envbox -e FOO=bar -e BERTH_E2E_VALUE -e UNSET_BERTH_VAR -- \
+	sh -c 'echo "$FOO $BERTH_E2E_VALUE ${UNSET_BERTH_VAR-unset} $HOSTNAME $HOME $PATH"')
+check_eq "environment: given, passed from the host, defaults" \
+	"bar from-host unset envbox /root /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" "$out"
+out=$(brun -w /srv/app -- pwd)
+check_eq "-w sets (and creates) the working directory" /srv/app "$out"
+
+# Names: one container per name at a time; the remains of a killed berth are reclaimed.
+brun --name dup -- sleep 5 &
+pid=$!
+wait_for "dup running" 50 test -e "/sys/fs/cgroup/pids/$BERTH_CGROUP_PARENT/dup"
+out=$(brun --name dup -- true 2>&1)
+check_eq "a second container of a running name is refused" 125 "$?"
+check_eq "and says why" "berth: container \`dup\` is already running" "$out"
+kill -KILL $pid
+wait $pid 2>/dev/null
+# berth died without cleaning up; its container died with it (die-with-parent).
+wait_for "dup's init gone" 50 sh -c "! grep -q . /sys/fs/cgroup/pids/$BERTH_CGROUP_PARENT/dup/cgroup.procs 2>/dev/null"
+out=$(brun --name dup -- echo reclaimed 2>&1)
+check_eq "the name is reclaimed after berth was killed" reclaimed "$out"
+check_nothing_left dup
+
+finish

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The runtime library's API on real containers: start, exec, connect,
+ * signal, freeze, stats, wait, destroy. Needs root and a test root
+ * filesystem (BERTH_TEST_ROOTFS, default build/rootfs/test, made by
+ * `make rootfs`); the helper is taken from BERTH_RUNTIME_HELPER or bin/.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "berth/fs.h"
+#include "berth/runtime.h"
+#include "berth/util.h"
+
+static const char *rootfs;
+static char state_dir[] = "/tmp/berth-test-runtime.XXXXXX";
+
+static int setup(void **state)
+{
+	(void)state;
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_runtime: skipped: needs root (containers need namespaces, "
+		                "cgroups and mounts)\n");
+		return -1;
+	}
+	rootfs = getenv("BERTH_TEST_ROOTFS");
+	if (rootfs == NULL)
+		rootfs = "build/rootfs/test";
+	if (access(rootfs, F_OK) < 0) {
+		fprintf(stderr, "test_runtime: no test rootfs at `%s` (run `make rootfs`)\n",
+		        rootfs);
+		return -1;
+	}
+	if (getenv("BERTH_RUNTIME_HELPER") == NULL)
+		setenv("BERTH_RUNTIME_HELPER", "bin/berth-runtime", 1);
+	setenv("BERTH_CGROUP_PARENT", "berth-test-runtime", 1);
+	if (mkdtemp(state_dir) == NULL)
+		return -1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	berth_rmtree(state_dir, NULL);
+	return 0;
+}
+
+/* A NULL-terminated argv from string literals (-Wwrite-strings makes them const). */
+#define ARGV(...) ((char *const[]){__VA_ARGS__, NULL})
+
+static struct berth_container_spec spec_for(const char *id, char *const *argv, int out_fd)
+{
+	struct berth_container_spec spec = {
+	        .id = id,
+	        .rootfs = rootfs,
+	        .state_dir = state_dir,
+	        .argv = argv,
+	        .stdio = {-1, out_fd, 2},
+	        .limits = {.memory_bytes = 64 << 20, .nanocpus = 500000000, .pids = 64},
+	};
+	return spec;
+}
+
+/* Everything a pipe gives until EOF. */
+static char *slurp(int fd)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = xmalloc(cap);
+	ssize_t n;
+
+	while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
+		len += (size_t)n;
+		if (cap - len < 2)
+			buf = xrealloc(buf, cap *= 2);
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+static bool dir_exists(const char *fmt, const char *id)
+{
+	char path[512];
+	struct stat st;
+	snprintf(path, sizeof(path), fmt, id);
+	return stat(path, &st) == 0;
+}
+
+static void test_exit_code_and_cleanup(void **state)
+{
+	char *const *argv = ARGV((char *)"sh", (char *)"-c", (char *)"exit 7");
+	struct berth_container_spec spec = spec_for("rt-exit", argv, -1);
+	struct berth_container *c = NULL;
+	struct berth_exit ex;
+	berth_error_t err;
+	(void)state;
+
+	assert_int_equal(berth_container_start(&spec, &c, &err), 0);
+	assert_true(berth_container_pid(c) > 0);
+	assert_int_equal(berth_container_wait(c, false, &ex, &err), 0);
+	assert_int_equal(ex.exit_code, 7);
+	assert_int_equal(ex.signal, 0);
+	assert_false(ex.oom);
+	assert_non_null(berth_container_exit(c));
+	assert_int_equal(berth_container_destroy(c, &err), 0);
+	assert_false(dir_exists("/sys/fs/cgroup/memory/berth-test-runtime/%s", "rt-exit"));
+	{
+		char path[512];
+		snprintf(path, sizeof(path), "%s/containers/rt-exit", state_dir);
+		assert_int_equal(access(path, F_OK), -1);
+	}
+}
+
+static void test_exec_connect_signal(void **state)
+{
+	char *const *argv = ARGV((char *)"httpd", (char *)"-f", (char *)"-p", (char *)"8080",
+	                         (char *)"-h", (char *)"/");
+	struct berth_container_spec spec = spec_for("rt-exec", argv, -1);
+	struct berth_container *c = NULL;
+	struct berth_stats st;
+	struct berth_exit ex;
+	berth_error_t err;
+	int fds[2], pidfd = -1, status, fd = -1;
+	char *out;
+	pid_t pid;
+	(void)state;
+
+	spec.hostname = "rt-host";
+	assert_int_equal(berth_container_start(&spec, &c, &err), 0);
+
+	/* exec sees the container's pid namespace and hostname */
+	{
+		char *const *eargv = ARGV((char *)"sh", (char *)"-c",
+		                          (char *)"echo $$ $(hostname) $(cat /proc/1/comm)");
+		struct berth_exec_spec es = {.argv = eargv};
+		assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+		es.stdio[0] = -1;
+		es.stdio[1] = fds[1];
+		es.stdio[2] = 2;
+		assert_int_equal(berth_container_exec(c, &es, &pid, &pidfd, &err), 0);
+		close(fds[1]);
+		out = slurp(fds[0]);
+		close(fds[0]);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		close(pidfd);
+		/* PID 1 is the init (a fork of the helper), the exec'd shell is not PID 1 */
+		assert_non_null(strstr(out, " rt-host berth-init"));
+		assert_true(atoi(out) > 1);
+		free(out);
+	}
+	/* exec of something missing: a clear error, kind EXEC */
+	{
+		char *const *eargv = ARGV((char *)"/bin/nope");
+		struct berth_exec_spec es = {.argv = eargv, .stdio = {-1, -1, -1}};
+		assert_int_equal(berth_container_exec(c, &es, &pid, NULL, &err), -ENOENT);
+		assert_int_equal(err.kind, BERTH_ERROR_KIND_EXEC);
+		assert_string_equal(err.message, "executable not found in image: /bin/nope");
+	}
+
+	/* connect to the port inside the container's network namespace */
+	for (int i = 0; i < 200; i++) {
+		struct pollfd p;
+		int soerr = 0;
+		socklen_t len = sizeof(soerr);
+
+		fd = berth_container_connect(c, 8080, &err);
+		assert_true(fd >= 0);
+		p.fd = fd;
+		p.events = POLLOUT;
+		assert_int_equal(poll(&p, 1, 1000), 1);
+		getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+		if (soerr == 0)
+			break;
+		close(fd);
+		fd = -1;
+		usleep(10000);
+	}
+	assert_true(fd >= 0);
+	{
+		const char req[] = "GET /etc/hostname HTTP/1.0\r\n\r\n";
+		int flags = fcntl(fd, F_GETFL);
+		fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+		assert_int_equal(write(fd, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+		out = slurp(fd);
+		close(fd);
+		assert_non_null(strstr(out, "200 OK"));
+		assert_non_null(strstr(out, "rt-host"));
+		free(out);
+	}
+
+	assert_int_equal(berth_container_stats(c, &st, &err), 0);
+	assert_true(st.pids_current >= 2); /* init + httpd */
+	assert_true(st.memory_current > 0);
+	assert_int_equal(st.oom_kills, 0);
+
+	assert_int_equal(berth_container_freeze(c, true, &err), 0);
+	assert_int_equal(berth_container_freeze(c, false, &err), 0);
+
+	/* httpd dies of SIGTERM: the init forwards it and reports the signal */
+	assert_int_equal(berth_container_signal(c, SIGTERM, &err), 0);
+	assert_int_equal(berth_container_wait(c, false, &ex, &err), 0);
+	assert_int_equal(ex.signal, SIGTERM);
+	assert_int_equal(ex.exit_code, 128 + SIGTERM);
+	assert_int_equal(berth_container_connect(c, 8080, &err), -ESRCH);
+	assert_int_equal(berth_container_destroy(c, &err), 0);
+}
+
+static void test_start_errors(void **state)
+{
+	char *const *argv = ARGV((char *)"/bin/nope");
+	struct berth_container_spec spec = spec_for("rt-err", argv, -1);
+	struct berth_container *c = NULL;
+	berth_error_t err;
+	char path[512];
+	(void)state;
+
+	assert_int_equal(berth_container_start(&spec, &c, &err), -ENOENT);
+	assert_null(c);
+	assert_int_equal(err.kind, BERTH_ERROR_KIND_EXEC);
+	assert_string_equal(err.message, "executable not found in image: /bin/nope");
+	/* nothing left behind */
+	snprintf(path, sizeof(path), "%s/containers/rt-err", state_dir);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_false(dir_exists("/sys/fs/cgroup/pids/berth-test-runtime/%s", "rt-err"));
+
+	spec.rootfs = "/nonexistent/rootfs";
+	assert_int_equal(berth_container_start(&spec, &c, &err), -ENOENT);
+	assert_string_equal(err.message, "rootfs `/nonexistent/rootfs`: No such file or directory");
+
+	spec.rootfs = rootfs;
+	spec.id = "bad/name";
+	assert_int_equal(berth_container_start(&spec, &c, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "is not a valid container name"));
+}
+
+static void test_same_name_twice(void **state)
+{
+	char *const *argv = ARGV((char *)"sleep", (char *)"30");
+	struct berth_container_spec spec = spec_for("rt-twice", argv, -1);
+	struct berth_container *a = NULL, *b = NULL;
+	berth_error_t err;
+	(void)state;
+
+	assert_int_equal(berth_container_start(&spec, &a, &err), 0);
+	assert_int_equal(berth_container_start(&spec, &b, &err), -EBUSY);
+	assert_string_equal(err.message, "container `rt-twice` is already running");
+	assert_int_equal(berth_container_destroy(a, &err), 0);
+	/* once it is gone, the name is free again */
+	assert_int_equal(berth_container_start(&spec, &b, &err), 0);
+	assert_int_equal(berth_container_destroy(b, &err), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_exit_code_and_cleanup),
+	        cmocka_unit_test(test_exec_connect_signal),
+	        cmocka_unit_test(test_start_errors),
+	        cmocka_unit_test(test_same_name_twice),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
