@@ -385,6 +385,9 @@ bad_value:
 	berth_error_wrap(&err, "--%s", option_name(opt));
 	status = usage_error("%s", err.message);
 out:
-	berth_strv_free(env_owned);
+	/* Sparse: only the --env KEY entries taken from our environment are owned. */
+	for (size_t i = 0; i < nenv; i++)
+		free(env_owned[i]);
+	free(env_owned);
 	return status;
 }

@@ -240,6 +240,18 @@ int berth_ensure_in_root(int rootfd, const char *path, int dir, mode_t mode, ber
 			return berth_error_set(err, errno, "mkdir `%s` in container root", path);
 		sofar = xstrndup(path, (size_t)(end - path));
 		next = berth_open_in_root(rootfd, sofar, O_PATH | O_DIRECTORY, 0);
+		if (next == -ENOENT) {
+			char target[256];
+			ssize_t n = readlinkat(cur, name, target, sizeof(target) - 1);
+			if (n >= 0) {
+				target[n] = '\0';
+				return berth_error_set_plain(
+				        err, ENOENT,
+				        "`%s` in the image is a symlink to `%s`, "
+				        "which does not exist",
+				        sofar, target);
+			}
+		}
 		if (next < 0)
 			return berth_error_set(err, -next, "resolve `%s` in container root", sofar);
 		close(cur);

@@ -415,7 +415,12 @@ static int helper_exec(berth_error_t *err)
 		_exit(err->kind == BERTH_ERROR_KIND_EXEC ? (err->code == ENOENT ? 127 : 126) : 125);
 	}
 	berth_report_pid(REPORT_FD, pid);
-	r = 0;
+	/*
+	 * Done. We now live in the container's mount namespace but not in its
+	 * pid namespace, where /proc/self names nobody: leave without running
+	 * exit handlers (a sanitizer's leak check would walk /proc/self).
+	 */
+	_exit(0);
 out:
 	if (cg != NULL)
 		berth_cgroup_free(cg);
@@ -449,10 +454,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "berth-runtime: descriptors 3, 4 (and 5 for start) must be open\n");
 		return 2;
 	}
-	r = strcmp(argv[1], "start") == 0 ? helper_start(&err) : helper_exec(&err);
-	if (r < 0) {
-		berth_report_error(REPORT_FD, &err);
-		return 1;
+	if (strcmp(argv[1], "start") == 0) {
+		r = helper_start(&err);
+		if (r < 0)
+			berth_report_error(REPORT_FD, &err);
+		return r < 0 ? 1 : 0;
 	}
-	return 0;
+	r = helper_exec(&err);
+	if (r < 0)
+		berth_report_error(REPORT_FD, &err);
+	/* Possibly inside the container's mount namespace: see helper_exec(). */
+	_exit(r < 0 ? 1 : 0);
 }

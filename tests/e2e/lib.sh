@@ -26,6 +26,12 @@ brun() {
 	"$BERTH_BIN/berth" run --state-dir "$STATE" --rootfs "$ROOTFS" "$@"
 }
 
+# The same in the background; $! is then berth itself (not a subshell), so
+# signals sent to it reach berth.
+brun_bg() {
+	(exec "$BERTH_BIN/berth" run --state-dir "$STATE" --rootfs "$ROOTFS" "$@") &
+}
+
 pass() { CHECKS=$((CHECKS + 1)); echo "  ok   $1"; }
 fail() {
 	CHECKS=$((CHECKS + 1)); FAILURES=$((FAILURES + 1))

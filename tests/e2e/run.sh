@@ -27,9 +27,17 @@ fi
 failed=()
 for t in "${tests[@]}"; do
 	echo "== ${t%.sh}"
-	if ! bash "$t"; then
-		failed+=("${t%.sh}")
+	out=$(mktemp)
+	bash "$t" 2>&1 | tee "$out"
+	status=${PIPESTATUS[0]}
+	# Under `make asan` a sanitizer report fails the test even when every
+	# check passed.
+	if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$out"; then
+		echo "  FAIL sanitizer report (above)"
+		status=1
 	fi
+	rm -f "$out"
+	[ "$status" -eq 0 ] || failed+=("${t%.sh}")
 done
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "e2e: FAILED: ${failed[*]}"

@@ -23,7 +23,7 @@ check_eq "a file that is not executable: 126" 126 "$?"
 check_contains "and says so" "permission denied executing" "$out"
 
 # SIGTERM to berth reaches the entrypoint through the init.
-brun --name sig -- probe signals > "$STATE/sig.out" 2>&1 &
+brun_bg --name sig -- probe signals > "$STATE/sig.out" 2>&1
 pid=$!
 wait_for "probe ready" 50 grep -q ready "$STATE/sig.out"
 kill -USR1 $pid
@@ -59,7 +59,7 @@ out=$(brun -w /srv/app -- pwd)
 check_eq "-w sets (and creates) the working directory" /srv/app "$out"
 
 # Names: one container per name at a time; the remains of a killed berth are reclaimed.
-brun --name dup -- sleep 5 &
+brun_bg --name dup -- sleep 60
 pid=$!
 wait_for "dup running" 50 test -e "/sys/fs/cgroup/pids/$BERTH_CGROUP_PARENT/dup"
 out=$(brun --name dup -- true 2>&1)

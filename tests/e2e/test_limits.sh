@@ -6,7 +6,7 @@
 cg_file() { cat "/sys/fs/cgroup/$1/$BERTH_CGROUP_PARENT/$2/$3" 2>/dev/null; }
 
 # The limits the kernel holds, for an instance type and for explicit flags.
-brun --name typed --instance-type basic -- sleep 3 &
+brun_bg --name typed --instance-type basic -- sleep 3
 pid=$!
 wait_for "cgroup of typed" 50 test -e "/sys/fs/cgroup/memory/$BERTH_CGROUP_PARENT/typed"
 sleep 0.3
@@ -18,7 +18,7 @@ check_eq "pids capped at 1024" 1024 "$(cg_file pids typed pids.max)"
 check_contains "devices: deny by default, allow /dev/null" "c 1:3 rwm" "$(cg_file devices typed devices.list)"
 wait $pid
 
-brun --name flags --instance-type basic --memory 96M --cpus 0.5 --pids 77 -- sleep 3 &
+brun_bg --name flags --instance-type basic --memory 96M --cpus 0.5 --pids 77 -- sleep 3
 pid=$!
 wait_for "cgroup of flags" 50 test -e "/sys/fs/cgroup/memory/$BERTH_CGROUP_PARENT/flags"
 sleep 0.3
@@ -36,7 +36,7 @@ check_contains "and names the limit" "memory limit 64M" "$out"
 check_nothing_left hog
 
 # A fork bomb hits the pids limit; the host keeps answering meanwhile.
-brun --name bomb --pids 64 -- probe forkbomb 3 > "$STATE/bomb.out" 2>&1 &
+brun_bg --name bomb --pids 64 -- probe forkbomb 3 > "$STATE/bomb.out" 2>&1
 pid=$!
 sleep 1
 start=$(date +%s%N)

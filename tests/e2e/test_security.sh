@@ -32,7 +32,8 @@ out=$(brun -- sh -c '
 	touch /sys/berth 2>/dev/null && echo "sys=written" || echo "sys=refused"
 	cat /proc/1/environ >/dev/null 2>&1 && echo "init_environ=readable" || echo "init_environ=refused"
 	readlink /proc/1/exe >/dev/null 2>&1 && echo "init_exe=readable" || echo "init_exe=refused"
-	ls /proc/1/fd >/dev/null 2>&1 && echo "init_fd=readable" || echo "init_fd=refused"
+	readlink /proc/1/fd/0 >/dev/null 2>&1 && echo "init_fd=readable" || echo "init_fd=refused"
+	cat /proc/1/maps >/dev/null 2>&1 && echo "init_maps=readable" || echo "init_maps=refused"
 	grep -E " /proc/sys | /sys " /proc/self/mountinfo')
 check_true "/proc/kcore is masked" grep -qE "kcore=(0|absent)" <<<"$out"
 check_contains "/proc/keys is masked" "keys=0" "$out"
@@ -43,8 +44,9 @@ check_contains "/proc/sysrq-trigger is read-only" "sysrq=refused" "$out"
 check_contains "/sys is read-only" "sys=refused" "$out"
 check_contains "the init's environment is out of reach" "init_environ=refused" "$out"
 check_contains "the init's executable is out of reach" "init_exe=refused" "$out"
-check_contains "the init's descriptors are out of reach" "init_fd=refused" "$out"
-check_true "/proc/sys is mounted read-only" grep -qE " /proc/sys [^ ]* ro," <<<"$out"
+check_contains "the init's descriptors cannot be followed" "init_fd=refused" "$out"
+check_contains "the init's memory map is out of reach" "init_maps=refused" "$out"
+check_true "/proc/sys is mounted read-only" grep -qE " /proc/sys ro," <<<"$out"
 
 # Writes land in the container's own layer, never in the image or the host.
 marker=/tmp/berth-e2e-marker-$$
@@ -62,16 +64,29 @@ check_contains "--read-only: the root is not writable" "write /newfile: EROFS" "
 check_contains "--read-only: nor /tmp" "write /tmp/f: EROFS" "$out"
 check_contains "--read-only: /dev/shm still is" "write /dev/shm/f: ok" "$out"
 
-# Images that plant symlinks to host paths where berth mounts things.
+# Images that plant symlinks where berth mounts things. An /etc that points
+# at an absolute path resolves inside the container's root: the host's
+# directory of that name (made here, empty) must stay empty.
 target=/tmp/berth-e2e-escape-$$
+mkdir -p "$target"
 evil=$STATE/evil-etc
 mkdir -p "$evil"
 cp -a "$ROOTFS/." "$evil/"
+mkdir -p "$evil$target"
+cp -a "$evil/etc/." "$evil$target/"
 rm -rf "$evil/etc"
-ln -s "$target" "$evil/etc"
+ln -s "/../../..$target" "$evil/etc"
 out=$("$BERTH_BIN/berth" run --state-dir "$STATE" --rootfs "$evil" --hostname evil -- cat /etc/hostname 2>&1)
-check_eq "an /etc symlinked to a host path gets files inside the container" "evil" "$out"
-check_true "and nothing on the host" test ! -e "$target"
+check_eq "an /etc symlinked to an absolute path gets its files inside the container" "evil" "$out"
+check_eq "and nothing in the host's directory of that name" "" "$(ls -A "$target")"
+rmdir "$target"
+
+rm -rf "$evil/etc" "$evil$target"
+ln -s "$target" "$evil/etc"
+out=$("$BERTH_BIN/berth" run --state-dir "$STATE" --rootfs "$evil" -- true 2>&1)
+check_contains "an /etc that is a dangling symlink is refused clearly" \
+	"\`/etc\` in the image is a symlink to \`$target\`, which does not exist" "$out"
+check_true "and creates nothing on the host" test ! -e "$target"
 
 evil=$STATE/evil-proc
 mkdir -p "$evil"

@@ -478,6 +478,24 @@ static int compare_doubles(const void *a, const void *b)
 }
 
 /* Container start latency includes this; print it, do not assert it. */
+/*
+ * The program containers get is the one compiled at build time
+ * (src/tools/gen-seccomp.c): it must be exactly what the profile compiles to
+ * now, or the build embedded a stale one.
+ */
+static void test_seccomp_embedded_is_current(void **state)
+{
+	const struct sock_fprog *embedded = berth_seccomp_default();
+	struct sock_fprog fresh;
+	berth_error_t err;
+	(void)state;
+
+	assert_int_equal(berth_seccomp_build(&fresh, &err), 0);
+	assert_int_equal(embedded->len, fresh.len);
+	assert_memory_equal(embedded->filter, fresh.filter, fresh.len * sizeof(struct sock_filter));
+	berth_seccomp_free(&fresh);
+}
+
 static void test_seccomp_build_time(void **state)
 {
 	enum { RUNS = 25 };
@@ -519,6 +537,7 @@ int main(void)
 #if defined(__x86_64__)
 		cmocka_unit_test(test_seccomp_foreign_abi),
 #endif
+		cmocka_unit_test(test_seccomp_embedded_is_current),
 		cmocka_unit_test(test_seccomp_build_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
