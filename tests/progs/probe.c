@@ -90,6 +90,7 @@ static const struct name_entry errno_names[] = {
         {EDQUOT, "EDQUOT"},
         {ENOTSOCK, "ENOTSOCK"},
         {ENOTCONN, "ENOTCONN"},
+        {ESTALE, "ESTALE"},
 };
 
 static const struct name_entry signal_names[] = {
