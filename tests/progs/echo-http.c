@@ -516,7 +516,8 @@ static int generate(struct echo_conn *c)
 			break;
 		}
 		if (r->gen_in_chunk) {
-			echo_buf_append(&c->out, "\r\n", 2);
+			if (!r->unframed)
+				echo_buf_append(&c->out, "\r\n", 2);
 			r->gen_in_chunk = false;
 			if (--r->gen_chunks > 0 && r->delay_ms > 0) {
 				echo_conn_set_timer(c, r->delay_ms);
@@ -525,11 +526,13 @@ static int generate(struct echo_conn *c)
 			continue;
 		}
 		if (r->gen_chunks == 0) {
-			echo_buf_append(&c->out, "0\r\n\r\n", 5);
+			if (!r->unframed)
+				echo_buf_append(&c->out, "0\r\n\r\n", 5);
 			done = true;
 			break;
 		}
-		echo_buf_printf(&c->out, "%llx\r\n", (unsigned long long)r->size);
+		if (!r->unframed)
+			echo_buf_printf(&c->out, "%llx\r\n", (unsigned long long)r->size);
 		r->gen_left = r->size;
 		r->gen_in_chunk = true;
 	}
@@ -601,7 +604,12 @@ static int begin_response(struct echo_conn *c)
 		c->state = ECHO_RESPOND;
 		return 1;
 	case ECHO_ROUTE_CHUNKED:
-		respond_head(c, 200, "text/plain", -1, NULL);
+		/* An HTTP/1.0 client cannot read chunked coding: send the same
+		 * pieces unframed and mark the end by closing. */
+		r->unframed = r->http10;
+		if (r->unframed)
+			r->keep_alive = false;
+		respond_head(c, 200, "text/plain", r->unframed ? -2 : -1, NULL);
 		r->gen_chunks = r->n;
 		c->state = ECHO_RESPOND;
 		return 1;
@@ -865,6 +873,7 @@ static int start_request(struct echo_conn *c, const struct head *h)
 	*r = (struct echo_request){.json = json, .route = ECHO_ROUTE_ECHO};
 	sha256_init(&r->sha);
 	r->head_only = slice_eq(h->method, "HEAD");
+	r->http10 = h->http10;
 	r->keep_alive = h->http10 ? header_has_token(h, "connection", "keep-alive")
 	                          : !header_has_token(h, "connection", "close");
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {

@@ -62,7 +62,9 @@ struct echo_request {
 	enum echo_route route;
 	enum echo_framing framing;
 	bool keep_alive;
-	bool head_only;     /* HEAD: headers as for GET, no body */
+	bool head_only; /* HEAD: headers as for GET, no body */
+	bool http10;
+	bool unframed;      /* HTTP/1.0 /chunked: plain data, end by closing */
 	uint64_t remaining; /* body bytes left (length) or in this chunk */
 	int chunk_phase;    /* chunked decoder state, see echo-http.c */
 	size_t trailer_bytes;
