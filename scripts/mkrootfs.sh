@@ -68,6 +68,13 @@ stale() {
 	[ -n "$(find "$@" -newer "$target" 2>/dev/null | head -n 1)" ]
 }
 
+# Two builds at once (parallel make targets) would share the temporary
+# files below.
+if command -v flock >/dev/null 2>&1; then
+	exec 9>"$out/.lock"
+	flock 9
+fi
+
 # --- static test programs ------------------------------------------------
 
 warn="-std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
@@ -163,7 +170,10 @@ root() {
 	name=$1
 	shift
 	stamp="$out/.$name.stamp"
-	if [ -d "$out/$name" ] && ! stale "$stamp" "$@"; then
+	# Packages keep their files' mtimes, so an upgraded busybox can look
+	# older than the stamp: compare it by content.
+	if [ -d "$out/$name" ] && ! stale "$stamp" "$@" &&
+		cmp -s "$busybox" "$out/$name/bin/busybox"; then
 		return 0
 	fi
 	say ROOTFS "$out/$name"
@@ -181,8 +191,8 @@ root() {
 	touch "$stamp"
 }
 
-root test "$busybox" "$progs/probe" "$progs/echo-server" "$script"
-root demo "$busybox" "$demo_src" "$script"
+root test "$progs/probe" "$progs/echo-server" "$script"
+root demo "$demo_src" "$script"
 
 if [ "$built" -eq 0 ]; then
 	echo "  rootfs  up to date (${out#"$top"/})"
