@@ -55,8 +55,17 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+	static const char *const hierarchies[] = {"cpu",     "cpuacct", "memory", "pids",
+	                                          "freezer", "devices", ""};
 	(void)state;
 	berth_rmtree(state_dir, NULL);
+	/* The parent cgroup the containers were made in; the containers' own are gone. */
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(hierarchies); i++) {
+		char path[128];
+		snprintf(path, sizeof(path), "/sys/fs/cgroup/%s/berth-test-runtime",
+		         hierarchies[i]);
+		rmdir(path);
+	}
 	return 0;
 }
 

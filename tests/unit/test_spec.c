@@ -40,18 +40,18 @@ static void test_id_validation(void **state)
 static void test_start_request_round_trip(void **state)
 {
 	struct berth_container_spec spec = {
-		.id = "web",
-		.rootfs = "/images/web",
-		.state_dir = "/var/lib/berth",
-		.argv = ARGV((char *)"httpd", (char *)"-f"),
-		.env = ARGV((char *)"A=1", (char *)"B=two words"),
-		.workdir = "/srv",
-		.uid = 1000,
-		.gid = 50,
-		.read_only = true,
-		.net = BERTH_NET_NONE,
-		.die_with_parent = true,
-		.limits = {.memory_bytes = 256u << 20, .nanocpus = 62500000, .pids = 99},
+	        .id = "web",
+	        .rootfs = "/images/web",
+	        .state_dir = "/var/lib/berth",
+	        .argv = ARGV((char *)"httpd", (char *)"-f"),
+	        .env = ARGV((char *)"A=1", (char *)"B=two words"),
+	        .workdir = "/srv",
+	        .uid = 1000,
+	        .gid = 50,
+	        .read_only = true,
+	        .net = BERTH_NET_NONE,
+	        .die_with_parent = true,
+	        .limits = {.memory_bytes = 256u << 20, .nanocpus = 62500000, .pids = 99},
 	};
 	struct berth_start_request req;
 	berth_error_t err;
@@ -95,13 +95,13 @@ static void test_bad_requests(void **state)
 	(void)state;
 
 	json = json_pack("{s:s, s:s, s:s, s:[], s:[]}", "id", "web", "rootfs", "/r", "state_dir",
-			 "/s", "argv", "env");
+	                 "/s", "argv", "env");
 	assert_int_equal(berth_start_request_decode(json, &req, &err), -EINVAL);
 	assert_string_equal(err.message, "request: empty argv");
 	berth_start_request_free(&req);
 
 	json = json_pack("{s:s, s:s, s:s, s:[i], s:[]}", "id", "web", "rootfs", "/r", "state_dir",
-			 "/s", "argv", 5, "env");
+	                 "/s", "argv", 5, "env");
 	assert_int_equal(berth_start_request_decode(json, &req, &err), -EINVAL);
 	assert_string_equal(err.message, "request: `argv[0]` is not a string");
 	berth_start_request_free(&req);
@@ -155,12 +155,12 @@ static void test_instance_types(void **state)
 	assert_int_equal(t->limits.nanocpus, 62500000);
 	assert_int_equal(t->limits.disk_bytes, 2000000000ull);
 	assert_memory_equal(&berth_instance_type_lookup("dev")->limits, &t->limits,
-			    sizeof(t->limits));
+	                    sizeof(t->limits));
 	t = berth_instance_type_lookup("standard-4");
 	assert_int_equal(t->limits.memory_bytes, 12ull << 30);
 	assert_int_equal(t->limits.nanocpus, 4000000000ull);
 	assert_memory_equal(&berth_instance_type_lookup("standard")->limits,
-			    &berth_instance_type_lookup("standard-1")->limits, sizeof(t->limits));
+	                    &berth_instance_type_lookup("standard-1")->limits, sizeof(t->limits));
 	assert_int_equal(berth_instance_type_lookup("basic")->limits.nanocpus, 250000000);
 	assert_null(berth_instance_type_lookup("huge"));
 	assert_null(berth_instance_type_lookup("Lite"));
@@ -169,11 +169,11 @@ static void test_instance_types(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_id_validation),
-		cmocka_unit_test(test_start_request_round_trip),
-		cmocka_unit_test(test_bad_requests),
-		cmocka_unit_test(test_report_records),
-		cmocka_unit_test(test_instance_types),
+	        cmocka_unit_test(test_id_validation),
+	        cmocka_unit_test(test_start_request_round_trip),
+	        cmocka_unit_test(test_bad_requests),
+	        cmocka_unit_test(test_report_records),
+	        cmocka_unit_test(test_instance_types),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
