@@ -52,6 +52,7 @@ struct berth_cgroup_ops {
 	int (*set_cpu)(struct berth_cgroup *cg, uint64_t quota_us, uint64_t period_us,
 	               berth_error_t *err);
 	int (*attach)(struct berth_cgroup *cg, pid_t pid, berth_error_t *err);
+	int (*enter)(struct berth_cgroup *cg, berth_error_t *err);
 	int (*freeze)(struct berth_cgroup *cg, bool frozen, berth_error_t *err);
 	int (*stats)(struct berth_cgroup *cg, struct berth_cgroup_stats *st, berth_error_t *err);
 	int (*oom_kills)(struct berth_cgroup *cg, uint64_t *kills, berth_error_t *err);

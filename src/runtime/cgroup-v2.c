@@ -171,6 +171,16 @@ static int v2_attach(struct berth_cgroup *cg, pid_t pid, berth_error_t *err)
 	return berth_cgroup_write_u64(cg->dirfd, "cgroup.procs", (uint64_t)pid, err);
 }
 
+/*
+ * v2 moves single threads only within threaded subtrees, so the caller moves
+ * as a process (the global lock applies); berth places processes with
+ * clone3(CLONE_INTO_CGROUP) on v2 instead.
+ */
+static int v2_enter(struct berth_cgroup *cg, berth_error_t *err)
+{
+	return v2_attach(cg, getpid(), err);
+}
+
 static int v2_freeze(struct berth_cgroup *cg, bool frozen, berth_error_t *err)
 {
 	struct berth_cgroup_backoff b;
@@ -253,6 +263,7 @@ const struct berth_cgroup_ops berth_cgroup_v2_ops = {
         .apply_limits = v2_apply_limits,
         .set_cpu = v2_set_cpu,
         .attach = v2_attach,
+        .enter = v2_enter,
         .freeze = v2_freeze,
         .stats = v2_stats,
         .oom_kills = v2_oom_kills,

@@ -397,6 +397,14 @@ int berth_cgroup_apply_limits(struct berth_cgroup *cg, const struct berth_cgroup
 	return cg->ops->apply_limits(cg, limits, err);
 }
 
+int berth_cgroup_enter(struct berth_cgroup *cg, berth_error_t *err)
+{
+	int r = cg->ops->enter(cg, err);
+	if (r < 0)
+		berth_error_wrap(err, "cgroup `%s`: enter", cg->path);
+	return r;
+}
+
 int berth_cgroup_set_cpu(struct berth_cgroup *cg, uint64_t quota_us, uint64_t period_us,
                          berth_error_t *err)
 {

@@ -81,6 +81,14 @@ int berth_cgroup_set_cpu(struct berth_cgroup *cg, uint64_t quota_us, uint64_t pe
 int berth_cgroup_attach(struct berth_cgroup *cg, pid_t pid, berth_error_t *err);
 
 /*
+ * Move the calling process, which must be single-threaded, into the cgroup.
+ * On v1 this avoids the global lock of berth_cgroup_attach() and with it an
+ * RCU grace period (see cgroup-v1.c); on v2 it is berth_cgroup_attach() of
+ * ourselves (prefer clone3(CLONE_INTO_CGROUP) there).
+ */
+int berth_cgroup_enter(struct berth_cgroup *cg, berth_error_t *err);
+
+/*
  * v2: an O_DIRECTORY descriptor of the cgroup, for clone3(CLONE_INTO_CGROUP)
  * which places a child without a migration. v1: -1.
  */

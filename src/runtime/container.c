@@ -550,9 +550,29 @@ int berth_container_connect(struct berth_container *c, uint16_t port, berth_erro
 	return berth_net_connect_in(c->netns_fd, port, err);
 }
 
+struct cgroup_removal {
+	struct berth_cgroup *cg;
+	berth_error_t err;
+	int r;
+};
+
+static void *remove_cgroup(void *arg)
+{
+	struct cgroup_removal *cr = arg;
+
+	/* Processes exec'd into the container die with its pid namespace; be sure. */
+	berth_cgroup_kill(cr->cg, NULL);
+	cr->r = berth_cgroup_destroy(cr->cg, &cr->err);
+	berth_cgroup_free(cr->cg);
+	return NULL;
+}
+
 int berth_container_destroy(struct berth_container *c, berth_error_t *err)
 {
-	int r = 0;
+	struct cgroup_removal cr = {.cg = NULL};
+	bool threaded = false;
+	pthread_t thread;
+	int r;
 
 	if (c == NULL)
 		return 0;
@@ -561,15 +581,25 @@ int berth_container_destroy(struct berth_container *c, berth_error_t *err)
 		berth_container_wait(c, false, NULL, NULL);
 	}
 	BERTH_TRACE("lib: destroy: reaped");
+	/*
+	 * The cgroup and the writable layer go away independently, and each
+	 * takes about a millisecond of filesystem work: remove them at once.
+	 */
 	if (c->cg != NULL) {
-		/* Processes exec'd into the container die with its pid namespace; be sure. */
-		berth_cgroup_kill(c->cg, NULL);
-		r = berth_cgroup_destroy(c->cg, err);
-		berth_cgroup_free(c->cg);
+		cr.cg = c->cg;
+		threaded = pthread_create(&thread, NULL, remove_cgroup, &cr) == 0;
+		if (!threaded)
+			remove_cgroup(&cr);
 	}
-	BERTH_TRACE("lib: destroy: cgroup removed");
-	if (remove_layers(c->dir, r < 0 ? NULL : err) < 0 && r == 0)
-		r = berth_error_ret(err);
+	r = remove_layers(c->dir, err);
+	if (threaded)
+		pthread_join(thread, NULL);
+	BERTH_TRACE("lib: destroy: removed");
+	if (cr.r < 0 && r == 0) {
+		if (err != NULL)
+			*err = cr.err;
+		r = cr.r;
+	}
 	berth_close_keep_errno(c->pidfd);
 	berth_close_keep_errno(c->netns_fd);
 	berth_close_keep_errno(c->status_fd);

@@ -5,7 +5,7 @@
  * state, clone its init into new namespaces, or join a running container to
  * exec a process in it. See runtime-internal.h for the protocol.
  *
- *   berth-runtime start    fd 3: start request, fd 4: report pipe
+ *   berth-runtime start    fd 3: start request, fd 4: report pipe, fd 5: status pipe
  *   berth-runtime exec     fd 3: exec request,  fd 4: report pipe
  *
  * Both clone with CLONE_PARENT, so the new process is the caller's child,
@@ -237,10 +237,7 @@ static int helper_start(berth_error_t *err)
 	struct berth_cgroup *cg = NULL;
 	cleanup_close int dir_fd = -1;
 	bool created = false;
-	int go[2] = {-1, -1}, ready[2] = {-1, -1};
 	json_t *json = NULL;
-	uint64_t quota;
-	char byte;
 	pid_t pid;
 	int r;
 
@@ -258,29 +255,20 @@ static int helper_start(berth_error_t *err)
 	r = prepare_state(&req, &dir_fd, &created, err);
 	if (r < 0)
 		goto out;
-
 	BERTH_TRACE("helper: state prepared");
-	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0) {
-		r = berth_error_set(err, errno, "pipe");
+	r = create_cgroup(&cgcfg, &req, &cg, err);
+	if (r < 0)
 		goto out;
-	}
+	BERTH_TRACE("helper: cgroup created");
 
 	/*
-	 * On cgroup v2 the init is cloned straight into its cgroup
-	 * (CLONE_INTO_CGROUP): no migration at all. On v1 we clone first, then
-	 * make the cgroup and move the init into it while it builds the
-	 * container: the move can wait for an RCU grace period (milliseconds
-	 * after a quiet spell), which then overlaps with the init's own work
-	 * instead of adding to it. The init creates its network namespace
-	 * itself for the same reason.
+	 * The init is placed in its cgroup without a migration by another
+	 * process (which would take the kernel's global cgroup lock and, after
+	 * a quiet spell, wait for an RCU grace period): on v2 it is cloned into
+	 * it, on v1 it moves itself in first thing (berth_cgroup_enter()).
 	 */
-	if (cgcfg.mode == BERTH_CGROUP_V2) {
-		r = create_cgroup(&cgcfg, &req, &cg, err);
-		if (r < 0)
-			goto out;
-	}
 	pid = clone_parent(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC,
-	                   cg != NULL ? berth_cgroup_dirfd(cg) : -1);
+	                   cgcfg.mode == BERTH_CGROUP_V2 ? berth_cgroup_dirfd(cg) : -1);
 	if (pid < 0) {
 		r = berth_error_set(err, errno, "clone the container's init");
 		goto out;
@@ -288,53 +276,19 @@ static int helper_start(berth_error_t *err)
 	if (pid == 0) {
 		struct berth_init_args args = {
 		        .req = &req,
+		        .cgroup = cg,
+		        .enter_cgroup = cgcfg.mode != BERTH_CGROUP_V2,
 		        .dir_fd = dir_fd,
 		        .report_fd = REPORT_FD,
-		        .ready_fd = ready[1],
-		        .go_fd = go[0],
 		        .status_fd = BERTH_HELPER_STATUS_FD,
 		        .seccomp = berth_seccomp_default(),
 		};
-		close(go[1]);
-		close(ready[0]);
 		berth_init_main(&args);
 	}
-	close(steal_fd(&go[0]));
-	close(steal_fd(&ready[1]));
-	berth_report_pid(REPORT_FD, pid);
 	/* From here on the caller owns the container and cleans up after failures. */
+	berth_report_pid(REPORT_FD, pid);
 	created = false;
-
-	if (cg == NULL) {
-		r = create_cgroup(&cgcfg, &req, &cg, err);
-		BERTH_TRACE("helper: cgroup created");
-		if (r == 0)
-			r = berth_cgroup_attach(cg, pid, err);
-		if (r < 0)
-			goto kill;
-	}
-	BERTH_TRACE("helper: attached");
-	/* EOF: the init failed and has said why. */
-	if (read(ready[0], &byte, 1) != 1) {
-		r = 0;
-		goto out;
-	}
-	/* quota = vCPUs * period; the kernel's minimum quota is 1 ms. */
-	quota = req.spec.limits.nanocpus / 10000;
-	if (req.spec.limits.nanocpus > 0 && quota < 1000)
-		quota = 1000;
-	r = berth_cgroup_set_cpu(cg, quota, 0, err);
-	if (r < 0)
-		goto kill;
-	BERTH_TRACE("helper: cpu set");
-	if (write(go[1], "g", 1) != 1) {
-		r = berth_error_set(err, errno, "start the container's init");
-		goto kill;
-	}
 	r = 0;
-	goto out;
-kill:
-	kill(pid, SIGKILL);
 out:
 	if (r < 0 && created) {
 		if (cg != NULL)
@@ -343,10 +297,6 @@ out:
 	}
 	if (cg != NULL)
 		berth_cgroup_free(cg);
-	berth_close_keep_errno(go[0]);
-	berth_close_keep_errno(go[1]);
-	berth_close_keep_errno(ready[0]);
-	berth_close_keep_errno(ready[1]);
 	if (req.json != NULL)
 		berth_start_request_free(&req);
 	else
@@ -383,10 +333,10 @@ static int helper_exec(berth_error_t *err)
 		r = berth_cgroup_open(&cgcfg, req.id, &cg, err);
 	if (r < 0)
 		goto out;
-	/* v2 places the child directly; v1 moves us, and the child inherits. */
+	/* v2 places the child directly; v1 moves us (cheaply), and the child inherits. */
 	cgroup_fd = berth_cgroup_dirfd(cg);
 	if (cgroup_fd < 0) {
-		r = berth_cgroup_attach(cg, getpid(), err);
+		r = berth_cgroup_enter(cg, err);
 		if (r < 0)
 			goto out;
 	}

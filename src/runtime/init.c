@@ -3,14 +3,13 @@
  * The container's init: PID 1 of its pid namespace, a fork of the helper
  * (no exec, so no binary of ours is ever reachable inside the container).
  *
- * It builds the container (filesystem, hostname, loopback), waits until the
- * helper has placed it in the cgroup, forks the entrypoint, and then only
- * reaps: every orphan of the container is re-parented to it. It forwards
- * SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH to the
- * entrypoint, and when the entrypoint ends it tells the caller how (one line
- * on the status pipe) and exits with the shell's convention (code, or
- * 128+signal); the kernel then kills whatever else still runs in the
- * namespace.
+ * It moves itself into the container's cgroup (v1; on v2 it was cloned into
+ * it), builds the container (namespaces, filesystem, hostname, loopback),
+ * sets the CPU quota, forks the entrypoint, and then only reaps: every orphan of the container is
+ * re-parented to it. It forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH to
+ * the entrypoint, and when the entrypoint ends it tells the caller how (one line on the status
+ * pipe) and exits with the shell's convention (code, or 128+signal); the kernel then kills whatever
+ * else still runs in the namespace.
  *
  * It drops to the same capabilities, no_new_privs and seccomp filter as the
  * entrypoint, and is not dumpable, so container processes cannot ptrace it or
@@ -85,8 +84,8 @@ void berth_init_main(struct berth_init_args *a)
 	sigset_t all, old;
 	berth_error_t err;
 	const char *hostname;
+	uint64_t quota;
 	pid_t child;
-	char go;
 	int r;
 
 	/*
@@ -101,8 +100,15 @@ void berth_init_main(struct berth_init_args *a)
 	if (spec->die_with_parent)
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 
-	if (unshare(CLONE_NEWNET) < 0) {
-		berth_error_set(&err, errno, "create network namespace");
+	if (a->enter_cgroup && berth_cgroup_enter(a->cgroup, &err) < 0)
+		fail(a, &err);
+	/*
+	 * Inside our cgroup now, so it becomes the root of the container's
+	 * cgroup view. The network namespace is made here rather than by the
+	 * clone so that its cost is charged to the container.
+	 */
+	if (unshare(CLONE_NEWCGROUP | CLONE_NEWNET) < 0) {
+		berth_error_set(&err, errno, "create cgroup and network namespaces");
 		fail(a, &err);
 	}
 	if (spec->net == BERTH_NET_LOOPBACK && berth_net_loopback_up(&err) < 0)
@@ -118,27 +124,21 @@ void berth_init_main(struct berth_init_args *a)
 		fail(a, &err);
 
 	/*
-	 * The helper moves us into the cgroup while we set up the filesystem
-	 * (on cgroup v1 the first move after a quiet spell waits for an RCU
-	 * grace period), and sets the CPU quota only once we are done, so that
-	 * building the container is not charged to a small instance's share.
-	 * The entrypoint must not start before both are done. EOF instead of
-	 * the byte means the helper failed and said why.
+	 * The CPU quota goes on only now: with 1/16 vCPU (6.25 ms per 100 ms
+	 * period) building the container would otherwise throttle itself for
+	 * up to a whole period. quota = vCPUs * period; the kernel's minimum is
+	 * 1 ms. The cgroup's descriptors must not reach the entrypoint.
 	 */
-	BERTH_TRACE("init: rootfs done");
-	if (write(a->ready_fd, "r", 1) != 1)
-		_exit(125);
-	close(a->ready_fd);
-	if (read(a->go_fd, &go, 1) != 1)
-		_exit(125);
-	close(a->go_fd);
-	/* Now that we are in our cgroup, it becomes the root of the container's view. */
-	if (unshare(CLONE_NEWCGROUP) < 0) {
-		berth_error_set(&err, errno, "create cgroup namespace");
+	quota = spec->limits.nanocpus / 10000;
+	if (spec->limits.nanocpus > 0 && quota < 1000)
+		quota = 1000;
+	r = berth_cgroup_set_cpu(a->cgroup, quota, 0, &err);
+	if (r < 0)
 		fail(a, &err);
-	}
+	berth_cgroup_free(a->cgroup);
+	a->cgroup = NULL;
+	BERTH_TRACE("init: cpu set");
 
-	BERTH_TRACE("init: go");
 	/*
 	 * PID 1 keeps no more privilege than the processes it serves, and the
 	 * entrypoint inherits the seccomp filter from it: one filter install

@@ -128,11 +128,11 @@ int berth_report_read(int fd, struct berth_report *rec);
 
 struct berth_init_args {
 	const struct berth_start_request *req;
-	int dir_fd;    /* STATE/containers/ID, locked; close-on-exec */
-	int report_fd; /* inherited; close-on-exec */
-	int ready_fd;  /* write end: the filesystem is built */
-	int go_fd;     /* read end: the helper has placed us in the cgroup and set the limits */
-	int status_fd; /* write end: how the entrypoint ended, for the caller */
+	struct berth_cgroup *cgroup; /* the container's, made by the helper */
+	bool enter_cgroup;           /* v1: move ourselves in (v2: cloned into it) */
+	int dir_fd;                  /* STATE/containers/ID, locked; close-on-exec */
+	int report_fd;               /* inherited; close-on-exec */
+	int status_fd;               /* write end: how the entrypoint ended, for the caller */
 	const struct sock_fprog *seccomp;
 };
 
