@@ -91,3 +91,15 @@ echo "| mode          | crun run    | berth run   | berth/crun |"
 echo "|---------------|-------------|-------------|------------|"
 measure back-to-back ""
 measure "after 100 ms" "sleep 0.1"
+
+# The design choice behind the start path: how a fresh process gets into a
+# fresh v1 cgroup after 100 ms of quiet (medians).
+if [ -d /sys/fs/cgroup/pids ] && [ -d /sys/fs/cgroup/memory ]; then
+	cc -O2 -Wall -Wextra -o "$work/cgroup-move" bench/cgroup-move.c
+	echo
+	echo "moving a new process into a new v1 cgroup (6 hierarchies) after 100 ms idle:"
+	echo
+	echo "| how                    | median    |"
+	echo "|------------------------|-----------|"
+	"$work/cgroup-move" 10
+fi
