@@ -18,8 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const hierarchies[] = {"memory", "pids", "cpu", "cpuacct", "freezer",
-					  "devices"};
+static const char *const hierarchies[] = {"memory", "pids", "cpu", "cpuacct", "freezer", "devices"};
 #define N_HIER (sizeof(hierarchies) / sizeof(hierarchies[0]))
 
 static double now_ms(void)
@@ -57,7 +56,7 @@ static double one_move(int self)
 		double t0 = now_ms(), d;
 		for (size_t i = 0; i < N_HIER; i++) {
 			snprintf(path, sizeof(path), "/sys/fs/cgroup/%s/berth-bench-move/%s",
-				 hierarchies[i], self ? "tasks" : "cgroup.procs");
+			         hierarchies[i], self ? "tasks" : "cgroup.procs");
 			snprintf(value, sizeof(value), "%d", self ? 0 : (int)getpid());
 			if (write_str(path, value) < 0)
 				_exit(1);

@@ -5,11 +5,12 @@
  *
  * It moves itself into the container's cgroup (v1; on v2 it was cloned into
  * it), builds the container (namespaces, filesystem, hostname, loopback),
- * sets the CPU quota, forks the entrypoint, and then only reaps: every orphan of the container is
- * re-parented to it. It forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH to
- * the entrypoint, and when the entrypoint ends it tells the caller how (one line on the status
- * pipe) and exits with the shell's convention (code, or 128+signal); the kernel then kills whatever
- * else still runs in the namespace.
+ * sets the CPU quota, forks the entrypoint, and then only reaps: every orphan
+ * of the container is re-parented to it. It forwards SIGTERM, SIGINT,
+ * SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH to the entrypoint, and when
+ * the entrypoint ends it tells the caller how (one line on the status pipe)
+ * and exits with the shell's convention (code, or 128+signal); the kernel
+ * then kills whatever else still runs in the namespace.
  *
  * It drops to the same capabilities, no_new_privs and seccomp filter as the
  * entrypoint, and is not dumpable, so container processes cannot ptrace it or

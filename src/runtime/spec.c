@@ -71,6 +71,21 @@ static int strv_from_json(json_t *a, const char *what, char ***out, berth_error_
 	return 0;
 }
 
+/* argv (non-empty) and env of a request; the vectors are the caller's, the strings json's. */
+static int decode_command(json_t *json, char ***argv, char ***env, berth_error_t *err)
+{
+	int r = strv_from_json(json_object_get(json, "argv"), "argv", argv, err);
+
+	if (r < 0)
+		return r;
+	r = strv_from_json(json_object_get(json, "env"), "env", env, err);
+	if (r < 0)
+		return r;
+	if ((*argv)[0] == NULL)
+		return berth_error_set_plain(err, EINVAL, "request: empty argv");
+	return 0;
+}
+
 static json_t *str_or_null(const char *s)
 {
 	return s != NULL ? json_string(s) : json_null();
@@ -118,14 +133,9 @@ int berth_start_request_decode(json_t *json, struct berth_start_request *req, be
 	if (!berth_container_id_valid(spec->id) || spec->rootfs == NULL || spec->state_dir == NULL)
 		return berth_error_set_plain(err, EINVAL,
 		                             "request: missing or invalid id, rootfs or state_dir");
-	r = strv_from_json(json_object_get(json, "argv"), "argv", &req->argv, err);
+	r = decode_command(json, &req->argv, &req->env, err);
 	if (r < 0)
 		return r;
-	r = strv_from_json(json_object_get(json, "env"), "env", &req->env, err);
-	if (r < 0)
-		return r;
-	if (req->argv[0] == NULL)
-		return berth_error_set_plain(err, EINVAL, "request: empty argv");
 	spec->argv = req->argv;
 	spec->env = req->env;
 	spec->workdir = get_str(json, "workdir");
@@ -182,14 +192,9 @@ int berth_exec_request_decode(json_t *json, struct berth_exec_request *req, bert
 	if (req->init_pid <= 0 || !berth_container_id_valid(req->id))
 		return berth_error_set_plain(err, EINVAL,
 		                             "request: missing or invalid init_pid or id");
-	r = strv_from_json(json_object_get(json, "argv"), "argv", &req->argv, err);
+	r = decode_command(json, &req->argv, &req->env, err);
 	if (r < 0)
 		return r;
-	r = strv_from_json(json_object_get(json, "env"), "env", &req->env, err);
-	if (r < 0)
-		return r;
-	if (req->argv[0] == NULL)
-		return berth_error_set_plain(err, EINVAL, "request: empty argv");
 	req->spec.argv = req->argv;
 	req->spec.env = req->env;
 	req->spec.workdir = get_str(json, "workdir");
