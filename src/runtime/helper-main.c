@@ -32,6 +32,10 @@
 
 #define REPORT_FD BERTH_HELPER_REPORT_FD
 
+/* Our argument area, which the init inherits and renames (see berth_init_args). */
+static char *arg_area;
+static size_t arg_area_len;
+
 static pid_t clone_parent(uint64_t flags, int cgroup_fd)
 {
 	struct clone_args args = {
@@ -282,6 +286,8 @@ static int helper_start(berth_error_t *err)
 		        .report_fd = REPORT_FD,
 		        .status_fd = BERTH_HELPER_STATUS_FD,
 		        .seccomp = berth_seccomp_default(),
+		        .arg_area = arg_area,
+		        .arg_area_len = arg_area_len,
 		};
 		berth_init_main(&args);
 	}
@@ -405,6 +411,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(argv[1], "start") == 0) {
+		/* argv[0] and argv[1] are adjacent: the area /proc/PID/cmdline shows. */
+		arg_area = argv[0];
+		arg_area_len = (size_t)(argv[1] + strlen(argv[1]) + 1 - argv[0]);
 		r = helper_start(&err);
 		if (r < 0)
 			berth_report_error(REPORT_FD, &err);

@@ -98,6 +98,10 @@ void berth_init_main(struct berth_init_args *a)
 	BERTH_TRACE("init: start");
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	prctl(PR_SET_NAME, "berth-init", 0, 0, 0);
+	if (a->arg_area != NULL && a->arg_area_len > sizeof("berth-init")) {
+		memset(a->arg_area, 0, a->arg_area_len);
+		memcpy(a->arg_area, "berth-init", sizeof("berth-init"));
+	}
 	if (spec->die_with_parent)
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 

@@ -134,6 +134,9 @@ struct berth_init_args {
 	int report_fd;               /* inherited; close-on-exec */
 	int status_fd;               /* write end: how the entrypoint ended, for the caller */
 	const struct sock_fprog *seccomp;
+	/* The helper's argv strings, overwritten so /proc/1/cmdline says "berth-init". */
+	char *arg_area;
+	size_t arg_area_len;
 };
 
 /*
