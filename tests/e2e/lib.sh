@@ -12,6 +12,18 @@ export BERTH_CGROUP_PARENT="berth-e2e-$TEST_NAME"
 FAILURES=0
 CHECKS=0
 
+# The cgroup layout: v2 (one hierarchy) or v1/hybrid (one per controller).
+if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then CGROUP_V2=1; else CGROUP_V2=0; fi
+
+# The directory of container `$2`'s cgroup in controller `$1`'s hierarchy.
+cg_dir() {
+	if [ "$CGROUP_V2" = 1 ]; then
+		echo "/sys/fs/cgroup/$BERTH_CGROUP_PARENT/$2"
+	else
+		echo "/sys/fs/cgroup/$1/$BERTH_CGROUP_PARENT/$2"
+	fi
+}
+
 cleanup_e2e() {
 	rm -rf "$STATE"
 	for d in /sys/fs/cgroup/*/"$BERTH_CGROUP_PARENT" /sys/fs/cgroup/"$BERTH_CGROUP_PARENT"; do

@@ -61,14 +61,14 @@ check_eq "-w sets (and creates) the working directory" /srv/app "$out"
 # Names: one container per name at a time; the remains of a killed berth are reclaimed.
 brun_bg --name dup -- sleep 60
 pid=$!
-wait_for "dup running" 50 test -e "/sys/fs/cgroup/pids/$BERTH_CGROUP_PARENT/dup"
+wait_for "dup running" 50 test -e "$(cg_dir pids dup)"
 out=$(brun --name dup -- true 2>&1)
 check_eq "a second container of a running name is refused" 125 "$?"
 check_eq "and says why" "berth: container \`dup\` is already running" "$out"
 kill -KILL $pid
 wait $pid 2>/dev/null
 # berth died without cleaning up; its container died with it (die-with-parent).
-wait_for "dup's init gone" 50 sh -c "! grep -q . /sys/fs/cgroup/pids/$BERTH_CGROUP_PARENT/dup/cgroup.procs 2>/dev/null"
+wait_for "dup's init gone" 50 sh -c "! grep -q . $(cg_dir pids dup)/cgroup.procs 2>/dev/null"
 out=$(brun --name dup -- echo reclaimed 2>&1)
 check_eq "the name is reclaimed after berth was killed" reclaimed "$out"
 check_nothing_left dup

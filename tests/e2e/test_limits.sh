@@ -3,28 +3,40 @@
 # host stays responsive), CPU (a busy loop gets its share), and the cgroup
 # files say what the instance type or flags asked for.
 . "$(dirname "$0")/lib.sh"
-cg_file() { cat "/sys/fs/cgroup/$1/$BERTH_CGROUP_PARENT/$2/$3" 2>/dev/null; }
+cg_file() { cat "$(cg_dir "$1" "$2")/$3" 2>/dev/null; }
 
-# The limits the kernel holds, for an instance type and for explicit flags.
+# The limits the kernel holds, for an instance type and for explicit flags,
+# in the files of whichever cgroup layout this host has.
+check_limits() { # ID MEMORY_BYTES QUOTA_US PIDS
+	local id=$1
+	if [ "$CGROUP_V2" = 1 ]; then
+		check_eq "$id: memory limit" "$2" "$(cg_file memory "$id" memory.max)"
+		check_eq "$id: swap off" 0 "$(cg_file memory "$id" memory.swap.max)"
+		check_eq "$id: CPU quota per 100 ms" "$3 100000" "$(cg_file cpu "$id" cpu.max)"
+	else
+		check_eq "$id: memory limit" "$2" "$(cg_file memory "$id" memory.limit_in_bytes)"
+		check_eq "$id: swap off (memsw = memory)" "$2" \
+			"$(cg_file memory "$id" memory.memsw.limit_in_bytes)"
+		check_eq "$id: CPU quota" "$3" "$(cg_file cpu "$id" cpu.cfs_quota_us)"
+		check_eq "$id: CFS period 100 ms" 100000 "$(cg_file cpu "$id" cpu.cfs_period_us)"
+		check_contains "$id: devices: deny by default, allow /dev/null" "c 1:3 rwm" \
+			"$(cg_file devices "$id" devices.list)"
+	fi
+	check_eq "$id: pids limit" "$4" "$(cg_file pids "$id" pids.max)"
+}
+
 brun_bg --name typed --instance-type basic -- sleep 3
 pid=$!
-wait_for "cgroup of typed" 50 test -e "/sys/fs/cgroup/memory/$BERTH_CGROUP_PARENT/typed"
+wait_for "cgroup of typed" 50 test -e "$(cg_dir memory typed)"
 sleep 0.3
-check_eq "basic: memory limit 1 GiB" 1073741824 "$(cg_file memory typed memory.limit_in_bytes)"
-check_eq "basic: swap off (memsw = memory)" 1073741824 "$(cg_file memory typed memory.memsw.limit_in_bytes)"
-check_eq "basic: 1/4 vCPU" 25000 "$(cg_file cpu typed cpu.cfs_quota_us)"
-check_eq "basic: CFS period 100 ms" 100000 "$(cg_file cpu typed cpu.cfs_period_us)"
-check_eq "pids capped at 1024" 1024 "$(cg_file pids typed pids.max)"
-check_contains "devices: deny by default, allow /dev/null" "c 1:3 rwm" "$(cg_file devices typed devices.list)"
+check_limits typed 1073741824 25000 1024
 wait $pid
 
 brun_bg --name flags --instance-type basic --memory 96M --cpus 0.5 --pids 77 -- sleep 3
 pid=$!
-wait_for "cgroup of flags" 50 test -e "/sys/fs/cgroup/memory/$BERTH_CGROUP_PARENT/flags"
+wait_for "cgroup of flags" 50 test -e "$(cg_dir memory flags)"
 sleep 0.3
-check_eq "--memory overrides the type" $((96 << 20)) "$(cg_file memory flags memory.limit_in_bytes)"
-check_eq "--cpus overrides the type" 50000 "$(cg_file cpu flags cpu.cfs_quota_us)"
-check_eq "--pids overrides the default" 77 "$(cg_file pids flags pids.max)"
+check_limits flags $((96 << 20)) 50000 77
 wait $pid
 
 # A memory hog is killed and reported as such.
