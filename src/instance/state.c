@@ -15,28 +15,31 @@
  * code is recorded either way.
  */
 static const int next[BERTH_STATE_COUNT][BERTH_EVENT_COUNT] = {
-	[S(STOPPED)] = {S(RUNNING), NONE, NONE, NONE, NONE, NONE, S(STOPPED)},
-	[S(RUNNING)] = {NONE, S(HEALTHY), S(STOPPING), S(STOPPED), S(STOPPED_WITH_CODE), S(STOPPED),
-	                S(STOPPED)},
-	[S(HEALTHY)] = {NONE, NONE, S(STOPPING), S(STOPPED), S(STOPPED_WITH_CODE), NONE, S(STOPPED)},
-	[S(STOPPING)] = {NONE, NONE, NONE, S(STOPPED), S(STOPPED), NONE, S(STOPPED)},
-	[S(STOPPED_WITH_CODE)] = {S(RUNNING), NONE, NONE, NONE, NONE, NONE, S(STOPPED)},
+        [S(STOPPED)] = {S(RUNNING), NONE, NONE, NONE, NONE, NONE, S(STOPPED)},
+        [S(RUNNING)] = {NONE, S(HEALTHY), S(STOPPING), S(STOPPED), S(STOPPED_WITH_CODE), S(STOPPED),
+                        S(STOPPED)},
+        [S(HEALTHY)] = {NONE, NONE, S(STOPPING), S(STOPPED), S(STOPPED_WITH_CODE), NONE,
+                        S(STOPPED)},
+        [S(STOPPING)] = {NONE, NONE, NONE, S(STOPPED), S(STOPPED), NONE, S(STOPPED)},
+        [S(STOPPED_WITH_CODE)] = {S(RUNNING), NONE, NONE, NONE, NONE, NONE, S(STOPPED)},
 };
 
 static const char *const state_names[BERTH_STATE_COUNT] = {
-	[S(STOPPED)] = "stopped",   [S(RUNNING)] = "running",
-	[S(HEALTHY)] = "healthy",   [S(STOPPING)] = "stopping",
-	[S(STOPPED_WITH_CODE)] = "stopped_with_code",
+        [S(STOPPED)] = "stopped",
+        [S(RUNNING)] = "running",
+        [S(HEALTHY)] = "healthy",
+        [S(STOPPING)] = "stopping",
+        [S(STOPPED_WITH_CODE)] = "stopped_with_code",
 };
 
 static const char *const event_names[BERTH_EVENT_COUNT] = {
-	[BERTH_EVENT_START] = "start",
-	[BERTH_EVENT_READY] = "ready",
-	[BERTH_EVENT_STOP] = "stop",
-	[BERTH_EVENT_EXIT_CLEAN] = "exit_clean",
-	[BERTH_EVENT_EXIT_ERROR] = "exit_error",
-	[BERTH_EVENT_START_FAILED] = "start_failed",
-	[BERTH_EVENT_DESTROY] = "destroy",
+        [BERTH_EVENT_START] = "start",
+        [BERTH_EVENT_READY] = "ready",
+        [BERTH_EVENT_STOP] = "stop",
+        [BERTH_EVENT_EXIT_CLEAN] = "exit_clean",
+        [BERTH_EVENT_EXIT_ERROR] = "exit_error",
+        [BERTH_EVENT_START_FAILED] = "start_failed",
+        [BERTH_EVENT_DESTROY] = "destroy",
 };
 
 bool berth_state_next(enum berth_state from, enum berth_state_event event, enum berth_state *to)

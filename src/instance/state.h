@@ -34,13 +34,13 @@ enum berth_state {
 };
 
 enum berth_state_event {
-	BERTH_EVENT_START,          /* a start begins */
-	BERTH_EVENT_READY,          /* every port to wait for answers */
-	BERTH_EVENT_STOP,           /* a stop (API, sleepAfter, shutdown) begins */
-	BERTH_EVENT_EXIT_CLEAN,     /* the container ended with status 0 */
-	BERTH_EVENT_EXIT_ERROR,     /* it ended otherwise: code ≠ 0, signal, OOM */
-	BERTH_EVENT_START_FAILED,   /* berth could not start it (nothing ran) */
-	BERTH_EVENT_DESTROY,        /* the container and its writable layer are removed */
+	BERTH_EVENT_START,        /* a start begins */
+	BERTH_EVENT_READY,        /* every port to wait for answers */
+	BERTH_EVENT_STOP,         /* a stop (API, sleepAfter, shutdown) begins */
+	BERTH_EVENT_EXIT_CLEAN,   /* the container ended with status 0 */
+	BERTH_EVENT_EXIT_ERROR,   /* it ended otherwise: code ≠ 0, signal, OOM */
+	BERTH_EVENT_START_FAILED, /* berth could not start it (nothing ran) */
+	BERTH_EVENT_DESTROY,      /* the container and its writable layer are removed */
 	BERTH_EVENT_COUNT,
 };
 

@@ -101,12 +101,19 @@ static char *slurp(int fd)
 	return buf;
 }
 
-static bool dir_exists(const char *fmt, const char *id)
+/* Whether container `id` still has a cgroup, in either layout (v1 pids hierarchy or v2). */
+static bool cgroup_exists(const char *id)
 {
-	char path[512];
-	struct stat st;
-	snprintf(path, sizeof(path), fmt, id);
-	return stat(path, &st) == 0;
+	static const char *const fmts[] = {"/sys/fs/cgroup/pids/berth-test-runtime/%s",
+	                                   "/sys/fs/cgroup/berth-test-runtime/%s"};
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(fmts); i++) {
+		char path[512];
+		struct stat st;
+		snprintf(path, sizeof(path), fmts[i], id);
+		if (stat(path, &st) == 0)
+			return true;
+	}
+	return false;
 }
 
 static void test_exit_code_and_cleanup(void **state)
@@ -126,7 +133,7 @@ static void test_exit_code_and_cleanup(void **state)
 	assert_false(ex.oom);
 	assert_non_null(berth_container_exit(c));
 	assert_int_equal(berth_container_destroy(c, &err), 0);
-	assert_false(dir_exists("/sys/fs/cgroup/memory/berth-test-runtime/%s", "rt-exit"));
+	assert_false(cgroup_exists("rt-exit"));
 	{
 		char path[512];
 		snprintf(path, sizeof(path), "%s/containers/rt-exit", state_dir);
@@ -150,6 +157,7 @@ static void test_exec_connect_signal(void **state)
 
 	spec.hostname = "rt-host";
 	assert_int_equal(berth_container_start(&spec, &c, &err), 0);
+	assert_true(cgroup_exists("rt-exec"));
 
 	/* exec sees the container's pid namespace and hostname */
 	{
@@ -245,7 +253,7 @@ static void test_start_errors(void **state)
 	/* nothing left behind */
 	snprintf(path, sizeof(path), "%s/containers/rt-err", state_dir);
 	assert_int_equal(access(path, F_OK), -1);
-	assert_false(dir_exists("/sys/fs/cgroup/pids/berth-test-runtime/%s", "rt-err"));
+	assert_false(cgroup_exists("rt-err"));
 
 	spec.rootfs = "/nonexistent/rootfs";
 	assert_int_equal(berth_container_start(&spec, &c, &err), -ENOENT);

@@ -17,45 +17,45 @@ static const struct {
 	const char *event;
 	const char *to; /* NULL: not valid in this state */
 } table[] = {
-	{"stopped", "start", "running"},
-	{"stopped", "ready", NULL},
-	{"stopped", "stop", NULL},
-	{"stopped", "exit_clean", NULL},
-	{"stopped", "exit_error", NULL},
-	{"stopped", "start_failed", NULL},
-	{"stopped", "destroy", "stopped"},
+        {"stopped", "start", "running"},
+        {"stopped", "ready", NULL},
+        {"stopped", "stop", NULL},
+        {"stopped", "exit_clean", NULL},
+        {"stopped", "exit_error", NULL},
+        {"stopped", "start_failed", NULL},
+        {"stopped", "destroy", "stopped"},
 
-	{"running", "start", NULL},
-	{"running", "ready", "healthy"},
-	{"running", "stop", "stopping"},
-	{"running", "exit_clean", "stopped"},
-	{"running", "exit_error", "stopped_with_code"},
-	{"running", "start_failed", "stopped"},
-	{"running", "destroy", "stopped"},
+        {"running", "start", NULL},
+        {"running", "ready", "healthy"},
+        {"running", "stop", "stopping"},
+        {"running", "exit_clean", "stopped"},
+        {"running", "exit_error", "stopped_with_code"},
+        {"running", "start_failed", "stopped"},
+        {"running", "destroy", "stopped"},
 
-	{"healthy", "start", NULL},
-	{"healthy", "ready", NULL},
-	{"healthy", "stop", "stopping"},
-	{"healthy", "exit_clean", "stopped"},
-	{"healthy", "exit_error", "stopped_with_code"},
-	{"healthy", "start_failed", NULL},
-	{"healthy", "destroy", "stopped"},
+        {"healthy", "start", NULL},
+        {"healthy", "ready", NULL},
+        {"healthy", "stop", "stopping"},
+        {"healthy", "exit_clean", "stopped"},
+        {"healthy", "exit_error", "stopped_with_code"},
+        {"healthy", "start_failed", NULL},
+        {"healthy", "destroy", "stopped"},
 
-	{"stopping", "start", NULL},
-	{"stopping", "ready", NULL},
-	{"stopping", "stop", NULL},
-	{"stopping", "exit_clean", "stopped"},
-	{"stopping", "exit_error", "stopped"},
-	{"stopping", "start_failed", NULL},
-	{"stopping", "destroy", "stopped"},
+        {"stopping", "start", NULL},
+        {"stopping", "ready", NULL},
+        {"stopping", "stop", NULL},
+        {"stopping", "exit_clean", "stopped"},
+        {"stopping", "exit_error", "stopped"},
+        {"stopping", "start_failed", NULL},
+        {"stopping", "destroy", "stopped"},
 
-	{"stopped_with_code", "start", "running"},
-	{"stopped_with_code", "ready", NULL},
-	{"stopped_with_code", "stop", NULL},
-	{"stopped_with_code", "exit_clean", NULL},
-	{"stopped_with_code", "exit_error", NULL},
-	{"stopped_with_code", "start_failed", NULL},
-	{"stopped_with_code", "destroy", "stopped"},
+        {"stopped_with_code", "start", "running"},
+        {"stopped_with_code", "ready", NULL},
+        {"stopped_with_code", "stop", NULL},
+        {"stopped_with_code", "exit_clean", NULL},
+        {"stopped_with_code", "exit_error", NULL},
+        {"stopped_with_code", "start_failed", NULL},
+        {"stopped_with_code", "destroy", "stopped"},
 };
 
 static enum berth_state_event event_named(const char *name)
@@ -81,13 +81,13 @@ static void test_every_transition(void **state)
 		if (table[i].to == NULL) {
 			if (valid)
 				fail_msg("%s --%s--> %s, expected invalid", table[i].from,
-					 table[i].event, berth_state_name(to));
+				         table[i].event, berth_state_name(to));
 			continue;
 		}
 		assert_true(berth_state_parse(table[i].to, &expected));
 		if (!valid || to != expected)
 			fail_msg("%s --%s--> %s, expected %s", table[i].from, table[i].event,
-				 valid ? berth_state_name(to) : "invalid", table[i].to);
+			         valid ? berth_state_name(to) : "invalid", table[i].to);
 	}
 }
 
@@ -106,8 +106,8 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_every_transition),
-		cmocka_unit_test(test_names),
+	        cmocka_unit_test(test_every_transition),
+	        cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
