@@ -10,7 +10,8 @@
 /*
  * A byte size: a whole or decimal number with an optional binary unit
  * (k, m, g, t; "K", "KB", "Ki", "KiB" are all 1024-based, as Docker's
- * --memory), e.g. "256M", "1.5g", "4096". Zero and overflow are refused.
+ * --memory), e.g. "256M", "1.5g", "4096". Zero is refused (-EINVAL), and so is
+ * a size above 2^64-1 bytes (-ERANGE).
  */
 int berth_parse_size(const char *s, uint64_t *bytes, berth_error_t *err);
 

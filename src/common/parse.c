@@ -57,8 +57,14 @@ int berth_parse_size(const char *s, uint64_t *bytes, berth_error_t *err)
 	};
 	uint64_t whole, nano, value;
 	const char *end;
+	int r;
 
-	if (s == NULL || parse_decimal(s, &end, &whole, &nano) < 0)
+	if (s == NULL)
+		goto bad;
+	r = parse_decimal(s, &end, &whole, &nano);
+	if (r == -ERANGE)
+		goto range;
+	if (r < 0)
 		goto bad;
 	for (size_t i = 0; i < BERTH_ARRAY_SIZE(units); i++) {
 		for (size_t j = 0; j < 4 && units[i].suffix[j] != NULL; j++) {
@@ -81,7 +87,7 @@ bad:
 	return berth_error_set(err, 0, "`%s` is not a size (use e.g. 256M, 1.5G or bytes)",
 	                       s ? s : "");
 range:
-	return berth_error_set(err, 0, "size `%s` is too large", s);
+	return berth_error_set_plain(err, ERANGE, "size `%s` is too large", s);
 }
 
 int berth_parse_cpus(const char *s, uint64_t *nanocpus, berth_error_t *err)
