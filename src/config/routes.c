@@ -109,8 +109,10 @@ static void load_class_ref(struct berth_config_ctx *c, const char *path, const j
 	cleanup_free char *p = berth_config_path_member(path, "class");
 	cleanup_free const char **names = NULL;
 	cleanup_free char *shown = NULL;
+	const json_t *containers = json_object_get(c->root, "containers");
 	const char *s, *hint;
-	size_t n = 0;
+	size_t n = 0, i;
+	json_t *obj;
 
 	if (v == NULL) {
 		berth_config_error(
@@ -121,7 +123,7 @@ static void load_class_ref(struct berth_config_ctx *c, const char *path, const j
 	if (!berth_config_get_string(c, p, v, false, &s))
 		return;
 	names = xcalloc(cfg->n_classes + 1, sizeof(*names));
-	for (size_t i = 0; i < cfg->n_classes; i++) {
+	for (i = 0; i < cfg->n_classes; i++) {
 		const char *name = cfg->classes[i].class_name;
 		if (name == NULL)
 			continue;
@@ -133,9 +135,8 @@ static void load_class_ref(struct berth_config_ctx *c, const char *path, const j
 		names[n++] = name;
 	}
 	/* A class whose own definition is in error was reported there already. */
-	for (size_t i = 0; i < json_array_size(json_object_get(c->root, "containers")); i++) {
-		const char *name = json_string_value(json_object_get(
-		        json_array_get(json_object_get(c->root, "containers"), i), "class_name"));
+	json_array_foreach (containers, i, obj) {
+		const char *name = json_string_value(json_object_get(obj, "class_name"));
 		if (name != NULL && strcmp(name, s) == 0)
 			return;
 	}
@@ -152,7 +153,7 @@ static void load_class_ref(struct berth_config_ctx *c, const char *path, const j
 		                   shown);
 	} else {
 		cleanup_free char *list = xstrdup(names[0]);
-		for (size_t i = 1; i < n; i++) {
+		for (i = 1; i < n; i++) {
 			char *longer = xasprintf("%s, %s", list, names[i]);
 			free(list);
 			list = longer;
