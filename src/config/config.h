@@ -85,8 +85,8 @@ struct berth_config_class {
 	char *class_name;          /* class_name: required; a JavaScript identifier; unique */
 	char *name;                /* name: the application's name; NULL when absent */
 	char *image;               /* image: required, as written */
-	char *image_path;          /* image resolved to an absolute path; NULL for a registry
-	                              reference */
+	char *image_path;          /* image resolved to an absolute path; always set while
+	                              registry references are refused */
 	char *image_build_context; /* image_build_context, resolved; NULL when absent */
 	char **image_vars;         /* image_vars as KEY=VALUE; empty when absent */
 	uint64_t max_instances;    /* max_instances: at least 1; 0 when absent (no limit) */
