@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Loading the file: read, clean, parse, index, then the sections in order. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -80,6 +81,14 @@ static void load_root(struct berth_config_ctx *c, const json_t *root)
 	berth_config_load_daemon(c, json_object_get(root, "berth"));
 }
 
+static bool is_blank(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!isspace((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
 /* Parse and validate `text`; the diagnostics say what went wrong. */
 static void load_text(struct berth_config_ctx *c)
 {
@@ -94,7 +103,7 @@ static void load_text(struct berth_config_ctx *c)
 		                      "syntax error: a /* comment is not closed");
 		return;
 	}
-	if (clean[strspn(clean, " \t\r\n")] == '\0') {
+	if (is_blank(clean, c->len)) {
 		berth_config_diag_off(
 		        c, BERTH_CONFIG_ERROR, 0,
 		        "the file is empty; a configuration is a JSON object ({ ... })");
