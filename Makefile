@@ -50,6 +50,7 @@ say =
 endif
 
 COMMON_SRC  := $(wildcard src/common/*.c)
+CONFIG_SRC  := $(wildcard src/config/*.c)
 RUNTIME_SRC := $(filter-out src/runtime/helper-main.c,$(wildcard src/runtime/*.c))
 INSTANCE_SRC := $(wildcard src/instance/*.c)
 CLI_SRC     := $(wildcard src/cli/*.c)
@@ -59,7 +60,7 @@ HELPER_SRC  := src/runtime/helper-main.c
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 GEN := $(BUILD)/gen
 
-LIB_OBJ := $(call obj,$(COMMON_SRC) $(RUNTIME_SRC) $(INSTANCE_SRC))
+LIB_OBJ := $(call obj,$(COMMON_SRC) $(CONFIG_SRC) $(RUNTIME_SRC) $(INSTANCE_SRC))
 LIBBERTH := $(BUILD)/libberth.a
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)

@@ -10,7 +10,8 @@
 /*
  * A byte size: a whole or decimal number with an optional binary unit
  * (k, m, g, t; "K", "KB", "Ki", "KiB" are all 1024-based, as Docker's
- * --memory), e.g. "256M", "1.5g", "4096". Zero and overflow are refused.
+ * --memory), e.g. "256M", "1.5g", "4096". Zero is refused (-EINVAL), and so is
+ * a size above 2^64-1 bytes (-ERANGE).
  */
 int berth_parse_size(const char *s, uint64_t *bytes, berth_error_t *err);
 
@@ -19,6 +20,15 @@ int berth_parse_size(const char *s, uint64_t *bytes, berth_error_t *err);
  * returned in nano-vCPUs (1 vCPU = 1e9). Must be > 0 and at most 1024.
  */
 int berth_parse_cpus(const char *s, uint64_t *nanocpus, berth_error_t *err);
+
+/*
+ * A duration in milliseconds: a number with a unit ("500ms", "30s", "10m",
+ * "2h"), several in decreasing order ("1h30m", "1m30s500ms"), or a plain
+ * number of seconds ("30"). Numbers may be decimal ("1.5h") down to a whole
+ * millisecond. Zero is allowed; signs, spaces, other units and results above
+ * INT64_MAX ms are refused (-EINVAL, or -ERANGE when too large).
+ */
+int berth_parse_duration(const char *s, uint64_t *ms, berth_error_t *err);
 
 /* A decimal unsigned integer in [min, max], with no sign, space or suffix. */
 int berth_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out, berth_error_t *err);

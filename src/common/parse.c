@@ -57,8 +57,14 @@ int berth_parse_size(const char *s, uint64_t *bytes, berth_error_t *err)
 	};
 	uint64_t whole, nano, value;
 	const char *end;
+	int r;
 
-	if (s == NULL || parse_decimal(s, &end, &whole, &nano) < 0)
+	if (s == NULL)
+		goto bad;
+	r = parse_decimal(s, &end, &whole, &nano);
+	if (r == -ERANGE)
+		goto range;
+	if (r < 0)
 		goto bad;
 	for (size_t i = 0; i < BERTH_ARRAY_SIZE(units); i++) {
 		for (size_t j = 0; j < 4 && units[i].suffix[j] != NULL; j++) {
@@ -81,7 +87,7 @@ bad:
 	return berth_error_set(err, 0, "`%s` is not a size (use e.g. 256M, 1.5G or bytes)",
 	                       s ? s : "");
 range:
-	return berth_error_set(err, 0, "size `%s` is too large", s);
+	return berth_error_set_plain(err, ERANGE, "size `%s` is too large", s);
 }
 
 int berth_parse_cpus(const char *s, uint64_t *nanocpus, berth_error_t *err)
@@ -114,6 +120,81 @@ bad:
 	                       s ? s : "");
 range:
 	return berth_error_set(err, 0, "cpus `%s` is more than 1024", s);
+}
+
+/* Units of a duration, largest first: a duration names them in this order. */
+static const struct {
+	const char *name;
+	uint64_t ms;
+} duration_units[] = {
+        {"h", 3600000},
+        {"m", 60000},
+        {"s", 1000},
+        {"ms", 1},
+};
+
+/* The unit at `p`: "ms" must win over "m". Returns its index or -1. */
+static int duration_unit(const char *p, const char **end)
+{
+	int best = -1;
+	size_t best_len = 0;
+
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(duration_units); i++) {
+		size_t n = strlen(duration_units[i].name);
+		if (strncmp(p, duration_units[i].name, n) == 0 && n > best_len) {
+			best = (int)i;
+			best_len = n;
+		}
+	}
+	*end = p + best_len;
+	return best;
+}
+
+int berth_parse_duration(const char *s, uint64_t *ms, berth_error_t *err)
+{
+	const uint64_t max = (uint64_t)INT64_MAX;
+	uint64_t total = 0;
+	const char *p = s;
+	int last = -1;
+
+	if (s == NULL || *s == '\0')
+		goto bad;
+	while (*p != '\0') {
+		uint64_t whole, nano, part, frac;
+		const char *end;
+		int unit, r;
+
+		r = parse_decimal(p, &end, &whole, &nano);
+		if (r == -ERANGE)
+			goto range;
+		if (r < 0)
+			goto bad;
+		if (*end == '\0' && p == s) {
+			unit = 2; /* a plain number is seconds */
+		} else {
+			unit = duration_unit(end, &end);
+			/* "1s30m" or "1m1m" is more likely a typo than a sum. */
+			if (unit < 0 || unit <= last)
+				goto bad;
+		}
+		last = unit;
+		/* nano is in billionths of the unit; refuse what is finer than 1 ms. */
+		frac = nano * duration_units[unit].ms;
+		if (frac % 1000000000u != 0)
+			goto bad;
+		if (__builtin_mul_overflow(whole, duration_units[unit].ms, &part) ||
+		    __builtin_add_overflow(part, frac / 1000000000u, &part) ||
+		    __builtin_add_overflow(total, part, &total) || total > max)
+			goto range;
+		p = end;
+	}
+	*ms = total;
+	return 0;
+bad:
+	return berth_error_set(err, 0, "`%s` is not a duration (use e.g. 30s, 10m, 2h or seconds)",
+	                       s ? s : "");
+range:
+	return berth_error_set_plain(err, ERANGE, "duration `%s` is too large", s);
 }
 
 int berth_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out, berth_error_t *err)

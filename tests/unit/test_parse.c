@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -92,13 +93,78 @@ static void test_user_and_signal(void **state)
 	assert_string_equal(berth_signal_name(SIGUSR1), "USR1");
 }
 
+static void test_durations(void **state)
+{
+	static const struct {
+		const char *in;
+		uint64_t ms;
+	} good[] = {
+	        {"0", 0},         {"30", 30000},
+	        {"1.5", 1500},    {"500ms", 500},
+	        {"30s", 30000},   {"10m", 600000},
+	        {"2h", 7200000},  {"1h30m", 5400000},
+	        {"1m30s", 90000}, {"1h1m1s1ms", 3661001},
+	        {"0.5s", 500},    {"1.5h", 5400000},
+	        {".25s", 250},    {"0.001s", 1},
+	        {"0s", 0},        {"9223372036854775807ms", 9223372036854775807ull},
+	};
+	static const struct {
+		const char *in;
+		int ret;
+	} bad[] = {
+	        {"", -EINVAL},
+	        {"10 minutes", -EINVAL},
+	        {"10min", -EINVAL},
+	        {"-1s", -EINVAL},
+	        {"+1s", -EINVAL},
+	        {" 1s", -EINVAL},
+	        {"1s ", -EINVAL},
+	        {"1d", -EINVAL},
+	        {"s", -EINVAL},
+	        {"1h30", -EINVAL},
+	        {"30s1m", -EINVAL},
+	        {"1m1m", -EINVAL},
+	        {"1.5ms", -EINVAL},
+	        {"0.0001s", -EINVAL},
+	        {"1e3", -EINVAL},
+	        {"1,5s", -EINVAL},
+	        {"9223372036854775808ms", -ERANGE},
+	        {"99999999999999999999", -ERANGE},
+	        {"5124095576030432h", -ERANGE},
+	        {"2562047788015215h30m", -ERANGE},
+	};
+	berth_error_t err;
+	uint64_t v;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		v = 12345;
+		if (berth_parse_duration(good[i].in, &v, &err) != 0)
+			fail_msg("\"%s\": %s", good[i].in, err.message);
+		if (v != good[i].ms)
+			fail_msg("\"%s\": %llu ms, expected %llu", good[i].in,
+			         (unsigned long long)v, (unsigned long long)good[i].ms);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = 12345;
+		if (berth_parse_duration(bad[i].in, &v, &err) != bad[i].ret)
+			fail_msg("\"%s\" was not refused with %d", bad[i].in, bad[i].ret);
+		assert_int_equal(v, 12345);
+	}
+	assert_true(berth_parse_duration("10 minutes", &v, &err) < 0);
+	assert_string_equal(err.message,
+	                    "`10 minutes` is not a duration (use e.g. 30s, 10m, 2h or seconds)");
+	assert_int_equal(berth_parse_duration("9999999999999h", &v, &err), -ERANGE);
+	assert_string_equal(err.message, "duration `9999999999999h` is too large");
+	assert_true(berth_parse_duration(NULL, &v, NULL) < 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_size_units),
-	        cmocka_unit_test(test_size_rejects),
-	        cmocka_unit_test(test_cpus),
-	        cmocka_unit_test(test_user_and_signal),
+	        cmocka_unit_test(test_size_units), cmocka_unit_test(test_size_rejects),
+	        cmocka_unit_test(test_cpus),       cmocka_unit_test(test_user_and_signal),
+	        cmocka_unit_test(test_durations),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Whether a class's image is something berth can run. Today that is a local
+ * path: a root filesystem directory, an OCI image layout or an image archive
+ * (which of these is the image module's business, at start). Registry
+ * references and Dockerfiles come later; this file is where they will be let
+ * through.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "berth/util.h"
+#include "config/config-internal.h"
+
+#define IMAGE_KINDS "a root filesystem directory, an OCI image layout or an image archive"
+
+static bool path_like(const char *s)
+{
+	return s[0] == '/' || strncmp(s, "./", 2) == 0 || strncmp(s, "../", 3) == 0 ||
+	       strcmp(s, ".") == 0 || strcmp(s, "..") == 0;
+}
+
+/*
+ * "docker.io/library/nginx:1.25", "registry.cloudflare.com/app@sha256:...":
+ * a tag, a digest or a registry host (a first component with a dot or a
+ * port) cannot be meant as a path next to the config file.
+ */
+static bool looks_like_reference(const char *s)
+{
+	const char *slash = strchr(s, '/');
+	size_t first = slash ? (size_t)(slash - s) : strlen(s);
+	const char *last = strrchr(s, '/');
+
+	if (strchr(last ? last : s, ':') != NULL || strchr(s, '@') != NULL)
+		return true;
+	return slash != NULL && (memchr(s, '.', first) != NULL || memchr(s, ':', first) != NULL);
+}
+
+static bool is_dockerfile(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	size_t len;
+
+	base = base ? base + 1 : path;
+	len = strlen(base);
+	return strcasecmp(base, "Dockerfile") == 0 || strcasecmp(base, "Containerfile") == 0 ||
+	       strncasecmp(base, "Dockerfile.", 11) == 0 ||
+	       (len > 11 && strcasecmp(base + len - 11, ".Dockerfile") == 0);
+}
+
+void berth_config_check_image(struct berth_config_ctx *c, const char *path,
+                              struct berth_config_class *cls)
+{
+	cleanup_free char *resolved = berth_config_resolve(c->cfg->dir, cls->image);
+	cleanup_free char *shown = NULL;
+	json_t *str = json_string(cls->image);
+	struct stat st;
+
+	shown = berth_config_show(c, path, str);
+	json_decref(str);
+	if (stat(resolved, &st) == 0) {
+		if (S_ISREG(st.st_mode) && is_dockerfile(resolved))
+			berth_config_warn(
+			        c, path,
+			        "%s is a Dockerfile, which berth does not build yet: instances "
+			        "of this class cannot start (use " IMAGE_KINDS ")",
+			        shown);
+		else if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+			berth_config_error(c, path, "%s is neither a directory nor a file (%s)",
+			                   shown, resolved);
+		cls->image_path = steal_pointer(&resolved);
+		return;
+	}
+	if (errno != ENOENT && errno != ENOTDIR) {
+		berth_config_error(c, path, "%s cannot be used: stat `%s`: %s", shown, resolved,
+		                   strerror(errno));
+		return;
+	}
+	if (!path_like(cls->image) && looks_like_reference(cls->image)) {
+		berth_config_error(c, path,
+		                   "%s is a registry reference, which berth cannot pull yet (use "
+		                   "" IMAGE_KINDS ")",
+		                   shown);
+		return;
+	}
+	berth_config_error(c, path, "%s does not exist (resolved to %s)", shown, resolved);
+}
