@@ -16,7 +16,7 @@ BUILD    ?= build
 BINDIR   ?= bin
 PREFIX   ?= /usr/local
 
-PKGS := libuv jansson libseccomp libcap
+PKGS := libuv jansson libseccomp libcap sqlite3 nettle
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-format-nonliteral -Wpointer-arith -Wcast-align -Wwrite-strings \
@@ -53,6 +53,7 @@ COMMON_SRC  := $(wildcard src/common/*.c)
 CONFIG_SRC  := $(wildcard src/config/*.c)
 RUNTIME_SRC := $(filter-out src/runtime/helper-main.c,$(wildcard src/runtime/*.c))
 INSTANCE_SRC := $(wildcard src/instance/*.c)
+REGISTRY_SRC := $(wildcard src/registry/*.c)
 CLI_SRC     := $(wildcard src/cli/*.c)
 DAEMON_SRC  := $(wildcard src/daemon/*.c)
 HELPER_SRC  := src/runtime/helper-main.c
@@ -60,7 +61,8 @@ HELPER_SRC  := src/runtime/helper-main.c
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 GEN := $(BUILD)/gen
 
-LIB_OBJ := $(call obj,$(COMMON_SRC) $(CONFIG_SRC) $(RUNTIME_SRC) $(INSTANCE_SRC))
+LIB_OBJ := $(call obj,$(COMMON_SRC) $(CONFIG_SRC) $(RUNTIME_SRC) $(INSTANCE_SRC) \
+	$(REGISTRY_SRC))
 LIBBERTH := $(BUILD)/libberth.a
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
