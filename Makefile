@@ -27,7 +27,8 @@ ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) \
 	-Iinclude -Isrc -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS)) -MMD -MP \
 	-DBERTH_LIBEXECDIR='"$(PREFIX)/libexec/berth"'
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
-LIBS := $(shell pkg-config --libs $(PKGS))
+# http-parser ships no pkg-config file.
+LIBS := $(shell pkg-config --libs $(PKGS)) -lhttp_parser
 
 # make TRACE=1: timestamps of every start step on stderr (include/berth/trace.h).
 ifneq ($(TRACE),)
@@ -52,8 +53,9 @@ endif
 COMMON_SRC  := $(wildcard src/common/*.c)
 CONFIG_SRC  := $(wildcard src/config/*.c)
 RUNTIME_SRC := $(filter-out src/runtime/helper-main.c,$(wildcard src/runtime/*.c))
-INSTANCE_SRC := $(wildcard src/instance/*.c)
+INSTANCE_SRC:= $(wildcard src/instance/*.c)
 REGISTRY_SRC := $(wildcard src/registry/*.c)
+HTTP_SRC    := $(wildcard src/http/*.c)
 CLI_SRC     := $(wildcard src/cli/*.c)
 DAEMON_SRC  := $(wildcard src/daemon/*.c)
 HELPER_SRC  := src/runtime/helper-main.c
@@ -62,7 +64,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 GEN := $(BUILD)/gen
 
 LIB_OBJ := $(call obj,$(COMMON_SRC) $(CONFIG_SRC) $(RUNTIME_SRC) $(INSTANCE_SRC) \
-	$(REGISTRY_SRC))
+	$(REGISTRY_SRC) $(HTTP_SRC))
 LIBBERTH := $(BUILD)/libberth.a
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)

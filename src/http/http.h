@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A small HTTP/1.1 server on libuv and http-parser, for berthd's control
+ * API: unix-socket and TCP listeners, bounded header blocks and bodies,
+ * keep-alive, `Expect: 100-continue`, timeouts, a connection cap, whole or
+ * streamed (chunked) responses.
+ *
+ * One request per connection is handled at a time, so pipelined requests
+ * are answered in order. A handler may answer later (after a container started, say): the
+ * request stays valid until it is answered, even if its client went away
+ * meanwhile (berth_http_request_gone() then says so, and the answer is
+ * dropped).
+ */
+#ifndef BERTH_HTTP_H
+#define BERTH_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "berth/error.h"
+
+struct berth_http_server;
+
+struct berth_http_header {
+	char *name; /* lowercase */
+	char *value;
+};
+
+struct berth_http_request {
+	const char *method; /* "GET", "POST", ... */
+	char *target;       /* the request target as sent */
+	char *path;         /* its path, percent-decoded; never contains NUL */
+	char *query;        /* the raw query string, or NULL */
+	struct berth_http_header *headers;
+	size_t n_headers;
+	char *body; /* NUL-terminated for convenience; body_len bytes */
+	size_t body_len;
+	unsigned http_minor; /* HTTP/1.x */
+	const char *peer;    /* "unix" or "ADDR:PORT" */
+	void *data;          /* the handler's */
+	/* private */
+	struct http_conn *conn;
+	bool responded, streaming, stream_ended;
+	void (*on_gone)(struct berth_http_request *req, void *arg);
+	void *on_gone_arg;
+};
+
+typedef void (*berth_http_handler_fn)(struct berth_http_request *req, void *data);
+
+struct berth_http_options {
+	size_t max_header_bytes;     /* default 64 KiB; more gets 431 */
+	size_t max_body_bytes;       /* default 1 MiB; more gets 413 */
+	uint64_t header_timeout_ms;  /* default 10 s from connect or last answer; then 408 */
+	uint64_t idle_timeout_ms;    /* default 60 s of an idle keep-alive connection */
+	size_t max_connections;      /* default 1024; more are closed at once */
+	size_t stream_high_water;    /* default 1 MiB: stream_write() reports backpressure */
+};
+
+/* A server on `loop`, calling `handler` for each complete request. NULL options: defaults. */
+struct berth_http_server *berth_http_server_new(uv_loop_t *loop,
+                                                const struct berth_http_options *options,
+                                                berth_http_handler_fn handler, void *data);
+
+/*
+ * Listen on a unix socket at `path` with file mode `mode`, creating its
+ * directory. A stale socket (nobody accepts on it) is replaced; a live one
+ * is an error ("another server is listening on `path`").
+ */
+int berth_http_server_listen_unix(struct berth_http_server *s, const char *path, int mode,
+                                  berth_error_t *err);
+
+/* Listen on HOST:PORT (numeric IPv4 or IPv6, or "localhost"; PORT 0: any). */
+int berth_http_server_listen_tcp(struct berth_http_server *s, const char *host, uint16_t port,
+                                 berth_error_t *err);
+
+/* The port of the first TCP listener (useful with port 0), or 0. */
+uint16_t berth_http_server_tcp_port(const struct berth_http_server *s);
+
+/*
+ * Stop listening and close every connection; requests still waiting for an
+ * answer become "gone". `done` runs once every handle is closed; the server
+ * is freed then.
+ */
+void berth_http_server_close(struct berth_http_server *s, void (*done)(void *arg), void *arg);
+
+/* The value of header `name` (case-insensitive), or NULL. Repeated headers: the first. */
+const char *berth_http_header(const struct berth_http_request *req, const char *name);
+
+/* The value of query parameter `name` (not decoded beyond '+'/%XX), malloc'd, or NULL. */
+char *berth_http_query_param(const struct berth_http_request *req, const char *name);
+
+/* The client went away before the request was answered. */
+bool berth_http_request_gone(const struct berth_http_request *req);
+
+/* Called (once) if the client goes away while the request awaits its answer or streams. */
+void berth_http_request_on_gone(struct berth_http_request *req,
+                                void (*fn)(struct berth_http_request *req, void *arg),
+                                void *arg);
+
+/*
+ * Answer a request, exactly once; the request is freed afterwards (do not use
+ * it again). `extra_headers` are complete "Name: value\r\n" lines, or NULL.
+ */
+void berth_http_respond(struct berth_http_request *req, int status, const char *content_type,
+                        const char *extra_headers, const void *body, size_t len);
+/* The same with a JSON body (stolen). */
+void berth_http_respond_json(struct berth_http_request *req, int status, json_t *body);
+/* {"error": {"code": CODE, "message": MESSAGE}} */
+void berth_http_respond_error(struct berth_http_request *req, int status, const char *code,
+                              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * A streamed answer: status and headers now, then the body in chunks
+ * (chunked transfer coding), ended by berth_http_stream_end(), which frees
+ * the request. stream_write() returns 0, 1 when the client reads slower than
+ * we write (the queue is above the high-water mark: wait before writing
+ * more), or -ECONNRESET when the client is gone (end the stream then).
+ */
+void berth_http_stream_begin(struct berth_http_request *req, int status, const char *content_type,
+                             const char *extra_headers);
+int berth_http_stream_write(struct berth_http_request *req, const void *data, size_t len);
+void berth_http_stream_end(struct berth_http_request *req);
+
+/* The standard reason phrase of `status` ("Not Found"), or "Unknown". */
+const char *berth_http_reason(int status);
+
+#endif

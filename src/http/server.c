@@ -1,0 +1,964 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The HTTP/1.1 server (see http.h). Each connection runs http-parser over
+ * what it reads; a complete request pauses the parser until the request is
+ * answered, which keeps answers in request order. Reading goes on meanwhile
+ * (so a client that leaves is noticed), into a bounded buffer. A connection is freed only in its handles' close
+ * callbacks; a request handed to a handler is freed only when answered.
+ */
+#include <errno.h>
+#include <http_parser.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "berth/fs.h"
+#include "berth/util.h"
+#include "http/http.h"
+
+#define READ_CHUNK 65536
+
+struct listener {
+	union {
+		uv_handle_t handle;
+		uv_stream_t stream;
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} h;
+	struct berth_http_server *server;
+	struct listener *next;
+	char *unix_path; /* removed on close */
+};
+
+struct berth_http_server {
+	uv_loop_t *loop;
+	struct berth_http_options opt;
+	berth_http_handler_fn handler;
+	void *data;
+	struct listener *listeners;
+	struct http_conn *conns;
+	size_t n_conns;
+	uint16_t tcp_port;
+	bool closing;
+	int open_handles; /* listeners and connections not yet closed */
+	void (*done)(void *arg);
+	void *done_arg;
+};
+
+struct http_conn {
+	union {
+		uv_handle_t handle;
+		uv_stream_t stream;
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} h;
+	uv_timer_t timer;
+	struct berth_http_server *server;
+	struct http_conn *prev, *next;
+	http_parser parser;
+	char peer[64];
+	char *in;         /* read but not yet parsed */
+	size_t in_len;
+	struct berth_http_request *req;    /* being parsed */
+	struct berth_http_request *active; /* waiting for its answer */
+	size_t header_bytes;
+	bool in_value;    /* the last header callback was a value */
+	bool keep_alive;
+	bool in_message;  /* bytes of a request have arrived */
+	bool dispatch;    /* a request completed during the last parse */
+	bool peer_eof;
+	bool failed;      /* answered by fail_request(); closes once written */
+	bool closing;
+	int open_handles;
+};
+
+static const struct berth_http_options default_options = {
+        .max_header_bytes = 64 * 1024,
+        .max_body_bytes = 1024 * 1024,
+        .header_timeout_ms = 10000,
+        .idle_timeout_ms = 60000,
+        .max_connections = 1024,
+        .stream_high_water = 1024 * 1024,
+};
+
+static void conn_close(struct http_conn *c);
+static int conn_write(struct http_conn *c, char *buf, size_t len, bool close_after);
+static void fail_request(struct http_conn *c, int status, const char *code, const char *message);
+
+/* ---- requests ---- */
+
+static void request_free(struct berth_http_request *req)
+{
+	if (req == NULL)
+		return;
+	for (size_t i = 0; i < req->n_headers; i++) {
+		free(req->headers[i].name);
+		free(req->headers[i].value);
+	}
+	free(req->headers);
+	free(req->target);
+	free(req->path);
+	free(req->query);
+	free(req->body);
+	free(req);
+}
+
+static void append(char **buf, size_t *len, const char *data, size_t n)
+{
+	*buf = xrealloc(*buf, *len + n + 1);
+	memcpy(*buf + *len, data, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decode; refuses %00 and malformed escapes (returns NULL). */
+static char *percent_decode(const char *s, size_t n, bool plus_is_space)
+{
+	char *out = xmalloc(n + 1), *o = out;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '%') {
+			int hi, lo;
+			if (i + 2 >= n)
+				goto bad;
+			hi = hexval(s[i + 1]);
+			lo = hexval(s[i + 2]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				goto bad;
+			*o++ = (char)(hi << 4 | lo);
+			i += 2;
+		} else if (plus_is_space && s[i] == '+') {
+			*o++ = ' ';
+		} else {
+			*o++ = s[i];
+		}
+	}
+	*o = '\0';
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+const char *berth_http_header(const struct berth_http_request *req, const char *name)
+{
+	for (size_t i = 0; i < req->n_headers; i++)
+		if (strcasecmp(req->headers[i].name, name) == 0)
+			return req->headers[i].value;
+	return NULL;
+}
+
+char *berth_http_query_param(const struct berth_http_request *req, const char *name)
+{
+	size_t nlen = strlen(name);
+
+	for (const char *p = req->query; p != NULL && *p != '\0';) {
+		const char *end = strchr(p, '&');
+		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+
+		if (len >= nlen && strncmp(p, name, nlen) == 0 && (len == nlen || p[nlen] == '=')) {
+			if (len == nlen)
+				return xstrdup("");
+			return percent_decode(p + nlen + 1, len - nlen - 1, true);
+		}
+		p = end != NULL ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+bool berth_http_request_gone(const struct berth_http_request *req)
+{
+	return req->conn == NULL;
+}
+
+void berth_http_request_on_gone(struct berth_http_request *req,
+                                void (*fn)(struct berth_http_request *req, void *arg), void *arg)
+{
+	req->on_gone = fn;
+	req->on_gone_arg = arg;
+}
+
+/* The connection dies under a request the handler still holds. */
+static void request_orphan(struct berth_http_request *req)
+{
+	req->conn = NULL;
+	if (req->on_gone != NULL) {
+		void (*fn)(struct berth_http_request *, void *) = req->on_gone;
+		req->on_gone = NULL;
+		fn(req, req->on_gone_arg);
+	}
+}
+
+/* ---- parser callbacks ---- */
+
+static struct http_conn *conn_of(http_parser *p)
+{
+	return p->data;
+}
+
+static int count_header_bytes(struct http_conn *c, size_t n)
+{
+	c->header_bytes += n;
+	if (c->header_bytes > c->server->opt.max_header_bytes) {
+		fail_request(c, 431, "headers_too_large", "the request's header block is too large");
+		return -1;
+	}
+	return 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+	struct http_conn *c = conn_of(p);
+
+	request_free(c->req);
+	c->req = xcalloc(1, sizeof(*c->req));
+	c->req->peer = c->peer;
+	c->header_bytes = 0;
+	c->in_value = false;
+	if (!c->in_message) {
+		/* From now on the client has header_timeout_ms to finish. */
+		c->in_message = true;
+		uv_timer_start(&c->timer, NULL, 0, 0);
+	}
+	return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n)
+{
+	struct http_conn *c = conn_of(p);
+	size_t len = c->req->target != NULL ? strlen(c->req->target) : 0;
+
+	if (count_header_bytes(c, n) < 0)
+		return -1;
+	append(&c->req->target, &len, at, n);
+	return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+	struct http_conn *c = conn_of(p);
+	struct berth_http_request *r = c->req;
+	size_t len;
+
+	if (count_header_bytes(c, n) < 0)
+		return -1;
+	if (r->n_headers == 0 || c->in_value) {
+		r->headers = xrealloc(r->headers, (r->n_headers + 1) * sizeof(*r->headers));
+		r->headers[r->n_headers].name = xstrdup("");
+		r->headers[r->n_headers].value = xstrdup("");
+		r->n_headers++;
+		c->in_value = false;
+	}
+	len = strlen(r->headers[r->n_headers - 1].name);
+	append(&r->headers[r->n_headers - 1].name, &len, at, n);
+	for (char *q = r->headers[r->n_headers - 1].name; *q != '\0'; q++)
+		if (*q >= 'A' && *q <= 'Z')
+			*q = (char)(*q - 'A' + 'a');
+	return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+	struct http_conn *c = conn_of(p);
+	struct berth_http_request *r = c->req;
+	size_t len;
+
+	if (count_header_bytes(c, n) < 0)
+		return -1;
+	c->in_value = true;
+	len = strlen(r->headers[r->n_headers - 1].value);
+	append(&r->headers[r->n_headers - 1].value, &len, at, n);
+	return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+	struct http_conn *c = conn_of(p);
+	struct berth_http_request *r = c->req;
+	struct http_parser_url u;
+	const char *expect;
+
+	r->method = http_method_str((enum http_method)p->method);
+	r->http_minor = p->http_minor;
+	c->keep_alive = http_should_keep_alive(p) && !p->upgrade;
+	http_parser_url_init(&u);
+	if (r->target == NULL || http_parser_parse_url(r->target, strlen(r->target), 0, &u) != 0 ||
+	    !(u.field_set & (1 << UF_PATH))) {
+		fail_request(c, 400, "bad_request", "the request target is not a path");
+		return -1;
+	}
+	r->path = percent_decode(r->target + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len,
+	                         false);
+	if (r->path == NULL) {
+		fail_request(c, 400, "bad_request", "the request path has a bad %-escape");
+		return -1;
+	}
+	if (u.field_set & (1 << UF_QUERY))
+		r->query = xstrndup(r->target + u.field_data[UF_QUERY].off,
+		                    u.field_data[UF_QUERY].len);
+	if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->server->opt.max_body_bytes) {
+		fail_request(c, 413, "body_too_large", "the request body is too large");
+		return -1;
+	}
+	expect = berth_http_header(r, "expect");
+	if (expect != NULL) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+		if (strcasecmp(expect, "100-continue") != 0) {
+			fail_request(c, 417, "expectation_failed", "only 100-continue is expected");
+			return -1;
+		}
+		conn_write(c, xstrdup(cont), sizeof(cont) - 1, false);
+	}
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+	struct http_conn *c = conn_of(p);
+	struct berth_http_request *r = c->req;
+
+	if (r->body_len + n > c->server->opt.max_body_bytes) {
+		fail_request(c, 413, "body_too_large", "the request body is too large");
+		return -1;
+	}
+	append(&r->body, &r->body_len, at, n);
+	return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+	struct http_conn *c = conn_of(p);
+
+	if (c->req->body == NULL)
+		c->req->body = xstrdup("");
+	c->req->conn = c;
+	c->active = steal_pointer(&c->req);
+	c->dispatch = true;
+	c->in_message = false;
+	uv_timer_stop(&c->timer);
+	/* One request at a time: the rest of the input waits for the answer. */
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings settings = {
+        .on_message_begin = on_message_begin,
+        .on_url = on_url,
+        .on_header_field = on_header_field,
+        .on_header_value = on_header_value,
+        .on_headers_complete = on_headers_complete,
+        .on_body = on_body,
+        .on_message_complete = on_message_complete,
+};
+
+/* ---- connections ---- */
+
+static void server_handle_closed(struct berth_http_server *s)
+{
+	if (--s->open_handles > 0 || !s->closing)
+		return;
+	if (s->done != NULL)
+		s->done(s->done_arg);
+	free(s);
+}
+
+static void conn_handle_closed(uv_handle_t *h)
+{
+	struct http_conn *c = h->data;
+	struct berth_http_server *s = c->server;
+
+	if (--c->open_handles > 0)
+		return;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	s->n_conns--;
+	request_free(c->req);
+	free(c->in);
+	free(c);
+	server_handle_closed(s);
+}
+
+static void conn_close(struct http_conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	/* The handler still holds it; its answer (or stream end) frees it. */
+	if (c->active != NULL)
+		request_orphan(steal_pointer(&c->active));
+	uv_close(&c->h.handle, conn_handle_closed);
+	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+}
+
+struct write_req {
+	uv_write_t req;
+	struct http_conn *conn;
+	char *buf;
+	bool close_after; /* close the connection once written */
+};
+
+static void on_written(uv_write_t *wr, int status)
+{
+	struct write_req *w = (struct write_req *)wr;
+	struct http_conn *c = w->conn;
+
+	free(w->buf);
+	if (!c->closing && (status < 0 || w->close_after))
+		conn_close(c);
+	free(w);
+}
+
+/* Queue `len` bytes of `buf` (taken over) on the connection. */
+static int conn_write(struct http_conn *c, char *buf, size_t len, bool close_after)
+{
+	struct write_req *w;
+	uv_buf_t b;
+	int r;
+
+	if (c->closing) {
+		free(buf);
+		return UV_ECONNRESET;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->conn = c;
+	w->buf = buf;
+	w->close_after = close_after;
+	b = uv_buf_init(buf, (unsigned)len);
+	r = uv_write(&w->req, &c->h.stream, &b, 1, on_written);
+	if (r < 0) {
+		free(buf);
+		free(w);
+		conn_close(c);
+	}
+	return r;
+}
+
+/* A request that cannot be served: answer it (no handler involved) and close. */
+static void fail_request(struct http_conn *c, int status, const char *code, const char *message)
+{
+	json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+	char *body = json_dumps(j, JSON_COMPACT);
+	char *out = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+	                      "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+	                      status, berth_http_reason(status), strlen(body) + 1, body);
+
+	json_decref(j);
+	free(body);
+	c->failed = true;
+	c->keep_alive = false;
+	uv_timer_stop(&c->timer);
+	uv_read_stop(&c->h.stream);
+	conn_write(c, out, strlen(out), true);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+	struct http_conn *c = t->data;
+
+	if (c->in_message)
+		fail_request(c, 408, "request_timeout", "the request took too long to arrive");
+	else
+		conn_close(c); /* an idle keep-alive connection */
+}
+
+/* Run the parser over what is buffered; hand a complete request to the handler. */
+static void conn_parse(struct http_conn *c)
+{
+	struct berth_http_server *s = c->server;
+	size_t done;
+
+	if (c->active != NULL || c->closing || c->failed || c->in_len == 0)
+		return;
+	http_parser_pause(&c->parser, 0);
+	done = http_parser_execute(&c->parser, &settings, c->in, c->in_len);
+	if (c->closing || c->failed)
+		return; /* a callback refused the request and answered */
+	if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK &&
+	    HTTP_PARSER_ERRNO(&c->parser) != HPE_PAUSED) {
+		/* Ambiguous framing (Content-Length and Transfer-Encoding), bad
+		 * chunk sizes, garbage: refuse and close, never guess. */
+		char msg[160];
+		snprintf(msg, sizeof(msg), "malformed request: %s",
+		         http_errno_description(HTTP_PARSER_ERRNO(&c->parser)));
+		fail_request(c, 400, "bad_request", msg);
+		return;
+	}
+	memmove(c->in, c->in + done, c->in_len - done);
+	c->in_len -= done;
+	if (c->dispatch) {
+		c->dispatch = false;
+		s->handler(c->active, s->data);
+	}
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct http_conn *c = h->data;
+	(void)suggested;
+	/* At most one read chunk is ever buffered beyond what the parser took. */
+	c->in = xrealloc(c->in, c->in_len + READ_CHUNK);
+	*buf = uv_buf_init(c->in + c->in_len, READ_CHUNK);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
+{
+	struct http_conn *c = stream->data;
+	(void)buf;
+
+	if (n == UV_EOF) {
+		/*
+		 * As nginx does (its 499), EOF means the client left, also while
+		 * its request waits for an answer: a handler waiting on a cold
+		 * start learns it at once (on_gone). HTTP clients do not
+		 * half-close to wait for an answer.
+		 */
+		c->peer_eof = true;
+		conn_close(c);
+		return;
+	}
+	if (n < 0) {
+		conn_close(c);
+		return;
+	}
+	c->in_len += (size_t)n;
+	if (c->active != NULL) {
+		/*
+		 * We keep reading while a request waits for its answer, to see
+		 * the client leave; what it pipelines meanwhile waits here, up to
+		 * one more header block's worth.
+		 */
+		if (c->in_len > c->server->opt.max_header_bytes + READ_CHUNK)
+			uv_read_stop(stream);
+		return;
+	}
+	conn_parse(c);
+}
+
+/* After an answer: next request (pipelined bytes first), or close. */
+static void conn_resume(struct http_conn *c)
+{
+	if (c->closing)
+		return;
+	if (!c->keep_alive || c->peer_eof) {
+		/* on_written closes once the answer is out (close_after). */
+		return;
+	}
+	uv_timer_start(&c->timer, on_timeout, c->server->opt.idle_timeout_ms, 0);
+	conn_parse(c);
+	/* Reading may have stopped on a full buffer; starting twice is harmless. */
+	if (!c->closing && !c->failed)
+		uv_read_start(&c->h.stream, on_alloc, on_read);
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+	struct listener *l = ls->data;
+	struct berth_http_server *s = l->server;
+	struct http_conn *c;
+	int r;
+
+	if (status < 0 || s->closing)
+		return;
+	c = xcalloc(1, sizeof(*c));
+	c->server = s;
+	if (l->unix_path != NULL) {
+		r = uv_pipe_init(s->loop, &c->h.pipe, 0);
+		snprintf(c->peer, sizeof(c->peer), "unix");
+	} else {
+		r = uv_tcp_init(s->loop, &c->h.tcp);
+	}
+	if (r < 0) {
+		free(c);
+		return;
+	}
+	c->h.handle.data = c;
+	uv_timer_init(s->loop, &c->timer);
+	c->timer.data = c;
+	c->open_handles = 2;
+	c->next = s->conns;
+	if (s->conns != NULL)
+		s->conns->prev = c;
+	s->conns = c;
+	s->n_conns++;
+	s->open_handles++;
+	if (uv_accept(ls, &c->h.stream) < 0 || s->n_conns > s->opt.max_connections) {
+		conn_close(c);
+		return;
+	}
+	if (l->unix_path == NULL) {
+		struct sockaddr_storage sa;
+		int len = sizeof(sa);
+		char addr[INET6_ADDRSTRLEN] = "?";
+
+		if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&sa, &len) == 0) {
+			if (sa.ss_family == AF_INET6)
+				uv_ip6_name((struct sockaddr_in6 *)&sa, addr, sizeof(addr));
+			else
+				uv_ip4_name((struct sockaddr_in *)&sa, addr, sizeof(addr));
+		}
+		snprintf(c->peer, sizeof(c->peer), "%s:%u", addr,
+		         ntohs(((struct sockaddr_in *)&sa)->sin_port));
+		uv_tcp_nodelay(&c->h.tcp, 1);
+	}
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	uv_timer_start(&c->timer, on_timeout, s->opt.header_timeout_ms, 0);
+	uv_read_start(&c->h.stream, on_alloc, on_read);
+}
+
+/* ---- answers ---- */
+
+static void request_done(struct berth_http_request *req)
+{
+	struct http_conn *c = req->conn;
+
+	if (c == NULL) {
+		/* The client is gone: nothing to write, and nobody else holds it. */
+		request_free(req);
+		return;
+	}
+	c->active = NULL;
+	request_free(req);
+	conn_resume(c);
+}
+
+static char *response_head(const struct berth_http_request *req, int status,
+                           const char *content_type, const char *extra_headers, const char *framing)
+{
+	bool close = !req->conn->keep_alive || req->conn->peer_eof;
+
+	return xasprintf("HTTP/1.1 %d %s\r\n%s%s%s%s%sConnection: %s\r\n\r\n", status,
+	                 berth_http_reason(status), content_type != NULL ? "Content-Type: " : "",
+	                 content_type != NULL ? content_type : "", content_type != NULL ? "\r\n" : "",
+	                 extra_headers != NULL ? extra_headers : "", framing,
+	                 close ? "close" : "keep-alive");
+}
+
+void berth_http_respond(struct berth_http_request *req, int status, const char *content_type,
+                        const char *extra_headers, const void *body, size_t len)
+{
+	struct http_conn *c = req->conn;
+	cleanup_free char *framing = NULL;
+	char *head, *out;
+	size_t head_len;
+
+	req->responded = true;
+	if (c == NULL) {
+		request_free(req);
+		return;
+	}
+	framing = xasprintf("Content-Length: %zu\r\n", len);
+	head = response_head(req, status, content_type, extra_headers, framing);
+	head_len = strlen(head);
+	/* HEAD answers carry the headers of the GET, without its body. */
+	if (strcmp(req->method, "HEAD") == 0)
+		len = 0;
+	out = xrealloc(head, head_len + len);
+	if (len > 0)
+		memcpy(out + head_len, body, len);
+	conn_write(c, out, head_len + len, !c->keep_alive || c->peer_eof);
+	request_done(req);
+}
+
+void berth_http_respond_json(struct berth_http_request *req, int status, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	size_t len = strlen(text);
+
+	text = xrealloc(text, len + 2);
+	text[len++] = '\n';
+	text[len] = '\0';
+	berth_http_respond(req, status, "application/json", NULL, text, len);
+	free(text);
+	json_decref(body);
+}
+
+void berth_http_respond_error(struct berth_http_request *req, int status, const char *code,
+                              const char *fmt, ...)
+{
+	char message[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	berth_http_respond_json(req, status,
+	                        json_pack("{s:{s:s, s:s}}", "error", "code", code, "message",
+	                                  message));
+}
+
+void berth_http_stream_begin(struct berth_http_request *req, int status, const char *content_type,
+                             const char *extra_headers)
+{
+	char *head;
+
+	req->streaming = true;
+	if (req->conn == NULL)
+		return;
+	head = response_head(req, status, content_type, extra_headers,
+	                     "Transfer-Encoding: chunked\r\n");
+	conn_write(req->conn, head, strlen(head), false);
+}
+
+int berth_http_stream_write(struct berth_http_request *req, const void *data, size_t len)
+{
+	struct http_conn *c = req->conn;
+	char *chunk;
+	int n;
+
+	if (c == NULL || c->closing)
+		return -ECONNRESET;
+	if (len == 0)
+		return 0;
+	chunk = xmalloc(len + 32);
+	n = snprintf(chunk, 32, "%zx\r\n", len);
+	memcpy(chunk + n, data, len);
+	memcpy(chunk + n + len, "\r\n", 2);
+	if (conn_write(c, chunk, (size_t)n + len + 2, false) < 0)
+		return -ECONNRESET;
+	return c->h.stream.write_queue_size > c->server->opt.stream_high_water ? 1 : 0;
+}
+
+void berth_http_stream_end(struct berth_http_request *req)
+{
+	struct http_conn *c = req->conn;
+
+	req->stream_ended = true;
+	if (c != NULL) {
+		static const char last[] = "0\r\n\r\n";
+		conn_write(c, xstrdup(last), sizeof(last) - 1, !c->keep_alive || c->peer_eof);
+	}
+	request_done(req);
+}
+
+/* ---- listeners ---- */
+
+struct berth_http_server *berth_http_server_new(uv_loop_t *loop,
+                                                const struct berth_http_options *options,
+                                                berth_http_handler_fn handler, void *data)
+{
+	struct berth_http_server *s = xcalloc(1, sizeof(*s));
+
+	s->loop = loop;
+	s->opt = options != NULL ? *options : default_options;
+	/* Zero fields take the defaults. */
+	if (s->opt.max_header_bytes == 0)
+		s->opt.max_header_bytes = default_options.max_header_bytes;
+	if (s->opt.max_body_bytes == 0)
+		s->opt.max_body_bytes = default_options.max_body_bytes;
+	if (s->opt.header_timeout_ms == 0)
+		s->opt.header_timeout_ms = default_options.header_timeout_ms;
+	if (s->opt.idle_timeout_ms == 0)
+		s->opt.idle_timeout_ms = default_options.idle_timeout_ms;
+	if (s->opt.max_connections == 0)
+		s->opt.max_connections = default_options.max_connections;
+	if (s->opt.stream_high_water == 0)
+		s->opt.stream_high_water = default_options.stream_high_water;
+	s->handler = handler;
+	s->data = data;
+	return s;
+}
+
+static struct listener *add_listener(struct berth_http_server *s)
+{
+	struct listener *l = xcalloc(1, sizeof(*l));
+
+	l->server = s;
+	l->next = s->listeners;
+	s->listeners = l;
+	return l;
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+	struct listener *l = h->data;
+	struct berth_http_server *s = l->server;
+
+	free(l->unix_path);
+	free(l);
+	server_handle_closed(s);
+}
+
+/* Remove a listener whose setup failed (its handle was initialised). */
+static void drop_listener(struct berth_http_server *s, struct listener *l)
+{
+	s->listeners = l->next;
+	s->open_handles++;
+	uv_close(&l->h.handle, on_listener_closed);
+}
+
+/* Whether something accepts connections on the unix socket `path`. */
+static bool unix_socket_alive(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || strlen(path) >= sizeof(sa.sun_path))
+		return false;
+	strcpy(sa.sun_path, path);
+	return connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+}
+
+int berth_http_server_listen_unix(struct berth_http_server *s, const char *path, int mode,
+                                  berth_error_t *err)
+{
+	cleanup_free char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	struct listener *l;
+	struct stat st;
+	int r;
+
+	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return berth_error_set_plain(err, ENAMETOOLONG, "socket path `%s` is too long",
+		                             path);
+	if (slash != NULL && slash != dir) {
+		*slash = '\0';
+		r = berth_mkdir_p(dir, 0755, err);
+		if (r < 0)
+			return r;
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return berth_error_set_plain(err, EEXIST, "`%s` exists and is not a socket",
+			                             path);
+		if (unix_socket_alive(path))
+			return berth_error_set_plain(err, EADDRINUSE,
+			                             "another server is listening on `%s`", path);
+		/* Left by a server that is gone. */
+		if (unlink(path) < 0)
+			return berth_error_set(err, errno, "remove stale socket `%s`", path);
+	}
+	l = add_listener(s);
+	l->unix_path = xstrdup(path);
+	uv_pipe_init(s->loop, &l->h.pipe, 0);
+	l->h.handle.data = l;
+	r = uv_pipe_bind(&l->h.pipe, path);
+	if (r == 0 && chmod(path, (mode_t)mode) < 0)
+		r = -errno;
+	if (r == 0)
+		r = uv_listen(&l->h.stream, 128, on_connection);
+	if (r < 0) {
+		drop_listener(s, l);
+		return berth_error_set(err, -r, "listen on `%s`", path);
+	}
+	s->open_handles++;
+	return 0;
+}
+
+int berth_http_server_listen_tcp(struct berth_http_server *s, const char *host, uint16_t port,
+                                 berth_error_t *err)
+{
+	struct sockaddr_storage sa;
+	struct listener *l;
+	int r;
+
+	if (strcmp(host, "localhost") == 0)
+		host = "127.0.0.1";
+	if (uv_ip4_addr(host, port, (struct sockaddr_in *)&sa) != 0 &&
+	    uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa) != 0)
+		return berth_error_set_plain(err, EINVAL, "`%s` is not an IP address", host);
+	l = add_listener(s);
+	uv_tcp_init(s->loop, &l->h.tcp);
+	l->h.handle.data = l;
+	r = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&sa, 0);
+	if (r == 0)
+		r = uv_listen(&l->h.stream, 511, on_connection);
+	if (r < 0) {
+		drop_listener(s, l);
+		return berth_error_set(err, -r, "listen on %s:%u", host, port);
+	}
+	if (s->tcp_port == 0) {
+		struct sockaddr_storage bound;
+		int len = sizeof(bound);
+		if (uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&bound, &len) == 0)
+			s->tcp_port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+	}
+	s->open_handles++;
+	return 0;
+}
+
+uint16_t berth_http_server_tcp_port(const struct berth_http_server *s)
+{
+	return s->tcp_port;
+}
+
+void berth_http_server_close(struct berth_http_server *s, void (*done)(void *arg), void *arg)
+{
+	s->closing = true;
+	s->done = done;
+	s->done_arg = arg;
+	/* Held while we close everything, so the server outlives the loop below. */
+	s->open_handles++;
+	for (struct listener *l = s->listeners; l != NULL; l = l->next) {
+		if (l->unix_path != NULL)
+			unlink(l->unix_path);
+		uv_close(&l->h.handle, on_listener_closed);
+	}
+	s->listeners = NULL;
+	for (struct http_conn *c = s->conns; c != NULL; c = c->next)
+		conn_close(c);
+	server_handle_closed(s);
+}
+
+const char *berth_http_reason(int status)
+{
+	static const struct {
+		int status;
+		const char *reason;
+	} reasons[] = {
+	        {100, "Continue"},
+	        {101, "Switching Protocols"},
+	        {200, "OK"},
+	        {201, "Created"},
+	        {202, "Accepted"},
+	        {204, "No Content"},
+	        {301, "Moved Permanently"},
+	        {302, "Found"},
+	        {304, "Not Modified"},
+	        {400, "Bad Request"},
+	        {401, "Unauthorized"},
+	        {403, "Forbidden"},
+	        {404, "Not Found"},
+	        {405, "Method Not Allowed"},
+	        {408, "Request Timeout"},
+	        {409, "Conflict"},
+	        {411, "Length Required"},
+	        {413, "Content Too Large"},
+	        {415, "Unsupported Media Type"},
+	        {417, "Expectation Failed"},
+	        {422, "Unprocessable Content"},
+	        {429, "Too Many Requests"},
+	        {431, "Request Header Fields Too Large"},
+	        {500, "Internal Server Error"},
+	        {501, "Not Implemented"},
+	        {502, "Bad Gateway"},
+	        {503, "Service Unavailable"},
+	        {504, "Gateway Timeout"},
+	};
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(reasons); i++)
+		if (reasons[i].status == status)
+			return reasons[i].reason;
+	return "Unknown";
+}
