@@ -51,12 +51,12 @@ struct berth_http_request {
 typedef void (*berth_http_handler_fn)(struct berth_http_request *req, void *data);
 
 struct berth_http_options {
-	size_t max_header_bytes;     /* default 64 KiB; more gets 431 */
-	size_t max_body_bytes;       /* default 1 MiB; more gets 413 */
-	uint64_t header_timeout_ms;  /* default 10 s from connect or last answer; then 408 */
-	uint64_t idle_timeout_ms;    /* default 60 s of an idle keep-alive connection */
-	size_t max_connections;      /* default 1024; more are closed at once */
-	size_t stream_high_water;    /* default 1 MiB: stream_write() reports backpressure */
+	size_t max_header_bytes;    /* default 64 KiB; more gets 431 */
+	size_t max_body_bytes;      /* default 1 MiB; more gets 413 */
+	uint64_t header_timeout_ms; /* default 10 s from connect or last answer; then 408 */
+	uint64_t idle_timeout_ms;   /* default 60 s of an idle keep-alive connection */
+	size_t max_connections;     /* default 1024; more are closed at once */
+	size_t stream_high_water;   /* default 1 MiB: stream_write() reports backpressure */
 };
 
 /* A server on `loop`, calling `handler` for each complete request. NULL options: defaults. */
@@ -97,8 +97,7 @@ bool berth_http_request_gone(const struct berth_http_request *req);
 
 /* Called (once) if the client goes away while the request awaits its answer or streams. */
 void berth_http_request_on_gone(struct berth_http_request *req,
-                                void (*fn)(struct berth_http_request *req, void *arg),
-                                void *arg);
+                                void (*fn)(struct berth_http_request *req, void *arg), void *arg);
 
 /*
  * Answer a request, exactly once; the request is freed afterwards (do not use

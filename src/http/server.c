@@ -3,8 +3,8 @@
  * The HTTP/1.1 server (see http.h). Each connection runs http-parser over
  * what it reads; a complete request pauses the parser until the request is
  * answered, which keeps answers in request order. Reading goes on meanwhile
- * (so a client that leaves is noticed), into a bounded buffer. A connection is freed only in its handles' close
- * callbacks; a request handed to a handler is freed only when answered.
+ * (so a client that leaves is noticed), into a bounded buffer. A connection is freed only in its
+ * handles' close callbacks; a request handed to a handler is freed only when answered.
  */
 #include <errno.h>
 #include <http_parser.h>
@@ -63,17 +63,17 @@ struct http_conn {
 	struct http_conn *prev, *next;
 	http_parser parser;
 	char peer[64];
-	char *in;         /* read but not yet parsed */
+	char *in; /* read but not yet parsed */
 	size_t in_len;
 	struct berth_http_request *req;    /* being parsed */
 	struct berth_http_request *active; /* waiting for its answer */
 	size_t header_bytes;
-	bool in_value;    /* the last header callback was a value */
+	bool in_value; /* the last header callback was a value */
 	bool keep_alive;
-	bool in_message;  /* bytes of a request have arrived */
-	bool dispatch;    /* a request completed during the last parse */
+	bool in_message; /* bytes of a request have arrived */
+	bool dispatch;   /* a request completed during the last parse */
 	bool peer_eof;
-	bool failed;      /* answered by fail_request(); closes once written */
+	bool failed; /* answered by fail_request(); closes once written */
 	bool closing;
 	int open_handles;
 };
@@ -217,7 +217,8 @@ static int count_header_bytes(struct http_conn *c, size_t n)
 {
 	c->header_bytes += n;
 	if (c->header_bytes > c->server->opt.max_header_bytes) {
-		fail_request(c, 431, "headers_too_large", "the request's header block is too large");
+		fail_request(c, 431, "headers_too_large",
+		             "the request's header block is too large");
 		return -1;
 	}
 	return 0;
@@ -651,7 +652,8 @@ static char *response_head(const struct berth_http_request *req, int status,
 
 	return xasprintf("HTTP/1.1 %d %s\r\n%s%s%s%s%sConnection: %s\r\n\r\n", status,
 	                 berth_http_reason(status), content_type != NULL ? "Content-Type: " : "",
-	                 content_type != NULL ? content_type : "", content_type != NULL ? "\r\n" : "",
+	                 content_type != NULL ? content_type : "",
+	                 content_type != NULL ? "\r\n" : "",
 	                 extra_headers != NULL ? extra_headers : "", framing,
 	                 close ? "close" : "keep-alive");
 }
@@ -704,9 +706,9 @@ void berth_http_respond_error(struct berth_http_request *req, int status, const 
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	berth_http_respond_json(req, status,
-	                        json_pack("{s:{s:s, s:s}}", "error", "code", code, "message",
-	                                  message));
+	berth_http_respond_json(
+	        req, status,
+	        json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
 }
 
 void berth_http_stream_begin(struct berth_http_request *req, int status, const char *content_type,

@@ -12,33 +12,7 @@
 	"overrides, labels, created, last_activity"
 
 /* Every state, so that a filter of 0 binds them all. */
-#define ALL_STATES (BERTH_STATE_BIT(BERTH_INSTANCE_STATE_COUNT) - 1)
-
-static const char *const state_names[BERTH_INSTANCE_STATE_COUNT] = {
-        [BERTH_INSTANCE_STOPPED] = "stopped",
-        [BERTH_INSTANCE_RUNNING] = "running",
-        [BERTH_INSTANCE_HEALTHY] = "healthy",
-        [BERTH_INSTANCE_STOPPING] = "stopping",
-        [BERTH_INSTANCE_STOPPED_WITH_CODE] = "stopped_with_code",
-};
-
-const char *berth_registry_state_name(enum berth_instance_state state)
-{
-	if ((unsigned)state >= BERTH_INSTANCE_STATE_COUNT)
-		return "unknown";
-	return state_names[state];
-}
-
-int berth_registry_state_from_name(const char *name, enum berth_instance_state *out)
-{
-	for (size_t i = 0; i < BERTH_ARRAY_SIZE(state_names); i++) {
-		if (strcmp(name, state_names[i]) == 0) {
-			*out = (enum berth_instance_state)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
+#define ALL_STATES (BERTH_STATE_BIT(BERTH_STATE_COUNT) - 1)
 
 void berth_registry_instance_clear(struct berth_registry_instance *inst)
 {
@@ -71,10 +45,10 @@ static int read_instance(struct berth_registry *reg, sqlite3_stmt *st,
 {
 	const char *id = (const char *)sqlite3_column_text(st, 0);
 	const char *state = (const char *)sqlite3_column_text(st, 3);
-	enum berth_instance_state s;
+	enum berth_state s;
 
 	/* The schema's CHECKs make both impossible short of a damaged file. */
-	if (!berth_id_valid(id) || state == NULL || berth_registry_state_from_name(state, &s) < 0)
+	if (!berth_id_valid(id) || state == NULL || !berth_state_parse(state, &s))
 		return berth_error_set_plain(err, EIO, "registry `%s`: instance `%s` has a bad %s",
 		                             reg->path, id != NULL ? id : "(null)",
 		                             berth_id_valid(id) ? "state" : "id");
@@ -311,10 +285,10 @@ int berth_registry_get_or_create_id(struct berth_registry *reg, const char *clas
 
 /* After an UPDATE of `id` changed nothing: was it missing, or in another state? */
 static int explain_unchanged(struct berth_registry *reg, const char *id, int expected,
-                             enum berth_instance_state *actual, berth_error_t *err)
+                             enum berth_state *actual, berth_error_t *err)
 {
 	cleanup_stmt sqlite3_stmt *st = NULL;
-	enum berth_instance_state s;
+	enum berth_state s;
 	const char *name;
 	int ret, rc;
 
@@ -329,18 +303,18 @@ static int explain_unchanged(struct berth_registry *reg, const char *id, int exp
 	if (rc != SQLITE_ROW)
 		return berth_registry_error(reg, rc, err, "get state of instance `%s`", id);
 	name = (const char *)sqlite3_column_text(st, 0);
-	if (name == NULL || berth_registry_state_from_name(name, &s) < 0)
+	if (name == NULL || !berth_state_parse(name, &s))
 		return berth_error_set_plain(
 		        err, EIO, "registry `%s`: instance `%s` has a bad state", reg->path, id);
 	if (actual != NULL)
 		*actual = s;
-	return berth_error_set_plain(
-	        err, ESTALE, "instance `%s` is %s, not %s", id, berth_registry_state_name(s),
-	        berth_registry_state_name((enum berth_instance_state)expected));
+	return berth_error_set_plain(err, ESTALE, "instance `%s` is %s, not %s", id,
+	                             berth_state_name(s),
+	                             berth_state_name((enum berth_state)expected));
 }
 
 static int set_state(struct berth_registry *reg, const char *id, int expected,
-                     const struct berth_registry_state_change *c, enum berth_instance_state *actual,
+                     const struct berth_registry_state_change *c, enum berth_state *actual,
                      berth_error_t *err)
 {
 	cleanup_stmt sqlite3_stmt *st = NULL;
@@ -354,7 +328,7 @@ static int set_state(struct berth_registry *reg, const char *id, int expected,
 	if (ret < 0)
 		return ret;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, state_names[c->state], -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, berth_state_name(c->state), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, c->time_ms != 0 ? c->time_ms : berth_registry_now_ms());
 	if (c->has_exit_code)
 		sqlite3_bind_int(st, 4, c->exit_code);
@@ -363,7 +337,8 @@ static int set_state(struct berth_registry *reg, const char *id, int expected,
 	sqlite3_bind_int(st, 6, c->oom);
 	berth_registry_bind_text(st, 7, c->stop_reason);
 	if (expected != BERTH_STATE_ANY)
-		sqlite3_bind_text(st, 8, state_names[expected], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 8, berth_state_name((enum berth_state)expected), -1,
+		                  SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		return berth_registry_error(reg, rc, err, "set state of instance `%s`", id);
@@ -374,14 +349,14 @@ static int set_state(struct berth_registry *reg, const char *id, int expected,
 
 int berth_registry_set_state(struct berth_registry *reg, const char *id, int expected,
                              const struct berth_registry_state_change *change,
-                             enum berth_instance_state *actual, berth_error_t *err)
+                             enum berth_state *actual, berth_error_t *err)
 {
 	int ret;
 
 	if (!berth_id_valid(id))
 		return invalid_id("set state", id, err);
-	if ((unsigned)change->state >= BERTH_INSTANCE_STATE_COUNT ||
-	    (expected != BERTH_STATE_ANY && (unsigned)expected >= BERTH_INSTANCE_STATE_COUNT))
+	if ((unsigned)change->state >= BERTH_STATE_COUNT ||
+	    (expected != BERTH_STATE_ANY && (unsigned)expected >= BERTH_STATE_COUNT))
 		return berth_error_set_plain(err, EINVAL,
 		                             "set state of instance `%s`: no such state", id);
 	ret = berth_registry_tx_begin(reg, err);
@@ -464,9 +439,10 @@ static void bind_states(sqlite3_stmt *st, int first, unsigned states)
 {
 	if (states == 0)
 		states = ALL_STATES;
-	for (int s = 0; s < BERTH_INSTANCE_STATE_COUNT; s++)
+	for (int s = 0; s < BERTH_STATE_COUNT; s++)
 		if (states & BERTH_STATE_BIT(s))
-			sqlite3_bind_text(st, first + s, state_names[s], -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, first + s, berth_state_name((enum berth_state)s), -1,
+			                  SQLITE_STATIC);
 }
 
 int berth_registry_foreach(struct berth_registry *reg, const struct berth_registry_filter *filter,

@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "berth/error.h"
+#include "instance/state.h"
 
 /* ---- Instance ids ---------------------------------------------------------------------------- */
 
@@ -156,28 +157,15 @@ void berth_registry_classes_free(struct berth_registry_class *v, size_t n);
 
 /* ---- Instances ------------------------------------------------------------------------------- */
 
-/* The states of @cloudflare/containers; the names are what the API shows. */
-enum berth_instance_state {
-	BERTH_INSTANCE_STOPPED = 0,
-	BERTH_INSTANCE_RUNNING,
-	BERTH_INSTANCE_HEALTHY,
-	BERTH_INSTANCE_STOPPING,
-	BERTH_INSTANCE_STOPPED_WITH_CODE,
-	BERTH_INSTANCE_STATE_COUNT,
-};
+/* Instance states are the lifecycle's (instance/state.h); filters take sets of them. */
 #define BERTH_STATE_BIT(s) (1u << (s))
 #define BERTH_STATE_ANY    (-1) /* for `expected`: no compare-and-set */
-
-/* "stopped", "running", "healthy", "stopping", "stopped_with_code". */
-const char *berth_registry_state_name(enum berth_instance_state state);
-/* The state named `name`; -EINVAL when there is none. */
-int berth_registry_state_from_name(const char *name, enum berth_instance_state *out);
 
 struct berth_registry_instance {
 	char id[BERTH_ID_LEN + 1];
 	char *class_name;
 	char *name; /* NULL for an instance of a unique id */
-	enum berth_instance_state state;
+	enum berth_state state;
 	int64_t last_change_ms; /* when `state` last changed */
 	bool has_exit_code;     /* the last container's exit, when it has one */
 	int exit_code;
@@ -224,7 +212,7 @@ int berth_registry_get_or_create_id(struct berth_registry *reg, const char *clas
                                     bool *created, berth_error_t *err);
 
 struct berth_registry_state_change {
-	enum berth_instance_state state;
+	enum berth_state state;
 	/*
 	 * The exit of the container, replacing what the record held; the zero
 	 * value (no exit code, no signal, no OOM, no reason) clears it, which
@@ -247,7 +235,7 @@ struct berth_registry_state_change {
  */
 int berth_registry_set_state(struct berth_registry *reg, const char *id, int expected,
                              const struct berth_registry_state_change *change,
-                             enum berth_instance_state *actual, berth_error_t *err);
+                             enum berth_state *actual, berth_error_t *err);
 
 /*
  * Store the options of a start (`overrides`: JSON of envVars, entrypoint,

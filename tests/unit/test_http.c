@@ -231,7 +231,8 @@ static void handler(struct berth_http_request *req, void *data)
 	} else if (strcmp(req->path, "/a b") == 0) {
 		berth_http_respond(req, 200, "text/plain", NULL, "decoded", 7);
 	} else if (strcmp(req->path, "/stream") == 0) {
-		berth_http_stream_begin(req, 200, "text/event-stream", "Cache-Control: no-cache\r\n");
+		berth_http_stream_begin(req, 200, "text/event-stream",
+		                        "Cache-Control: no-cache\r\n");
 		berth_http_stream_write(req, "data: 1\n\n", 9);
 		berth_http_stream_write(req, "data: 2\n\n", 9);
 		berth_http_stream_write(req, "data: 3\n\n", 9);
@@ -410,7 +411,8 @@ static void c_pipelined(struct fixture *f)
 {
 	int fd = connect_tcp(f);
 	/* Two requests in one write: the slow one is answered first. */
-	send_str(fd, "GET /later HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+	send_str(fd,
+	         "GET /later HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
 	f->rc[0] = read_response(fd, &f->res[0], false);
 	f->rc[1] = read_response(fd, &f->res[1], false);
 	close(fd);
@@ -488,8 +490,9 @@ static void test_bad_requests(void **state)
 	/* Errors are JSON; HTTP/1.0 gets Connection: close. */
 	assert_int_equal(f->rc[5], 0);
 	assert_int_equal(f->res[5].status, 404);
-	assert_string_equal(f->res[5].body,
-	                    "{\"error\":{\"code\":\"not_found\",\"message\":\"no instance `web`\"}}\n");
+	assert_string_equal(
+	        f->res[5].body,
+	        "{\"error\":{\"code\":\"not_found\",\"message\":\"no instance `web`\"}}\n");
 	assert_string_equal(f->res[5].connection, "close");
 	assert_int_equal(f->handled, 1);
 	free(f);

@@ -181,7 +181,7 @@ static void test_reopen_keeps_data(void **state)
 {
 	struct fixture *f = *state;
 	struct berth_registry_instance inst, again;
-	struct berth_registry_state_change run = {.state = BERTH_INSTANCE_RUNNING, .time_ms = 1234};
+	struct berth_registry_state_change run = {.state = BERTH_STATE_RUNNING, .time_ms = 1234};
 	struct berth_registry_class cls;
 	berth_error_t err;
 	int64_t seq;
@@ -193,7 +193,7 @@ static void test_reopen_keeps_data(void **state)
 	        berth_registry_get_or_create(f->reg, "web", "alice", &inst, &created, &err), 0);
 	assert_true(created);
 	assert_int_equal(
-	        berth_registry_set_state(f->reg, inst.id, BERTH_INSTANCE_STOPPED, &run, NULL, &err),
+	        berth_registry_set_state(f->reg, inst.id, BERTH_STATE_STOPPED, &run, NULL, &err),
 	        0);
 	assert_int_equal(berth_registry_append_event(f->reg, "web", inst.id, "state",
 	                                             "{\"state\":\"running\"}", &seq, &err),
@@ -204,7 +204,7 @@ static void test_reopen_keeps_data(void **state)
 	assert_int_equal(berth_registry_get(f->reg, inst.id, &again, &err), 0);
 	assert_string_equal(again.class_name, "web");
 	assert_string_equal(again.name, "alice");
-	assert_int_equal(again.state, BERTH_INSTANCE_RUNNING);
+	assert_int_equal(again.state, BERTH_STATE_RUNNING);
 	assert_int_equal(again.last_change_ms, 1234);
 	assert_int_equal(berth_registry_get_class(f->reg, "web", &cls, &err), 0);
 	assert_string_equal(cls.config, "{\"image\":\"./rootfs\"}");
@@ -564,7 +564,7 @@ static void test_get_or_create(void **state)
 	assert_string_equal(b.id, id);
 	assert_string_equal(b.class_name, "web");
 	assert_string_equal(b.name, "alice");
-	assert_int_equal(b.state, BERTH_INSTANCE_STOPPED);
+	assert_int_equal(b.state, BERTH_STATE_STOPPED);
 	assert_int_equal(b.created_ms, a.created_ms);
 	assert_int_equal(b.last_change_ms, a.created_ms);
 	assert_false(b.has_exit_code);
@@ -693,40 +693,39 @@ static void test_state_transitions(void **state)
 {
 	struct fixture *f = *state;
 	struct berth_registry_instance inst;
-	struct berth_registry_state_change c = {.state = BERTH_INSTANCE_RUNNING, .time_ms = 1000};
-	enum berth_instance_state actual = BERTH_INSTANCE_STOPPED;
+	struct berth_registry_state_change c = {.state = BERTH_STATE_RUNNING, .time_ms = 1000};
+	enum berth_state actual = BERTH_STATE_STOPPED;
 	cleanup_free char *expected = NULL;
 	char missing[BERTH_ID_LEN + 1];
 	berth_error_t err;
 
 	assert_int_equal(berth_registry_get_or_create(f->reg, "web", "s", &inst, NULL, &err), 0);
-	assert_int_equal(berth_registry_set_state(f->reg, inst.id, BERTH_INSTANCE_STOPPED, &c,
-	                                          &actual, &err),
-	                 0);
-	c = (struct berth_registry_state_change){.state = BERTH_INSTANCE_HEALTHY, .time_ms = 2000};
-	assert_int_equal(berth_registry_set_state(f->reg, inst.id, BERTH_INSTANCE_RUNNING, &c,
-	                                          &actual, &err),
-	                 0);
+	assert_int_equal(
+	        berth_registry_set_state(f->reg, inst.id, BERTH_STATE_STOPPED, &c, &actual, &err),
+	        0);
+	c = (struct berth_registry_state_change){.state = BERTH_STATE_HEALTHY, .time_ms = 2000};
+	assert_int_equal(
+	        berth_registry_set_state(f->reg, inst.id, BERTH_STATE_RUNNING, &c, &actual, &err),
+	        0);
 	/* A stale expectation: another thread moved the instance first. */
-	c = (struct berth_registry_state_change){.state = BERTH_INSTANCE_RUNNING, .time_ms = 2500};
-	assert_int_equal(berth_registry_set_state(f->reg, inst.id, BERTH_INSTANCE_STOPPED, &c,
-	                                          &actual, &err),
-	                 -ESTALE);
-	assert_int_equal(actual, BERTH_INSTANCE_HEALTHY);
+	c = (struct berth_registry_state_change){.state = BERTH_STATE_RUNNING, .time_ms = 2500};
+	assert_int_equal(
+	        berth_registry_set_state(f->reg, inst.id, BERTH_STATE_STOPPED, &c, &actual, &err),
+	        -ESTALE);
+	assert_int_equal(actual, BERTH_STATE_HEALTHY);
 	expected = xasprintf("instance `%s` is healthy, not stopped", inst.id);
 	assert_string_equal(err.message, expected);
 	berth_registry_instance_clear(&inst);
 	assert_int_equal(berth_registry_get_by_name(f->reg, "web", "s", &inst, &err), 0);
-	assert_int_equal(inst.state, BERTH_INSTANCE_HEALTHY);
+	assert_int_equal(inst.state, BERTH_STATE_HEALTHY);
 	assert_int_equal(inst.last_change_ms, 2000);
 	berth_registry_instance_clear(&inst);
 
-	c = (struct berth_registry_state_change){.state = BERTH_INSTANCE_STOPPING, .time_ms = 3000};
+	c = (struct berth_registry_state_change){.state = BERTH_STATE_STOPPING, .time_ms = 3000};
 	assert_int_equal(berth_registry_get_by_name(f->reg, "web", "s", &inst, &err), 0);
 	assert_int_equal(
-	        berth_registry_set_state(f->reg, inst.id, BERTH_INSTANCE_HEALTHY, &c, NULL, &err),
-	        0);
-	c = (struct berth_registry_state_change){.state = BERTH_INSTANCE_STOPPED_WITH_CODE,
+	        berth_registry_set_state(f->reg, inst.id, BERTH_STATE_HEALTHY, &c, NULL, &err), 0);
+	c = (struct berth_registry_state_change){.state = BERTH_STATE_STOPPED_WITH_CODE,
 	                                         .has_exit_code = true,
 	                                         .exit_code = 137,
 	                                         .exit_signal = 9,
@@ -737,7 +736,7 @@ static void test_state_transitions(void **state)
 	                 0);
 	berth_registry_instance_clear(&inst);
 	assert_int_equal(berth_registry_get_by_name(f->reg, "web", "s", &inst, &err), 0);
-	assert_int_equal(inst.state, BERTH_INSTANCE_STOPPED_WITH_CODE);
+	assert_int_equal(inst.state, BERTH_STATE_STOPPED_WITH_CODE);
 	assert_int_equal(inst.last_change_ms, 4000);
 	assert_true(inst.has_exit_code);
 	assert_int_equal(inst.exit_code, 137);
@@ -746,8 +745,8 @@ static void test_state_transitions(void **state)
 	assert_string_equal(inst.stop_reason, "oom");
 
 	/* A new start clears the last exit (the zero value of the change). */
-	c = (struct berth_registry_state_change){.state = BERTH_INSTANCE_RUNNING};
-	assert_int_equal(berth_registry_set_state(f->reg, inst.id, BERTH_INSTANCE_STOPPED_WITH_CODE,
+	c = (struct berth_registry_state_change){.state = BERTH_STATE_RUNNING};
+	assert_int_equal(berth_registry_set_state(f->reg, inst.id, BERTH_STATE_STOPPED_WITH_CODE,
 	                                          &c, NULL, &err),
 	                 0);
 	berth_registry_instance_clear(&inst);
@@ -762,7 +761,7 @@ static void test_state_transitions(void **state)
 	assert_int_equal(berth_registry_set_state(f->reg, missing, BERTH_STATE_ANY, &c, NULL, &err),
 	                 -ENOENT);
 	assert_int_equal(
-	        berth_registry_set_state(f->reg, missing, BERTH_INSTANCE_STOPPED, &c, NULL, &err),
+	        berth_registry_set_state(f->reg, missing, BERTH_STATE_STOPPED, &c, NULL, &err),
 	        -ENOENT);
 	berth_registry_instance_clear(&inst);
 }
@@ -771,7 +770,7 @@ static void test_overrides_and_destroy(void **state)
 {
 	struct fixture *f = *state;
 	struct berth_registry_instance inst;
-	struct berth_registry_state_change c = {.state = BERTH_INSTANCE_STOPPED_WITH_CODE,
+	struct berth_registry_state_change c = {.state = BERTH_STATE_STOPPED_WITH_CODE,
 	                                        .has_exit_code = true,
 	                                        .exit_code = 2,
 	                                        .stop_reason = "exit"};
@@ -805,7 +804,7 @@ static void test_overrides_and_destroy(void **state)
 	assert_int_equal(berth_registry_destroy(f->reg, inst.id, &err), 0);
 	berth_registry_instance_clear(&inst);
 	assert_int_equal(berth_registry_get_by_name(f->reg, "web", "o", &inst, &err), 0);
-	assert_int_equal(inst.state, BERTH_INSTANCE_STOPPED);
+	assert_int_equal(inst.state, BERTH_STATE_STOPPED);
 	assert_false(inst.has_exit_code);
 	assert_null(inst.stop_reason);
 	assert_null(inst.overrides);
@@ -826,7 +825,7 @@ static void test_list_and_count(void **state)
 {
 	struct fixture *f = *state;
 	struct berth_registry_instance inst, *v = NULL;
-	struct berth_registry_state_change run = {.state = BERTH_INSTANCE_RUNNING};
+	struct berth_registry_state_change run = {.state = BERTH_STATE_RUNNING};
 	struct berth_registry_filter filter = {0};
 	char name[32], after[BERTH_ID_LEN + 1] = "";
 	berth_error_t err;
@@ -857,15 +856,15 @@ static void test_list_and_count(void **state)
 		assert_string_equal(v[i].class_name, "web");
 	berth_registry_instances_free(v, n);
 
-	filter.states = BERTH_STATE_BIT(BERTH_INSTANCE_RUNNING);
+	filter.states = BERTH_STATE_BIT(BERTH_STATE_RUNNING);
 	assert_int_equal(berth_registry_list(f->reg, &filter, &v, &n, &err), 0);
 	assert_int_equal(n, 10); /* 0, 3, ..., 27 */
 	berth_registry_instances_free(v, n);
 	assert_int_equal(berth_registry_count(f->reg, "web", filter.states, &count, &err), 0);
 	assert_int_equal(count, 10);
 	assert_int_equal(berth_registry_count(f->reg, "worker",
-	                                      BERTH_STATE_BIT(BERTH_INSTANCE_RUNNING) |
-	                                              BERTH_STATE_BIT(BERTH_INSTANCE_HEALTHY),
+	                                      BERTH_STATE_BIT(BERTH_STATE_RUNNING) |
+	                                              BERTH_STATE_BIT(BERTH_STATE_HEALTHY),
 	                                      &count, &err),
 	                 0);
 	assert_int_equal(count, 7); /* 30, 33, ..., 48 */
@@ -904,7 +903,7 @@ static int tx_body(struct berth_registry *reg, void *data, berth_error_t *err)
 {
 	struct tx_args *a = data;
 	struct berth_registry_instance inst;
-	struct berth_registry_state_change c = {.state = BERTH_INSTANCE_RUNNING};
+	struct berth_registry_state_change c = {.state = BERTH_STATE_RUNNING};
 	char missing[BERTH_ID_LEN + 1];
 	int ret;
 
@@ -1202,9 +1201,8 @@ static void test_scale_100k(void **state)
 	assert_int_equal(n, 100);
 	berth_registry_instances_free(v, n);
 	t0 = now_s();
-	assert_int_equal(berth_registry_count(f->reg, "web",
-	                                      BERTH_STATE_BIT(BERTH_INSTANCE_RUNNING), &count,
-	                                      &err),
+	assert_int_equal(berth_registry_count(f->reg, "web", BERTH_STATE_BIT(BERTH_STATE_RUNNING),
+	                                      &count, &err),
 	                 0);
 	cnt = now_s() - t0;
 	assert_int_equal(count, 0);
@@ -1230,7 +1228,7 @@ static void test_query_plans(void **state)
 	struct berth_registry_instance inst, *v = NULL;
 	struct berth_registry_class *classes = NULL;
 	struct berth_registry_event *ev = NULL;
-	struct berth_registry_state_change c = {.state = BERTH_INSTANCE_RUNNING};
+	struct berth_registry_state_change c = {.state = BERTH_STATE_RUNNING};
 	struct berth_registry_filter by_class = {.class_name = "web"};
 	struct berth_registry_event_filter ef = {.class_name = "web"};
 	struct berth_registry_activity act = {.last_activity_ms = 1};
@@ -1248,10 +1246,9 @@ static void test_query_plans(void **state)
 	assert_int_equal(berth_registry_get_or_create(f->reg, "web", "p", &inst, NULL, &err), 0);
 	snprintf(act.id, sizeof(act.id), "%s", inst.id);
 	assert_int_equal(
-	        berth_registry_set_state(f->reg, inst.id, BERTH_INSTANCE_STOPPED, &c, NULL, &err),
-	        0);
+	        berth_registry_set_state(f->reg, inst.id, BERTH_STATE_STOPPED, &c, NULL, &err), 0);
 	assert_int_equal(
-	        berth_registry_set_state(f->reg, inst.id, BERTH_INSTANCE_STOPPED, &c, NULL, &err),
+	        berth_registry_set_state(f->reg, inst.id, BERTH_STATE_STOPPED, &c, NULL, &err),
 	        -ESTALE);
 	assert_int_equal(berth_registry_set_overrides(f->reg, inst.id, "{}", NULL, &err), 0);
 	assert_int_equal(berth_registry_flush_activity(f->reg, &act, 1, NULL, &err), 0);
@@ -1312,13 +1309,13 @@ static int crash_body(struct berth_registry *reg, void *data, berth_error_t *err
 {
 	const char *name = data;
 	struct berth_registry_instance inst;
-	struct berth_registry_state_change run = {.state = BERTH_INSTANCE_RUNNING};
+	struct berth_registry_state_change run = {.state = BERTH_STATE_RUNNING};
 	int ret;
 
 	ret = berth_registry_get_or_create(reg, "web", name, &inst, NULL, err);
 	if (ret < 0)
 		return ret;
-	ret = berth_registry_set_state(reg, inst.id, BERTH_INSTANCE_STOPPED, &run, NULL, err);
+	ret = berth_registry_set_state(reg, inst.id, BERTH_STATE_STOPPED, &run, NULL, err);
 	if (ret == 0)
 		ret = berth_registry_append_event(reg, "web", inst.id, "state", "{}", NULL, err);
 	berth_registry_instance_clear(&inst);
@@ -1394,7 +1391,7 @@ static void test_crash_durability(void **state)
 			if (berth_registry_get_by_name(f->reg, "web", name, &inst, &err) < 0)
 				fail_msg("round %d: acknowledged record %s is gone: %s", round,
 				         name, err.message);
-			assert_int_equal(inst.state, BERTH_INSTANCE_RUNNING);
+			assert_int_equal(inst.state, BERTH_STATE_RUNNING);
 			berth_registry_instance_clear(&inst);
 		}
 		printf("crash round %d: killed after %ld ms, %u acknowledged records present\n",
