@@ -34,16 +34,6 @@ static const char *const instance_type_names[] = {"lite",       "basic",      "s
 	"(use lite, basic, standard-1, standard-2, standard-3, standard-4 or " \
 	"{\"vcpu\": 1, \"memory_mib\": 4096, \"disk_mb\": 8000})"
 
-static bool is_js_identifier(const char *s)
-{
-	if (!isalpha((unsigned char)*s) && *s != '_' && *s != '$')
-		return false;
-	for (s++; *s != '\0'; s++)
-		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '$')
-			return false;
-	return true;
-}
-
 static void load_class_name(struct berth_config_ctx *c, const char *path, const json_t *obj,
                             struct berth_config_class *cls)
 {
@@ -68,7 +58,7 @@ static void load_class_name(struct berth_config_ctx *c, const char *path, const 
 		                   "\"MyContainer\")");
 		return;
 	}
-	if (!is_js_identifier(s) || strlen(s) > CLASS_NAME_MAX) {
+	if (!berth_config_is_identifier(s) || strlen(s) > CLASS_NAME_MAX) {
 		berth_config_error(
 		        c, p,
 		        "%s is not a JavaScript class name (letters, digits, _ and $, not "

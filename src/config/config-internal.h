@@ -180,4 +180,7 @@ void berth_config_load_durable_objects(struct berth_config_ctx *c, const json_t 
 void berth_config_class_free(struct berth_config_class *cls);
 void berth_config_route_free(struct berth_config_route *r);
 
+/* A JavaScript identifier (ASCII): a class name, or a key a path may show bare. */
+bool berth_config_is_identifier(const char *s);
+
 #endif

@@ -88,7 +88,7 @@ int berth_config_jsonc_clean(const char *text, size_t len, char **out, size_t *b
 
 /* --- paths ----------------------------------------------------------------- */
 
-static bool is_identifier(const char *s)
+bool berth_config_is_identifier(const char *s)
 {
 	if (!isalpha((unsigned char)*s) && *s != '_' && *s != '$')
 		return false;
@@ -103,7 +103,7 @@ char *berth_config_path_member(const char *parent, const char *key)
 	cleanup_free char *quoted = NULL;
 	json_t *str;
 
-	if (is_identifier(key))
+	if (berth_config_is_identifier(key))
 		return xasprintf("%s%s%s", parent, *parent ? "." : "", key);
 	str = json_string(key);
 	quoted = json_dumps(str, JSON_ENCODE_ANY);
