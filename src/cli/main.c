@@ -3,11 +3,8 @@
 #include <string.h>
 
 #include "berth/log.h"
+#include "berth/version.h"
 #include "cli.h"
-
-#ifndef BERTH_VERSION
-#define BERTH_VERSION "0.1.0"
-#endif
 
 static void usage(FILE *f)
 {

@@ -1,16 +1,355 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* berthd: the daemon. Named instances and the control API come with the daemon issue. */
+/*
+ * berthd: load the configuration, lock the state directory, open the
+ * registry, register the classes, serve the control API; SIGHUP reloads the
+ * configuration, SIGTERM and SIGINT stop.
+ */
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "berth/fs.h"
+#include "berth/log.h"
+#include "berth/parse.h"
+#include "berth/util.h"
+#include "berth/version.h"
+#include "daemon/daemon.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: berthd --config FILE [--state-dir DIR] [--api-socket PATH]\n"
+	           "              [--api-listen HOST:PORT] [--listen HOST:PORT]\n"
+	           "       berthd --check-config FILE\n"
+	           "\n"
+	           "The berth daemon: named container instances behind a control API.\n"
+	           "Flags override the configuration file's `berth` section.\n"
+	           "\n"
+	           "  -c, --config FILE        the configuration (JSONC; a superset of "
+	           "wrangler.jsonc)\n"
+	           "      --check-config FILE  validate FILE, print every problem, and exit\n"
+	           "      --state-dir DIR      registry and writable layers (default "
+	           "/var/lib/berth)\n"
+	           "      --api-socket PATH    the control API's unix socket (default "
+	           "/run/berth/berth.sock)\n"
+	           "      --api-listen H:P     also serve the control API on TCP (needs "
+	           "berth.api.token)\n"
+	           "      --listen H:P         the data plane (the proxy; not yet)\n"
+	           "  -h, --help               this help\n"
+	           "      --version            the version\n");
+}
+
+enum {
+	OPT_CHECK = 256,
+	OPT_STATE_DIR,
+	OPT_API_SOCKET,
+	OPT_API_LISTEN,
+	OPT_LISTEN,
+	OPT_VERSION,
+};
+
+static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", required_argument, NULL, OPT_CHECK},
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"api-socket", required_argument, NULL, OPT_API_SOCKET},
+        {"api-listen", required_argument, NULL, OPT_API_LISTEN},
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+};
+
+/* Load and print what is wrong; NULL on errors (warnings alone are fine). */
+static struct berth_config *load_config(const char *path)
+{
+	struct berth_config_diags diags = {0};
+	struct berth_config *cfg = NULL;
+	berth_error_t err;
+	int r;
+
+	r = berth_config_load(path, &cfg, &diags, &err);
+	berth_config_diags_print(&diags, stderr);
+	if (r < 0 && diags.errors == 0)
+		fprintf(stderr, "berthd: %s\n", err.message);
+	berth_config_diags_free(&diags);
+	return r < 0 ? NULL : cfg;
+}
+
+static int check_config(const char *path)
+{
+	struct berth_config *cfg = load_config(path);
+
+	if (cfg == NULL)
+		return 1;
+	printf("%s: ok (%zu container class%s)\n", path, cfg->n_classes,
+	       cfg->n_classes == 1 ? "" : "es");
+	berth_config_free(cfg);
+	return 0;
+}
+
+/* "HOST:PORT" or "[V6]:PORT" into an address of the configuration's kind. */
+static int parse_addr(const char *flag, const char *s, struct berth_config_addr *a)
+{
+	cleanup_free char *copy = xstrdup(s);
+	char *colon = strrchr(copy, ':');
+	char *host = copy;
+	uint64_t port;
+	berth_error_t err;
+
+	if (colon == NULL || colon == copy) {
+		fprintf(stderr, "berthd: %s `%s`: use HOST:PORT\n", flag, s);
+		return -1;
+	}
+	*colon = '\0';
+	if (host[0] == '[' && colon[-1] == ']') {
+		colon[-1] = '\0';
+		host++;
+	}
+	if (berth_parse_u64(colon + 1, 1, 65535, &port, &err) < 0) {
+		fprintf(stderr, "berthd: %s `%s`: port %s\n", flag, s, err.message);
+		return -1;
+	}
+	free(a->host);
+	a->host = xstrdup(host);
+	a->port = (uint16_t)port;
+	return 0;
+}
+
+/* The command line over the file's `berth` section. */
+static int apply_options(struct berthd *d, struct berth_config *cfg)
+{
+	struct berth_config_daemon *b = &cfg->berth;
+
+	if (d->options.state_dir != NULL) {
+		free(b->state_dir);
+		b->state_dir = xstrdup(d->options.state_dir);
+	}
+	if (d->options.api_socket != NULL) {
+		free(b->api_socket);
+		b->api_socket = xstrdup(d->options.api_socket);
+	}
+	if (d->options.api_listen != NULL &&
+	    parse_addr("--api-listen", d->options.api_listen, &b->api_listen) < 0)
+		return -1;
+	if (d->options.listen != NULL && parse_addr("--listen", d->options.listen, &b->listen) < 0)
+		return -1;
+	if (b->api_listen.host != NULL && b->api_token == NULL && !b->api_insecure_no_token) {
+		fprintf(stderr,
+		        "berthd: the control API on TCP (%s:%u) needs a token: set berth.api.token "
+		        "(clients send `Authorization: Bearer TOKEN`), or, for local development "
+		        "only, berth.api.insecure_no_token: true\n",
+		        b->api_listen.host, b->api_listen.port);
+		return -1;
+	}
+	return 0;
+}
+
+/* Record the classes in the registry (as the API shows them). */
+static int register_classes(struct berthd *d, const struct berth_config *cfg)
+{
+	berth_error_t err;
+
+	for (size_t i = 0; i < cfg->n_classes; i++) {
+		json_t *j = berthd_class_json(&cfg->classes[i]);
+		cleanup_free char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+		int r;
+
+		json_decref(j);
+		r = berth_registry_upsert_class(d->registry, cfg->classes[i].class_name, text, NULL,
+		                                &err);
+		if (r < 0) {
+			berth_error_log("register class `%s`: %s", cfg->classes[i].class_name,
+			                err.message);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void on_servers_closed(void *arg)
+{
+	struct berthd *d = arg;
+	(void)d;
+}
+
+static void stop(struct berthd *d)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	berth_info("stopping");
+	if (d->api_unix != NULL)
+		berth_http_server_close(d->api_unix, on_servers_closed, d);
+	if (d->api_tcp != NULL)
+		berth_http_server_close(d->api_tcp, on_servers_closed, d);
+	d->api_unix = d->api_tcp = NULL;
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->sighup, NULL);
+}
+
+static void on_stop_signal(uv_signal_t *h, int signum)
+{
+	(void)signum;
+	stop(h->data);
+}
+
+/*
+ * SIGHUP: read the file again. A file with errors changes nothing; new
+ * classes appear, changed ones apply to the next start. Listener settings
+ * need a restart (said so).
+ */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+	struct berthd *d = h->data;
+	struct berth_config *cfg;
+	(void)signum;
+
+	berth_info("reloading %s", d->options.config_path);
+	cfg = load_config(d->options.config_path);
+	if (cfg == NULL) {
+		berth_error_log("reload: the configuration has errors; keeping the running one");
+		return;
+	}
+	if (apply_options(d, cfg) < 0 || register_classes(d, cfg) < 0) {
+		berth_config_free(cfg);
+		berth_error_log("reload failed; keeping the running configuration");
+		return;
+	}
+	if (strcmp(cfg->berth.state_dir, d->config->berth.state_dir) != 0 ||
+	    strcmp(cfg->berth.api_socket, d->config->berth.api_socket) != 0)
+		berth_warn("reload: state_dir and api settings take effect after a restart");
+	/* Keep what the running listeners and the registry were made from. */
+	free(cfg->berth.state_dir);
+	cfg->berth.state_dir = xstrdup(d->config->berth.state_dir);
+	berth_config_free(d->config);
+	d->config = cfg;
+	berth_info("reloaded: %zu container class%s", cfg->n_classes,
+	           cfg->n_classes == 1 ? "" : "es");
+}
+
+static int start_api(struct berthd *d)
+{
+	const struct berth_config_daemon *b = &d->config->berth;
+	berth_error_t err;
+
+	d->api_unix = berth_http_server_new(d->loop, NULL, berthd_api_handle_unix, d);
+	if (berth_http_server_listen_unix(d->api_unix, b->api_socket, 0660, &err) < 0) {
+		berth_error_log("control API: %s", err.message);
+		return -1;
+	}
+	berth_info("control API on %s", b->api_socket);
+	if (b->api_listen.host != NULL) {
+		d->api_tcp = berth_http_server_new(d->loop, NULL, berthd_api_handle_tcp, d);
+		if (berth_http_server_listen_tcp(d->api_tcp, b->api_listen.host, b->api_listen.port,
+		                                 &err) < 0) {
+			berth_error_log("control API: %s", err.message);
+			return -1;
+		}
+		berth_info("control API on %s:%u%s", b->api_listen.host, b->api_listen.port,
+		           b->api_insecure_no_token ? " (WITHOUT a token: local development only)"
+		                                    : " (bearer token required)");
+	}
+	if (b->listen.host != NULL)
+		berth_warn("berth.listen (%s:%u): the data plane is not implemented yet",
+		           b->listen.host, b->listen.port);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		printf("usage: berthd [--config FILE]\n\nThe berth daemon (not yet implemented: "
-		       "use "
-		       "`berth run` for now).\n");
-		return 0;
+	struct berthd d = {.state_lock_fd = -1};
+	berth_error_t err;
+	int opt, status = 1;
+
+	berth_log_init("berthd", BERTH_LOG_INFO);
+	while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			d.options.config_path = optarg;
+			break;
+		case OPT_CHECK:
+			return check_config(optarg);
+		case OPT_STATE_DIR:
+			d.options.state_dir = optarg;
+			break;
+		case OPT_API_SOCKET:
+			d.options.api_socket = optarg;
+			break;
+		case OPT_API_LISTEN:
+			d.options.api_listen = optarg;
+			break;
+		case OPT_LISTEN:
+			d.options.listen = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("berthd %s\n", BERTH_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
 	}
-	fprintf(stderr, "berthd: not yet: the daemon is not implemented; use `berth run`\n");
-	return 1;
+	if (optind < argc) {
+		fprintf(stderr, "berthd: unexpected argument `%s`\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (d.options.config_path == NULL) {
+		fprintf(stderr, "berthd: --config FILE is required\n");
+		usage(stderr);
+		return 2;
+	}
+
+	d.config = load_config(d.options.config_path);
+	if (d.config == NULL || apply_options(&d, d.config) < 0)
+		goto out;
+	berth_log_init("berthd", d.config->berth.log_level);
+	if (berth_mkdir_p(d.config->berth.state_dir, 0711, &err) < 0 ||
+	    berth_registry_lock_state_dir(d.config->berth.state_dir, &d.state_lock_fd, &err) < 0 ||
+	    berth_registry_open(d.config->berth.state_dir, NULL, &d.registry, &err) < 0) {
+		berth_error_log("%s", err.message);
+		goto out;
+	}
+	if (register_classes(&d, d.config) < 0)
+		goto out;
+
+	d.loop = uv_default_loop();
+	d.started_ms = (uint64_t)berthd_now_ms();
+	if (start_api(&d) < 0)
+		goto out_loop;
+	uv_signal_init(d.loop, &d.sigterm);
+	uv_signal_init(d.loop, &d.sigint);
+	uv_signal_init(d.loop, &d.sighup);
+	d.sigterm.data = d.sigint.data = d.sighup.data = &d;
+	uv_signal_start(&d.sigterm, on_stop_signal, SIGTERM);
+	uv_signal_start(&d.sigint, on_stop_signal, SIGINT);
+	uv_signal_start(&d.sighup, on_sighup, SIGHUP);
+	berth_info("ready: %zu container class%s, state in %s", d.config->n_classes,
+	           d.config->n_classes == 1 ? "" : "es", d.config->berth.state_dir);
+	uv_run(d.loop, UV_RUN_DEFAULT);
+	status = 0;
+	berth_info("stopped");
+out_loop:
+	if (status != 0) {
+		/* Close what start_api opened, so the loop can end. */
+		if (d.api_unix != NULL)
+			berth_http_server_close(d.api_unix, NULL, NULL);
+		if (d.api_tcp != NULL)
+			berth_http_server_close(d.api_tcp, NULL, NULL);
+		uv_run(d.loop, UV_RUN_DEFAULT);
+	}
+	uv_loop_close(d.loop);
+out:
+	berth_registry_close(d.registry);
+	berth_close_keep_errno(d.state_lock_fd);
+	berth_config_free(d.config);
+	return status;
 }

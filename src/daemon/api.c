@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The control API (JSON over HTTP, versioned under /v1). Errors are
+ * {"error": {"code", "message"}} with a fitting status. Reading state or
+ * records never renews an instance's activity.
+ */
+#include <string.h>
+
+#include <strings.h>
+
+#include "berth/parse.h"
+#include "berth/util.h"
+#include "berth/version.h"
+#include "daemon/daemon.h"
+
+#define MAX_SEGMENTS 8
+
+struct route_args {
+	struct berthd *d;
+	struct berth_http_request *req;
+	char *seg[MAX_SEGMENTS]; /* the path's segments after /v1 */
+	size_t n;
+};
+
+static void not_found(struct route_args *a)
+{
+	berth_http_respond_error(a->req, 404, "not_found", "no such endpoint: %s %s", a->req->method,
+	                         a->req->path);
+}
+
+static bool method_is(struct route_args *a, const char *method)
+{
+	if (strcmp(a->req->method, method) == 0 ||
+	    (strcmp(method, "GET") == 0 && strcmp(a->req->method, "HEAD") == 0))
+		return true;
+	berth_http_respond_error(a->req, 405, "method_not_allowed", "%s %s: use %s",
+	                         a->req->method, a->req->path, method);
+	return false;
+}
+
+static void get_health(struct route_args *a)
+{
+	if (!method_is(a, "GET"))
+		return;
+	berth_http_respond_json(a->req, 200,
+	                        json_pack("{s:s, s:s, s:I, s:I}", "status", "ok", "version",
+	                                  BERTH_VERSION, "uptimeMs",
+	                                  (json_int_t)(berthd_now_ms() - (int64_t)a->d->started_ms),
+	                                  "classes", (json_int_t)a->d->config->n_classes));
+}
+
+static void get_classes(struct route_args *a)
+{
+	json_t *list = json_array();
+
+	if (!method_is(a, "GET")) {
+		json_decref(list);
+		return;
+	}
+	for (size_t i = 0; i < a->d->config->n_classes; i++)
+		json_array_append_new(list, berthd_class_json(&a->d->config->classes[i]));
+	berth_http_respond_json(a->req, 200, json_pack("{s:o}", "classes", list));
+}
+
+/* The record as the API shows it; `state` alone is what GET .../state returns. */
+static json_t *state_json(const struct berth_registry_instance *r)
+{
+	json_t *o = json_pack("{s:s, s:I}", "status", berth_state_name(r->state), "lastChange",
+	                      (json_int_t)r->last_change_ms);
+
+	if (r->state == BERTH_STATE_STOPPED_WITH_CODE && r->has_exit_code)
+		json_object_set_new(o, "exitCode", json_integer(r->exit_code));
+	return o;
+}
+
+static json_t *record_json(const struct berth_registry_instance *r)
+{
+	json_t *o = json_pack("{s:s, s:s, s:o, s:o}", "id", r->id, "class", r->class_name, "name",
+	                      r->name != NULL ? json_string(r->name) : json_null(), "state",
+	                      state_json(r));
+	json_t *exit = NULL;
+
+	if (r->has_exit_code) {
+		exit = json_pack("{s:i, s:b}", "code", r->exit_code, "oom", r->oom);
+		if (r->exit_signal > 0)
+			json_object_set_new(exit, "signal", json_integer(r->exit_signal));
+		json_object_set_new(o, "lastExit", exit);
+	}
+	if (r->stop_reason != NULL)
+		json_object_set_new(o, "stopReason", json_string(r->stop_reason));
+	json_object_set_new(o, "created", r->created_ms > 0 ? json_integer(r->created_ms) : json_null());
+	return o;
+}
+
+static void get_instances(struct route_args *a)
+{
+	struct berth_registry_filter f = {.limit = 1000};
+	struct berth_registry_instance *v = NULL;
+	cleanup_free char *class_name = NULL;
+	cleanup_free char *after = NULL;
+	cleanup_free char *limit = NULL;
+	berth_error_t err;
+	json_t *list;
+	size_t n = 0;
+
+	if (!method_is(a, "GET"))
+		return;
+	class_name = berth_http_query_param(a->req, "class");
+	after = berth_http_query_param(a->req, "after");
+	limit = berth_http_query_param(a->req, "limit");
+	if (limit != NULL) {
+		uint64_t l;
+		if (berth_parse_u64(limit, 1, 10000, &l, &err) < 0) {
+			berth_http_respond_error(a->req, 400, "bad_request", "limit: %s", err.message);
+			return;
+		}
+		f.limit = (size_t)l;
+	}
+	f.class_name = class_name;
+	f.after_id = after;
+	if (berth_registry_list(a->d->registry, &f, &v, &n, &err) < 0) {
+		berth_http_respond_error(a->req, 500, "registry", "%s", err.message);
+		return;
+	}
+	list = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, record_json(&v[i]));
+	berth_registry_instances_free(v, n);
+	berth_http_respond_json(a->req, 200, json_pack("{s:o}", "instances", list));
+}
+
+/*
+ * The record of CLASS/NAME. Like a Durable Object, every name exists: one
+ * that never ran has no row yet, and is shown stopped.
+ */
+static int lookup(struct route_args *a, const char *class_name, const char *name,
+                  struct berth_registry_instance *r)
+{
+	berth_error_t err;
+	int ret;
+
+	if (berth_config_find_class(a->d->config, class_name) == NULL) {
+		berth_http_respond_error(a->req, 404, "class_not_found", "no container class `%s`",
+		                         class_name);
+		return -1;
+	}
+	memset(r, 0, sizeof(*r));
+	ret = berth_registry_get_by_name(a->d->registry, class_name, name, r, &err);
+	if (ret == -ENOENT) {
+		berth_id_from_name(class_name, name, r->id);
+		r->class_name = xstrdup(class_name);
+		r->name = xstrdup(name);
+		r->state = BERTH_STATE_STOPPED;
+		return 0;
+	}
+	if (ret < 0) {
+		berth_http_respond_error(a->req, 500, "registry", "%s", err.message);
+		return -1;
+	}
+	return 0;
+}
+
+static void instance_endpoint(struct route_args *a)
+{
+	const char *class_name = a->seg[1], *name = a->seg[3];
+	const char *action = a->n > 4 ? a->seg[4] : NULL;
+	struct berth_registry_instance r;
+
+	if (action == NULL || strcmp(action, "state") == 0) {
+		if (a->n > 5)
+			return not_found(a);
+		if (!method_is(a, "GET") || lookup(a, class_name, name, &r) < 0)
+			return;
+		berth_http_respond_json(a->req, 200, action == NULL ? record_json(&r) : state_json(&r));
+		berth_registry_instance_clear(&r);
+		return;
+	}
+	if (strcmp(action, "start") == 0 || strcmp(action, "stop") == 0 ||
+	    strcmp(action, "destroy") == 0 || strcmp(action, "renew") == 0 ||
+	    strcmp(action, "logs") == 0 || strcmp(action, "fetch") == 0) {
+		if (lookup(a, class_name, name, &r) < 0)
+			return;
+		berth_registry_instance_clear(&r);
+		/* Honest about what is missing rather than pretending. */
+		berth_http_respond_error(a->req, 501, "not_implemented",
+		                         "`%s` is not implemented yet in this berthd", action);
+		return;
+	}
+	not_found(a);
+}
+
+static void route(struct route_args *a)
+{
+	if (a->n == 0)
+		return not_found(a);
+	if (a->n == 1 && strcmp(a->seg[0], "health") == 0)
+		return get_health(a);
+	if (a->n == 1 && strcmp(a->seg[0], "classes") == 0)
+		return get_classes(a);
+	if (a->n == 1 && strcmp(a->seg[0], "instances") == 0)
+		return get_instances(a);
+	if (a->n >= 4 && strcmp(a->seg[0], "classes") == 0 && strcmp(a->seg[2], "instances") == 0)
+		return instance_endpoint(a);
+	not_found(a);
+}
+
+static void handle(struct berth_http_request *req, struct berthd *d)
+{
+	struct route_args a = {.d = d, .req = req};
+	cleanup_free char *copy = NULL;
+	char *p, *save = NULL;
+
+	if (d->stopping) {
+		berth_http_respond_error(req, 503, "shutting_down", "berthd is shutting down");
+		return;
+	}
+	if (strncmp(req->path, "/v1/", 4) != 0 && strcmp(req->path, "/v1") != 0) {
+		berth_http_respond_error(req, 404, "not_found",
+		                         "no such endpoint: %s (the API is under /v1/)", req->path);
+		return;
+	}
+	copy = xstrdup(req->path + 3);
+	for (p = strtok_r(copy, "/", &save); p != NULL; p = strtok_r(NULL, "/", &save)) {
+		if (a.n == MAX_SEGMENTS)
+			return not_found(&a);
+		a.seg[a.n++] = p;
+	}
+	route(&a);
+}
+
+void berthd_api_handle_unix(struct berth_http_request *req, void *data)
+{
+	handle(req, data);
+}
+
+/* Constant time in the token's length: the comparison leaks no prefix. */
+static bool token_equal(const char *given, const char *want)
+{
+	size_t gl = strlen(given), wl = strlen(want);
+	unsigned char diff = (unsigned char)(gl != wl);
+
+	for (size_t i = 0; i < wl; i++)
+		diff |= (unsigned char)(want[i] ^ (i < gl ? given[i] : 0));
+	return diff == 0;
+}
+
+void berthd_api_handle_tcp(struct berth_http_request *req, void *data)
+{
+	struct berthd *d = data;
+	const char *token = d->config->berth.api_token;
+	const char *auth;
+
+	if (!d->config->berth.api_insecure_no_token) {
+		auth = berth_http_header(req, "authorization");
+		if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0 || token == NULL ||
+		    !token_equal(auth + 7, token)) {
+			static const char body[] =
+			        "{\"error\":{\"code\":\"unauthorized\",\"message\":\"a valid "
+			        "`Authorization: Bearer TOKEN` header is required\"}}\n";
+			berth_http_respond(req, 401, "application/json",
+			                   "WWW-Authenticate: Bearer realm=\"berth\"\r\n", body,
+			                   sizeof(body) - 1);
+			return;
+		}
+	}
+	handle(req, d);
+}

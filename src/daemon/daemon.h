@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * berthd: one libuv loop serving the control API over the registry and the
+ * configuration. Container work never runs on the loop (see the runtime).
+ */
+#ifndef BERTH_DAEMON_H
+#define BERTH_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "http/http.h"
+#include "registry/registry.h"
+
+/* The command line, which overrides the configuration's `berth` section. */
+struct berthd_options {
+	const char *config_path;
+	const char *state_dir;
+	const char *api_socket;
+	const char *api_listen; /* HOST:PORT */
+	const char *listen;     /* HOST:PORT, the data plane */
+};
+
+struct berthd {
+	uv_loop_t *loop;
+	struct berthd_options options;
+	struct berth_config *config;
+	struct berth_registry *registry;
+	int state_lock_fd;
+	struct berth_http_server *api_unix; /* no token needed: the socket's mode guards it */
+	struct berth_http_server *api_tcp;  /* bearer token unless api.insecure_no_token */
+	uv_signal_t sigterm, sigint, sighup;
+	uint64_t started_ms;
+	bool stopping;
+};
+
+/* The classes as the API shows them (a JSON object; new reference). */
+json_t *berthd_class_json(const struct berth_config_class *c);
+
+/* The API's request handler; `data` is the struct berthd, `tcp` tells the listener. */
+void berthd_api_handle_unix(struct berth_http_request *req, void *data);
+void berthd_api_handle_tcp(struct berth_http_request *req, void *data);
+
+/* Milliseconds since the epoch. */
+int64_t berthd_now_ms(void);
+
+#endif
