@@ -4,6 +4,8 @@
  * {"error": {"code", "message"}} with a fitting status. Reading state or
  * records never renews an instance's activity.
  */
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <strings.h>
@@ -12,6 +14,7 @@
 #include "berth/util.h"
 #include "berth/version.h"
 #include "daemon/daemon.h"
+#include "daemon/instances.h"
 
 #define MAX_SEGMENTS 8
 
@@ -24,8 +27,8 @@ struct route_args {
 
 static void not_found(struct route_args *a)
 {
-	berth_http_respond_error(a->req, 404, "not_found", "no such endpoint: %s %s", a->req->method,
-	                         a->req->path);
+	berth_http_respond_error(a->req, 404, "not_found", "no such endpoint: %s %s",
+	                         a->req->method, a->req->path);
 }
 
 static bool method_is(struct route_args *a, const char *method)
@@ -33,8 +36,8 @@ static bool method_is(struct route_args *a, const char *method)
 	if (strcmp(a->req->method, method) == 0 ||
 	    (strcmp(method, "GET") == 0 && strcmp(a->req->method, "HEAD") == 0))
 		return true;
-	berth_http_respond_error(a->req, 405, "method_not_allowed", "%s %s: use %s",
-	                         a->req->method, a->req->path, method);
+	berth_http_respond_error(a->req, 405, "method_not_allowed", "%s %s: use %s", a->req->method,
+	                         a->req->path, method);
 	return false;
 }
 
@@ -88,7 +91,8 @@ static json_t *record_json(const struct berth_registry_instance *r)
 	}
 	if (r->stop_reason != NULL)
 		json_object_set_new(o, "stopReason", json_string(r->stop_reason));
-	json_object_set_new(o, "created", r->created_ms > 0 ? json_integer(r->created_ms) : json_null());
+	json_object_set_new(o, "created",
+	                    r->created_ms > 0 ? json_integer(r->created_ms) : json_null());
 	return o;
 }
 
@@ -111,7 +115,8 @@ static void get_instances(struct route_args *a)
 	if (limit != NULL) {
 		uint64_t l;
 		if (berth_parse_u64(limit, 1, 10000, &l, &err) < 0) {
-			berth_http_respond_error(a->req, 400, "bad_request", "limit: %s", err.message);
+			berth_http_respond_error(a->req, 400, "bad_request", "limit: %s",
+			                         err.message);
 			return;
 		}
 		f.limit = (size_t)l;
@@ -160,27 +165,288 @@ static int lookup(struct route_args *a, const char *class_name, const char *name
 	return 0;
 }
 
+/* The state: the manager's for an active instance (it leads the registry by a write). */
+static void overlay_active(struct berthd *d, struct berth_registry_instance *r)
+{
+	enum berth_state st;
+	int64_t at;
+
+	if (berthd_instance_active_state(d, r->id, &st, &at)) {
+		r->state = st;
+		r->last_change_ms = at;
+	}
+}
+
+static void answer_record(struct berthd *d, struct berth_http_request *req, const char *class_name,
+                          const char *name, int status)
+{
+	struct berth_registry_instance r;
+	berth_error_t err;
+
+	memset(&r, 0, sizeof(r));
+	if (berth_registry_get_by_name(d->registry, class_name, name, &r, &err) < 0) {
+		berth_id_from_name(class_name, name, r.id);
+		r.class_name = xstrdup(class_name);
+		r.name = xstrdup(name);
+		r.state = BERTH_STATE_STOPPED;
+	}
+	overlay_active(d, &r);
+	berth_http_respond_json(req, status, record_json(&r));
+	berth_registry_instance_clear(&r);
+}
+
+struct lifecycle_call {
+	struct berthd *d;
+	struct berth_http_request *req;
+	char *class_name;
+	char *name;
+};
+
+static void on_lifecycle_done(const struct berthd_start_result *res, void *arg)
+{
+	struct lifecycle_call *c = arg;
+
+	if (res->status != 0)
+		berth_http_respond_error(c->req, res->status, res->code, "%s", res->message);
+	else
+		answer_record(c->d, c->req, c->class_name, c->name, 200);
+	free(c->class_name);
+	free(c->name);
+	free(c);
+}
+
+static struct lifecycle_call *call_new(struct route_args *a, const char *class_name,
+                                       const char *name)
+{
+	struct lifecycle_call *c = xcalloc(1, sizeof(*c));
+
+	c->d = a->d;
+	c->req = a->req;
+	c->class_name = xstrdup(class_name);
+	c->name = xstrdup(name);
+	return c;
+}
+
+/* The request body as a JSON object; an empty body is {}. NULL: answered with 400. */
+static json_t *body_object(struct berth_http_request *req)
+{
+	json_error_t jerr;
+	json_t *j;
+
+	if (req->body_len == 0)
+		return json_object();
+	j = json_loadb(req->body, req->body_len, 0, &jerr);
+	if (j == NULL) {
+		berth_http_respond_error(req, 400, "bad_request",
+		                         "the body is not JSON: %s (line %d)", jerr.text,
+		                         jerr.line);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		berth_http_respond_error(req, 400, "bad_request", "the body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+static bool string_object(json_t *o)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(o))
+		return false;
+	json_object_foreach (o, k, v)
+		if (!json_is_string(v))
+			return false;
+	return true;
+}
+
+/* The start body of @cloudflare/containers: envVars, entrypoint, enableInternet, labels,
+ * waitForPorts. */
+static int parse_start(struct berth_http_request *req, json_t *body, struct berthd_start_options *o)
+{
+	json_t *v;
+	size_t i;
+
+	memset(o, 0, sizeof(*o));
+	o->enable_internet = -1;
+	o->wait_for_ports = true;
+	if ((v = json_object_get(body, "envVars")) != NULL && !json_is_null(v)) {
+		if (!string_object(v))
+			goto bad_env;
+		o->env_vars = v;
+	}
+	if ((v = json_object_get(body, "entrypoint")) != NULL && !json_is_null(v)) {
+		json_t *e;
+		if (!json_is_array(v) || json_array_size(v) == 0)
+			goto bad_entrypoint;
+		json_array_foreach (v, i, e)
+			if (!json_is_string(e))
+				goto bad_entrypoint;
+		o->entrypoint = v;
+	}
+	if ((v = json_object_get(body, "enableInternet")) != NULL && !json_is_null(v)) {
+		if (!json_is_boolean(v))
+			goto bad_internet;
+		o->enable_internet = json_is_true(v);
+	}
+	if ((v = json_object_get(body, "labels")) != NULL && !json_is_null(v)) {
+		if (!string_object(v))
+			goto bad_labels;
+		o->labels = v;
+	}
+	if ((v = json_object_get(body, "waitForPorts")) != NULL && !json_is_null(v)) {
+		json_t *e;
+		if (json_is_boolean(v)) {
+			o->wait_for_ports = json_is_true(v);
+		} else if (json_is_integer(v) && json_integer_value(v) > 0 &&
+		           json_integer_value(v) <= 65535) {
+			o->ports = xmalloc(sizeof(uint16_t));
+			o->ports[0] = (uint16_t)json_integer_value(v);
+			o->n_ports = 1;
+		} else if (json_is_array(v) && json_array_size(v) > 0) {
+			o->ports = xcalloc(json_array_size(v), sizeof(uint16_t));
+			json_array_foreach (v, i, e) {
+				if (!json_is_integer(e) || json_integer_value(e) <= 0 ||
+				    json_integer_value(e) > 65535)
+					goto bad_ports;
+				o->ports[o->n_ports++] = (uint16_t)json_integer_value(e);
+			}
+		} else {
+			goto bad_ports;
+		}
+	}
+	return 0;
+bad_env:
+	berth_http_respond_error(req, 400, "bad_request", "envVars: must be an object of strings");
+	return -1;
+bad_entrypoint:
+	berth_http_respond_error(req, 400, "bad_request",
+	                         "entrypoint: must be a non-empty array of strings");
+	return -1;
+bad_internet:
+	berth_http_respond_error(req, 400, "bad_request", "enableInternet: must be true or false");
+	return -1;
+bad_labels:
+	berth_http_respond_error(req, 400, "bad_request", "labels: must be an object of strings");
+	return -1;
+bad_ports:
+	free(o->ports);
+	o->ports = NULL;
+	berth_http_respond_error(req, 400, "bad_request",
+	                         "waitForPorts: must be true, false, a port or an array of ports");
+	return -1;
+}
+
+static void post_start(struct route_args *a, const struct berth_config_class *cls, const char *name)
+{
+	struct berthd_start_options o;
+	json_t *body = body_object(a->req);
+
+	if (body == NULL)
+		return;
+	if (parse_start(a->req, body, &o) == 0) {
+		berthd_instance_start(a->d, cls, name, &o, on_lifecycle_done,
+		                      call_new(a, cls->class_name, name));
+		free(o.ports);
+	}
+	json_decref(body);
+}
+
+static void post_stop(struct route_args *a, const struct berth_config_class *cls, const char *name,
+                      const char *id)
+{
+	json_t *body = body_object(a->req);
+	uint64_t grace = cls->stop_grace_ms;
+	int signal = SIGTERM;
+	berth_error_t err;
+	json_t *v;
+
+	if (body == NULL)
+		return;
+	if ((v = json_object_get(body, "signal")) != NULL && !json_is_null(v)) {
+		if (json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) < 65) {
+			signal = (int)json_integer_value(v);
+		} else if (!json_is_string(v) ||
+		           berth_parse_signal(json_string_value(v), &signal, &err) < 0) {
+			berth_http_respond_error(a->req, 400, "bad_request",
+			                         "signal: use a name (SIGTERM, KILL) or a number");
+			json_decref(body);
+			return;
+		}
+	}
+	if ((v = json_object_get(body, "graceMs")) != NULL && !json_is_null(v)) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			berth_http_respond_error(a->req, 400, "bad_request",
+			                         "graceMs: must be a number of milliseconds");
+			json_decref(body);
+			return;
+		}
+		grace = (uint64_t)json_integer_value(v);
+	}
+	json_decref(body);
+	/* 202: the stop is under way; GET .../state follows it. */
+	answer_record(a->d, a->req, cls->class_name, name,
+	              berthd_instance_stop(a->d, id, signal, grace, "stop_requested") ? 202 : 200);
+}
+
 static void instance_endpoint(struct route_args *a)
 {
 	const char *class_name = a->seg[1], *name = a->seg[3];
 	const char *action = a->n > 4 ? a->seg[4] : NULL;
+	const struct berth_config_class *cls = berth_config_find_class(a->d->config, class_name);
 	struct berth_registry_instance r;
+	char id[BERTH_ID_LEN + 1];
 
+	if (cls == NULL) {
+		berth_http_respond_error(a->req, 404, "class_not_found", "no container class `%s`",
+		                         class_name);
+		return;
+	}
+	berth_id_from_name(class_name, name, id);
 	if (action == NULL || strcmp(action, "state") == 0) {
 		if (a->n > 5)
 			return not_found(a);
 		if (!method_is(a, "GET") || lookup(a, class_name, name, &r) < 0)
 			return;
-		berth_http_respond_json(a->req, 200, action == NULL ? record_json(&r) : state_json(&r));
+		overlay_active(a->d, &r);
+		berth_http_respond_json(a->req, 200,
+		                        action == NULL ? record_json(&r) : state_json(&r));
 		berth_registry_instance_clear(&r);
 		return;
 	}
-	if (strcmp(action, "start") == 0 || strcmp(action, "stop") == 0 ||
-	    strcmp(action, "destroy") == 0 || strcmp(action, "renew") == 0 ||
-	    strcmp(action, "logs") == 0 || strcmp(action, "fetch") == 0) {
-		if (lookup(a, class_name, name, &r) < 0)
+	if (a->n > 5)
+		return not_found(a);
+	if (strcmp(action, "start") == 0) {
+		if (method_is(a, "POST"))
+			post_start(a, cls, name);
+		return;
+	}
+	if (strcmp(action, "stop") == 0) {
+		if (method_is(a, "POST"))
+			post_stop(a, cls, name, id);
+		return;
+	}
+	if (strcmp(action, "destroy") == 0) {
+		if (method_is(a, "POST"))
+			berthd_instance_destroy(a->d, class_name, id, on_lifecycle_done,
+			                        call_new(a, class_name, name));
+		return;
+	}
+	if (strcmp(action, "renew") == 0) {
+		if (!method_is(a, "POST"))
 			return;
-		berth_registry_instance_clear(&r);
+		if (berthd_instance_renew(a->d, id))
+			answer_record(a->d, a->req, class_name, name, 200);
+		else
+			berth_http_respond_error(a->req, 409, "not_running",
+			                         "%s/%s has no running container to keep awake",
+			                         class_name, name);
+		return;
+	}
+	if (strcmp(action, "logs") == 0 || strcmp(action, "fetch") == 0) {
 		/* Honest about what is missing rather than pretending. */
 		berth_http_respond_error(a->req, 501, "not_implemented",
 		                         "`%s` is not implemented yet in this berthd", action);

@@ -34,6 +34,11 @@ struct berthd {
 	uv_signal_t sigterm, sigint, sighup;
 	uint64_t started_ms;
 	bool stopping;
+	/* persist.c: registry writes, in order, one at a time */
+	struct berthd_write *write_head, *write_tail;
+	bool writing;
+	/* instances.c: the active instances */
+	struct berthd_instances *instances;
 };
 
 /* The classes as the API shows them (a JSON object; new reference). */

@@ -18,6 +18,7 @@
 #include "berth/util.h"
 #include "berth/version.h"
 #include "daemon/daemon.h"
+#include "daemon/instances.h"
 
 static void usage(FILE *f)
 {
@@ -170,26 +171,32 @@ static int register_classes(struct berthd *d, const struct berth_config *cfg)
 	return 0;
 }
 
-static void on_servers_closed(void *arg)
+static void on_containers_stopped(struct berthd *d)
 {
-	struct berthd *d = arg;
-	(void)d;
+	/* The loop ends once the last registry write and handle are done. */
+	if (d->api_unix != NULL)
+		berth_http_server_close(d->api_unix, NULL, NULL);
+	if (d->api_tcp != NULL)
+		berth_http_server_close(d->api_tcp, NULL, NULL);
+	d->api_unix = d->api_tcp = NULL;
 }
 
+/*
+ * SIGTERM: no new work (the API answers 503), every container stopped
+ * gracefully (SIGTERM, its class's grace period, SIGKILL), records flushed,
+ * then exit.
+ */
 static void stop(struct berthd *d)
 {
 	if (d->stopping)
 		return;
 	d->stopping = true;
-	berth_info("stopping");
-	if (d->api_unix != NULL)
-		berth_http_server_close(d->api_unix, on_servers_closed, d);
-	if (d->api_tcp != NULL)
-		berth_http_server_close(d->api_tcp, on_servers_closed, d);
-	d->api_unix = d->api_tcp = NULL;
+	berth_info("stopping %zu instance%s", berthd_instances_active(d),
+	           berthd_instances_active(d) == 1 ? "" : "s");
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
+	berthd_instances_shutdown(d, on_containers_stopped);
 }
 
 static void on_stop_signal(uv_signal_t *h, int signum)
@@ -320,8 +327,16 @@ int main(int argc, char **argv)
 	}
 	if (register_classes(&d, d.config) < 0)
 		goto out;
+	{
+		cleanup_free char *logs = xasprintf("%s/logs", d.config->berth.state_dir);
+		if (berth_mkdir_p(logs, 0750, &err) < 0) {
+			berth_error_log("%s", err.message);
+			goto out;
+		}
+	}
 
 	d.loop = uv_default_loop();
+	berthd_instances_init(&d);
 	d.started_ms = (uint64_t)berthd_now_ms();
 	if (start_api(&d) < 0)
 		goto out_loop;
@@ -348,6 +363,7 @@ out_loop:
 	}
 	uv_loop_close(d.loop);
 out:
+	free(d.instances);
 	berth_registry_close(d.registry);
 	berth_close_keep_errno(d.state_lock_fd);
 	berth_config_free(d.config);

@@ -25,6 +25,9 @@ cg_dir() {
 }
 
 cleanup_e2e() {
+	# Daemons log into the state directory: show any sanitizer report before
+	# it goes, so that run.sh fails the test on it.
+	grep -h -A30 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$STATE"/*.log 2>/dev/null
 	rm -rf "$STATE"
 	for d in /sys/fs/cgroup/*/"$BERTH_CGROUP_PARENT" /sys/fs/cgroup/"$BERTH_CGROUP_PARENT"; do
 		[ -d "$d" ] && rmdir "$d" 2>/dev/null

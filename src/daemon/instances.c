@@ -1,0 +1,1010 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The instance manager (see instances.h). An active instance is a struct
+ * instance in a hash table by id; it moves through the lifecycle table
+ * (instance/state.h) on the loop, and every move is persisted in order
+ * (persist.c). Runtime calls run on the thread pool.
+ *
+ *   start:  START (running) ─▶ runtime start (pool) ─▶ exit watch on the
+ *           init's pidfd ─▶ readiness probes every 300 ms ─▶ READY (healthy)
+ *           ─▶ callers answered once that state is durable ─▶ sleepAfter
+ *   stop:   STOP (stopping) ─▶ signal ─▶ SIGKILL after the grace period
+ *   exit:   pidfd readable ─▶ EXIT_CLEAN / EXIT_ERROR ─▶ runtime destroy
+ *           (pool) ─▶ the struct goes; the record stays
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "berth/log.h"
+#include "berth/parse.h"
+#include "berth/runtime.h"
+#include "berth/util.h"
+#include "daemon/daemon.h"
+#include "daemon/instances.h"
+#include "daemon/persist.h"
+#include "daemon/probe.h"
+
+#define BUCKETS          1024
+#define PROBE_INTERVAL   300  /* ms, as the library polls */
+#define PROBE_TIMEOUT_MS 5000 /* per attempt, the library's PING_TIMEOUT_MS */
+
+struct waiter {
+	berthd_start_cb cb;
+	void *arg;
+	struct waiter *next;
+};
+
+/* A start that must wait until the previous container of its name is gone. */
+struct pending_start {
+	char *class_name;
+	char *name;
+	struct berthd_start_options opts; /* its own references and copies */
+	berthd_start_cb cb;
+	void *arg;
+	struct pending_start *next;
+};
+
+enum timer_use {
+	TIMER_NONE,
+	TIMER_PROBE, /* the next readiness attempt */
+	TIMER_SLEEP, /* sleepAfter */
+	TIMER_GRACE, /* SIGKILL after the stop's grace period */
+};
+
+struct instance {
+	struct berthd *d;
+	char id[BERTH_ID_LEN + 1];
+	char *class_name;
+	char *name;
+	enum berth_state state;
+	int64_t last_change_ms;
+	/* the class's settings, as of the start */
+	uint64_t sleep_after_ms;
+	uint64_t stop_grace_ms;
+	uint64_t port_ready_timeout_ms;
+	char *ping_endpoint;
+	uint16_t ready_min, ready_max;
+	uint16_t *ports;
+	size_t n_ports;
+	bool wait_for_ports;
+	struct berth_limits limits;
+	/* the container */
+	struct berth_container *ctr;
+	bool starting; /* the runtime start is under way */
+	uv_poll_t exit_poll;
+	bool exit_poll_open;
+	uv_timer_t timer;
+	enum timer_use timer_use;
+	struct berthd_probe *probe;
+	size_t probe_port;
+	int64_t ready_deadline_ms;
+	/* who waits */
+	struct waiter *start_waiters;
+	struct waiter *destroy_waiters;
+	struct pending_start *pending; /* starts for after this container */
+	/* stopping */
+	bool stop_requested;
+	int stop_signal;
+	char *stop_reason;
+	bool destroy_requested;
+	/* activity */
+	unsigned inflight;
+	int busy; /* thread-pool jobs holding this struct */
+	bool released;
+	struct instance *next; /* hash chain */
+};
+
+struct berthd_instances {
+	struct instance *buckets[BUCKETS];
+	size_t count;
+	void (*shutdown_done)(struct berthd *d);
+};
+
+static void release_if_idle(struct instance *in);
+static void start_answer(berthd_start_cb cb, void *arg, int status, const char *code,
+                         const char *message, const char *id);
+static void begin_stop(struct instance *in, int signal, uint64_t grace_ms, const char *reason);
+
+/* ---- the table ---- */
+
+static size_t bucket_of(const char *id)
+{
+	size_t h = 0;
+	for (int i = 0; i < 16; i++)
+		h = h * 16 + (size_t)(id[i] <= '9' ? id[i] - '0' : id[i] - 'a' + 10);
+	return h % BUCKETS;
+}
+
+static struct instance *find(struct berthd *d, const char *id)
+{
+	for (struct instance *in = d->instances->buckets[bucket_of(id)]; in != NULL; in = in->next)
+		if (strcmp(in->id, id) == 0)
+			return in;
+	return NULL;
+}
+
+static void unlink_instance(struct instance *in)
+{
+	struct instance **p = &in->d->instances->buckets[bucket_of(in->id)];
+
+	for (; *p != NULL; p = &(*p)->next) {
+		if (*p == in) {
+			*p = in->next;
+			in->d->instances->count--;
+			return;
+		}
+	}
+}
+
+void berthd_instances_init(struct berthd *d)
+{
+	d->instances = xcalloc(1, sizeof(*d->instances));
+}
+
+size_t berthd_instances_active(struct berthd *d)
+{
+	return d->instances->count;
+}
+
+/* ---- answering ---- */
+
+static void answer_all(struct waiter **list, const struct berthd_start_result *res)
+{
+	struct waiter *w = *list;
+
+	*list = NULL;
+	while (w != NULL) {
+		struct waiter *next = w->next;
+		w->cb(res, w->arg);
+		free(w);
+		w = next;
+	}
+}
+
+static void add_waiter(struct waiter **list, berthd_start_cb cb, void *arg)
+{
+	struct waiter *w = xcalloc(1, sizeof(*w));
+
+	w->cb = cb;
+	w->arg = arg;
+	w->next = *list;
+	*list = w;
+}
+
+static void fail_waiters(struct instance *in, int status, const char *code, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static void fail_waiters(struct instance *in, int status, const char *code, const char *fmt, ...)
+{
+	struct berthd_start_result res = {.status = status, .code = code, .id = in->id};
+	char message[1200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	res.message = message;
+	answer_all(&in->start_waiters, &res);
+}
+
+/* ---- states ---- */
+
+struct persisted {
+	struct instance *in;
+	bool answer_start; /* answer the start's waiters once durable */
+};
+
+static void on_durable(int result, const char *why, void *arg)
+{
+	struct persisted *p = arg;
+	struct instance *in = p->in;
+
+	in->busy--;
+	if (p->answer_start) {
+		if (result < 0)
+			fail_waiters(in, 500, "registry", "the instance's state could not be saved: %s",
+			             why);
+		else {
+			struct berthd_start_result res = {.status = 0, .id = in->id};
+			answer_all(&in->start_waiters, &res);
+		}
+	}
+	free(p);
+	release_if_idle(in);
+}
+
+/*
+ * Move `in` by `event`, persisting the new state (with an event of the same
+ * name). Returns false when the event is not valid in its state.
+ */
+static bool transition(struct instance *in, enum berth_state_event event,
+                       const struct berth_exit *ex, bool answer_start)
+{
+	struct berthd_state_write w = {0};
+	struct persisted *p;
+	enum berth_state to;
+
+	if (!berth_state_next(in->state, event, &to)) {
+		berth_warn("instance %s/%s: %s is not valid when %s", in->class_name, in->name,
+		           berth_state_event_name(event), berth_state_name(in->state));
+		return false;
+	}
+	in->state = to;
+	in->last_change_ms = berthd_now_ms();
+	w.id = in->id;
+	w.class_name = in->class_name;
+	w.name = in->name;
+	w.state = to;
+	w.time_ms = in->last_change_ms;
+	w.event_type = berth_state_event_name(event);
+	w.stop_reason = in->stop_reason;
+	if (ex != NULL) {
+		w.has_exit_code = true;
+		w.exit_code = ex->exit_code;
+		w.exit_signal = ex->signal;
+		w.oom = ex->oom;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->in = in;
+	p->answer_start = answer_start;
+	in->busy++;
+	berthd_persist_state(in->d, &w, on_durable, p);
+	return true;
+}
+
+static void timer_stop(struct instance *in)
+{
+	uv_timer_stop(&in->timer);
+	in->timer_use = TIMER_NONE;
+}
+
+static void on_sleep_expired(struct instance *in)
+{
+	berth_info("instance %s/%s: idle for %llu ms, stopping", in->class_name, in->name,
+	           (unsigned long long)in->sleep_after_ms);
+	begin_stop(in, SIGTERM, in->stop_grace_ms, "activity_expired");
+}
+
+static void on_timer(uv_timer_t *t);
+
+/* sleepAfter counts from now, unless a request or socket is in flight. */
+static void arm_sleep(struct instance *in)
+{
+	if (in->inflight > 0 || in->stop_requested || in->sleep_after_ms == 0)
+		return;
+	in->timer_use = TIMER_SLEEP;
+	uv_timer_start(&in->timer, on_timer, in->sleep_after_ms, 0);
+}
+
+/* The instance can take requests. */
+static void became_ready(struct instance *in)
+{
+	transition(in, BERTH_EVENT_READY, NULL, true);
+	arm_sleep(in);
+}
+
+/* ---- readiness ---- */
+
+static void probe_next(struct instance *in);
+
+static void on_probe(int result, void *arg)
+{
+	struct instance *in = arg;
+
+	in->probe = NULL;
+	if (in->ctr == NULL || in->state != BERTH_STATE_RUNNING)
+		return;
+	if (result == 0) {
+		if (++in->probe_port < in->n_ports) {
+			probe_next(in);
+			return;
+		}
+		became_ready(in);
+		return;
+	}
+	if (berthd_now_ms() >= in->ready_deadline_ms) {
+		/*
+		 * As the library, the container keeps running; the next start
+		 * (or request) waits for its ports again.
+		 */
+		fail_waiters(in, 504, "port_not_ready",
+		             "port %u of %s/%s did not answer within %llu ms (last: %s)",
+		             in->ports[in->probe_port], in->class_name, in->name,
+		             (unsigned long long)in->port_ready_timeout_ms, strerror(-result));
+		arm_sleep(in);
+		return;
+	}
+	in->timer_use = TIMER_PROBE;
+	uv_timer_start(&in->timer, on_timer, PROBE_INTERVAL, 0);
+}
+
+static void probe_next(struct instance *in)
+{
+	int64_t left = in->ready_deadline_ms - berthd_now_ms();
+	uint64_t timeout = left < PROBE_TIMEOUT_MS ? (uint64_t)(left > 0 ? left : 1) : PROBE_TIMEOUT_MS;
+	int r = berthd_probe_start(in->d->loop, in->ctr, in->ports[in->probe_port], in->ping_endpoint,
+	                           in->ready_min, in->ready_max, timeout, on_probe, in, &in->probe);
+
+	if (r < 0)
+		on_probe(r, in);
+}
+
+static void wait_for_ports(struct instance *in)
+{
+	if (!in->wait_for_ports || in->n_ports == 0) {
+		/* Nothing to wait for: running is all a caller gets to see. */
+		if (in->state == BERTH_STATE_RUNNING && in->n_ports == 0)
+			became_ready(in);
+		else {
+			struct berthd_start_result res = {.status = 0, .id = in->id};
+			answer_all(&in->start_waiters, &res);
+			arm_sleep(in);
+		}
+		return;
+	}
+	timer_stop(in);
+	in->probe_port = 0;
+	in->ready_deadline_ms = berthd_now_ms() + (int64_t)in->port_ready_timeout_ms;
+	probe_next(in);
+}
+
+/* ---- exit ---- */
+
+struct reap_job {
+	uv_work_t work;
+	struct instance *in;
+	struct berth_container *ctr;
+	berth_error_t err;
+	int result;
+};
+
+static void on_record_destroyed(int result, const char *why, void *arg)
+{
+	struct instance *in = arg;
+	struct berthd_start_result res = {.status = result < 0 ? 500 : 0,
+	                                  .code = result < 0 ? "registry" : NULL,
+	                                  .message = why,
+	                                  .id = in->id};
+
+	answer_all(&in->destroy_waiters, &res);
+	in->busy--;
+	release_if_idle(in);
+}
+
+static void reap_work(uv_work_t *req)
+{
+	struct reap_job *j = req->data;
+	j->result = berth_container_destroy(j->ctr, &j->err);
+}
+
+static void after_reap(uv_work_t *req, int status)
+{
+	struct reap_job *j = req->data;
+	struct instance *in = j->in;
+
+	(void)status;
+	if (j->result < 0)
+		berth_warn("instance %s/%s: clean up: %s", in->class_name, in->name, j->err.message);
+	free(j);
+	if (in->destroy_requested) {
+		/* Still busy: released once the reset record is durable. */
+		berthd_persist_destroy(in->d, in->class_name, in->id, on_record_destroyed, in);
+		return;
+	}
+	in->busy--;
+	release_if_idle(in);
+}
+
+static void on_exit_poll_closed(uv_handle_t *h)
+{
+	struct instance *in = h->data;
+	in->busy--;
+	release_if_idle(in);
+}
+
+static void on_container_exit(uv_poll_t *h, int status, int events)
+{
+	struct instance *in = h->data;
+	struct reap_job *j;
+	struct berth_exit ex;
+	enum berth_state_event ev;
+	bool was_starting = in->state == BERTH_STATE_RUNNING;
+	(void)status;
+	(void)events;
+
+	if (berth_container_wait(in->ctr, true, &ex, NULL) == -EAGAIN)
+		return;
+	uv_poll_stop(h);
+	in->exit_poll_open = false;
+	uv_close((uv_handle_t *)h, on_exit_poll_closed);
+	berthd_probe_cancel(in->probe);
+	in->probe = NULL;
+	timer_stop(in);
+
+	ev = ex.exit_code == 0 && !ex.oom ? BERTH_EVENT_EXIT_CLEAN : BERTH_EVENT_EXIT_ERROR;
+	if (ex.oom && in->stop_reason == NULL)
+		in->stop_reason = xstrdup("oom");
+	berth_info("instance %s/%s: exited (%s %d%s)", in->class_name, in->name,
+	           ex.signal != 0 ? "signal" : "code", ex.signal != 0 ? ex.signal : ex.exit_code,
+	           ex.oom ? ", out of memory" : "");
+	transition(in, ev, &ex, false);
+	if (was_starting && in->start_waiters != NULL)
+		fail_waiters(in, 500, "start_failed",
+		             "failed to start container: it exited with %s %d before it was ready%s",
+		             ex.signal != 0 ? "signal" : "code",
+		             ex.signal != 0 ? ex.signal : ex.exit_code,
+		             ex.oom ? " (out of memory)" : "");
+
+	j = xcalloc(1, sizeof(*j));
+	j->work.data = j;
+	j->in = in;
+	j->ctr = steal_pointer(&in->ctr);
+	in->busy++;
+	uv_queue_work(in->d->loop, &j->work, reap_work, after_reap);
+}
+
+/* ---- start ---- */
+
+struct start_job {
+	uv_work_t work;
+	struct instance *in;
+	struct berth_container_spec spec;
+	char **argv, **env;
+	char *log_path;
+	struct berth_container *ctr;
+	berth_error_t err;
+	int result;
+};
+
+static void start_work(uv_work_t *req)
+{
+	struct start_job *j = req->data;
+	int fd = open(j->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+
+	/* The container's output goes to its log; without one, nowhere. */
+	j->spec.stdio[0] = -1;
+	j->spec.stdio[1] = j->spec.stdio[2] = fd;
+	j->result = berth_container_start(&j->spec, &j->ctr, &j->err);
+	berth_close_keep_errno(fd);
+}
+
+static void after_start(uv_work_t *req, int status)
+{
+	struct start_job *j = req->data;
+	struct instance *in = j->in;
+	int r;
+
+	(void)status;
+	in->busy--;
+	in->starting = false;
+	if (j->result < 0) {
+		bool exec = j->err.kind == BERTH_ERROR_KIND_EXEC;
+		struct berth_exit ex = {.exit_code = j->err.code == ENOENT ? 127 : 126};
+
+		berth_warn("instance %s/%s: failed to start: %s", in->class_name, in->name,
+		           j->err.message);
+		/* A command missing from the image is an exit (127), as a shell says. */
+		transition(in, exec ? BERTH_EVENT_EXIT_ERROR : BERTH_EVENT_START_FAILED,
+		           exec ? &ex : NULL, false);
+		fail_waiters(in, 500, "start_failed", "failed to start container: %s",
+		             j->err.message);
+		goto out;
+	}
+	in->ctr = j->ctr;
+	uv_poll_init(in->d->loop, &in->exit_poll, berth_container_pidfd(in->ctr));
+	in->exit_poll.data = in;
+	in->exit_poll_open = true;
+	in->busy++; /* until the poll handle is closed */
+	r = uv_poll_start(&in->exit_poll, UV_READABLE, on_container_exit);
+	if (r < 0)
+		berth_error_log("instance %s: watch for exit: %s", in->id, uv_strerror(r));
+	berth_info("instance %s/%s: started (pid %d)", in->class_name, in->name,
+	           (int)berth_container_pid(in->ctr));
+	if (in->stop_requested) {
+		/* A stop or destroy came while the container was being made. */
+		int sig = in->stop_signal;
+		in->stop_requested = false;
+		begin_stop(in, sig, in->stop_grace_ms, in->stop_reason);
+	} else {
+		wait_for_ports(in);
+	}
+out:
+	berth_strv_free(j->argv);
+	berth_strv_free(j->env);
+	free((char *)j->spec.hostname);
+	free(j->log_path);
+	free(j);
+	release_if_idle(in);
+}
+
+/* KEY=VALUE entries of `base`, then those of `over` (an object), the later winning. */
+static char **merge_env(char *const *base, json_t *over, char **extra)
+{
+	size_t cap = berth_strv_len(base) + json_object_size(over) + berth_strv_len(extra) + 1;
+	char **out = xcalloc(cap, sizeof(char *));
+	size_t n = 0;
+	const char *key;
+	json_t *value;
+
+	for (size_t i = 0; base != NULL && base[i] != NULL; i++)
+		out[n++] = xstrdup(base[i]);
+	json_object_foreach (over, key, value) {
+		size_t klen = strlen(key);
+		for (size_t i = 0; i < n; i++) {
+			if (strncmp(out[i], key, klen) == 0 && out[i][klen] == '=') {
+				free(out[i]);
+				out[i] = out[--n];
+				break;
+			}
+		}
+		out[n++] = xasprintf("%s=%s", key, json_string_value(value));
+	}
+	for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
+		out[n++] = extra[i];
+	free(extra);
+	return out;
+}
+
+static char *hostname_for(const struct instance *in)
+{
+	size_t n = strlen(in->name);
+	bool ok = n > 0 && n <= 63 && in->name[0] != '-';
+
+	for (size_t i = 0; ok && i < n; i++) {
+		char c = in->name[i];
+		ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		     c == '-';
+	}
+	return ok ? xstrdup(in->name) : xstrndup(in->id, 12);
+}
+
+static struct instance *instance_new(struct berthd *d, const struct berth_config_class *cls,
+                                     const char *name)
+{
+	struct instance *in = xcalloc(1, sizeof(*in));
+	size_t b;
+
+	in->d = d;
+	berth_id_from_name(cls->class_name, name, in->id);
+	in->class_name = xstrdup(cls->class_name);
+	in->name = xstrdup(name);
+	in->state = BERTH_STATE_STOPPED;
+	uv_timer_init(d->loop, &in->timer);
+	in->timer.data = in;
+	b = bucket_of(in->id);
+	in->next = d->instances->buckets[b];
+	d->instances->buckets[b] = in;
+	d->instances->count++;
+	return in;
+}
+
+static void options_free(struct berthd_start_options *o)
+{
+	json_decref(o->env_vars);
+	json_decref(o->entrypoint);
+	json_decref(o->labels);
+	free(o->ports);
+}
+
+static void on_released(uv_handle_t *h)
+{
+	struct instance *in = h->data;
+	struct berthd *d = in->d;
+	struct pending_start *p = in->pending;
+
+	/* The previous container is gone: the starts that waited for that go now. */
+	while (p != NULL) {
+		struct pending_start *next = p->next;
+		const struct berth_config_class *cls = berth_config_find_class(d->config, p->class_name);
+
+		if (cls == NULL)
+			start_answer(p->cb, p->arg, 404, "class_not_found",
+			             "the container class is no longer configured", in->id);
+		else
+			berthd_instance_start(d, cls, p->name, &p->opts, p->cb, p->arg);
+		options_free(&p->opts);
+		free(p->class_name);
+		free(p->name);
+		free(p);
+		p = next;
+	}
+	free(in->class_name);
+	free(in->name);
+	free(in->ping_endpoint);
+	free(in->ports);
+	free(in->stop_reason);
+	free(in);
+	if (d->instances->count == 0 && d->instances->shutdown_done != NULL) {
+		void (*done)(struct berthd *) = d->instances->shutdown_done;
+		d->instances->shutdown_done = NULL;
+		done(d);
+	}
+}
+
+/* An instance with no container, nobody waiting and no job in flight leaves memory. */
+static void release_if_idle(struct instance *in)
+{
+	if (in->released || in->busy > 0 || in->ctr != NULL || in->starting ||
+	    in->exit_poll_open || in->start_waiters != NULL || berth_state_is_active(in->state))
+		return;
+	in->released = true;
+	unlink_instance(in);
+	uv_close((uv_handle_t *)&in->timer, on_released);
+}
+
+/* Host-wide limits (berth.limits) over every active instance. */
+static bool within_host_limits(struct berthd *d, const struct berth_limits *want, char *why,
+                               size_t len)
+{
+	const struct berth_config_daemon *b = &d->config->berth;
+	uint64_t mem = want->memory_bytes, cpu = want->nanocpus;
+
+	for (size_t i = 0; i < BUCKETS; i++) {
+		for (struct instance *in = d->instances->buckets[i]; in != NULL; in = in->next) {
+			mem += in->limits.memory_bytes;
+			cpu += in->limits.nanocpus;
+		}
+	}
+	if (b->limits_memory_bytes > 0 && mem > b->limits_memory_bytes) {
+		snprintf(why, len, "the host's memory limit (%llu MiB) is reached",
+		         (unsigned long long)(b->limits_memory_bytes >> 20));
+		return false;
+	}
+	if (b->limits_nanocpus > 0 && cpu > b->limits_nanocpus) {
+		snprintf(why, len, "the host's vCPU limit (%.2f) is reached",
+		         (double)b->limits_nanocpus / 1e9);
+		return false;
+	}
+	return true;
+}
+
+static size_t active_of_class(struct berthd *d, const char *class_name)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < BUCKETS; i++)
+		for (struct instance *in = d->instances->buckets[i]; in != NULL; in = in->next)
+			if (!in->released && strcmp(in->class_name, class_name) == 0)
+				n++;
+	return n;
+}
+
+static void queue_start(struct instance *in, const struct berth_config_class *cls,
+                        const char *name, const struct berthd_start_options *opts,
+                        berthd_start_cb cb, void *arg)
+{
+	struct pending_start *p = xcalloc(1, sizeof(*p));
+
+	p->class_name = xstrdup(cls->class_name);
+	p->name = xstrdup(name);
+	p->opts.enable_internet = -1;
+	p->opts.wait_for_ports = true;
+	if (opts != NULL) {
+		p->opts = *opts;
+		json_incref(opts->env_vars);
+		json_incref(opts->entrypoint);
+		json_incref(opts->labels);
+		if (opts->ports != NULL) {
+			p->opts.ports = xmalloc(opts->n_ports * sizeof(uint16_t));
+			memcpy(p->opts.ports, opts->ports, opts->n_ports * sizeof(uint16_t));
+		}
+	}
+	p->cb = cb;
+	p->arg = arg;
+	p->next = in->pending;
+	in->pending = p;
+}
+
+static void start_answer(berthd_start_cb cb, void *arg, int status, const char *code,
+                         const char *message, const char *id)
+{
+	struct berthd_start_result res = {.status = status, .code = code, .message = message, .id = id};
+	cb(&res, arg);
+}
+
+static char *overrides_json(const struct berthd_start_options *o)
+{
+	json_t *j = json_object();
+	char *text;
+
+	if (o != NULL && o->env_vars != NULL)
+		json_object_set(j, "envVars", o->env_vars);
+	if (o != NULL && o->entrypoint != NULL)
+		json_object_set(j, "entrypoint", o->entrypoint);
+	if (o != NULL && o->enable_internet >= 0)
+		json_object_set_new(j, "enableInternet", json_boolean(o->enable_internet));
+	text = json_object_size(j) > 0 ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(j);
+	return text;
+}
+
+static char *labels_json(const struct berth_config_class *cls, json_t *extra)
+{
+	json_t *j = json_object();
+	const char *key;
+	json_t *value;
+	char *text;
+
+	for (size_t i = 0; cls->labels != NULL && cls->labels[i] != NULL; i++) {
+		const char *eq = strchr(cls->labels[i], '=');
+		cleanup_free char *k = xstrndup(cls->labels[i], (size_t)(eq - cls->labels[i]));
+		json_object_set_new(j, k, json_string(eq + 1));
+	}
+	json_object_foreach (extra, key, value)
+		json_object_set(j, key, value);
+	text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	return text;
+}
+
+void berthd_instance_start(struct berthd *d, const struct berth_config_class *cls,
+                           const char *name, const struct berthd_start_options *opts,
+                           berthd_start_cb cb, void *arg)
+{
+	char id[BERTH_ID_LEN + 1];
+	struct instance *in;
+	struct start_job *j;
+	char why[256];
+	char **cf_env;
+	cleanup_free char *overrides = NULL;
+	cleanup_free char *labels = NULL;
+	struct berthd_state_write w = {0};
+
+	berth_id_from_name(cls->class_name, name, id);
+	in = find(d, id);
+	if (in != NULL && !in->released) {
+		if (in->state == BERTH_STATE_HEALTHY ||
+		    (in->state == BERTH_STATE_RUNNING && in->ctr != NULL && opts != NULL &&
+		     !opts->wait_for_ports)) {
+			start_answer(cb, arg, 0, NULL, NULL, in->id);
+			return;
+		}
+		if (in->state == BERTH_STATE_STOPPING || in->destroy_requested ||
+		    !berth_state_is_active(in->state)) {
+			/* The last container is on its way out; start afresh once it is gone. */
+			queue_start(in, cls, name, opts, cb, arg);
+			return;
+		}
+		/* Coalesce: everyone waits for the same container. */
+		add_waiter(&in->start_waiters, cb, arg);
+		if (in->state == BERTH_STATE_RUNNING && in->ctr != NULL && in->probe == NULL &&
+		    in->timer_use != TIMER_PROBE)
+			wait_for_ports(in); /* it ran but was not ready in time: look again */
+		return;
+	}
+	if (cls->entrypoint == NULL && (opts == NULL || opts->entrypoint == NULL)) {
+		start_answer(cb, arg, 500, "start_failed",
+		             "failed to start container: its class has no entrypoint, and a root "
+		             "directory image has no command of its own",
+		             id);
+		return;
+	}
+	if (cls->max_instances > 0 && active_of_class(d, cls->class_name) >= cls->max_instances) {
+		char msg[256];
+		snprintf(msg, sizeof(msg),
+		         "there is no container instance available: class `%s` has its maximum of "
+		         "%llu running",
+		         cls->class_name, (unsigned long long)cls->max_instances);
+		start_answer(cb, arg, 503, "max_instances", msg, id);
+		return;
+	}
+	if (!within_host_limits(d, &cls->instance_type.limits, why, sizeof(why))) {
+		start_answer(cb, arg, 503, "host_limits", why, id);
+		return;
+	}
+
+	in = instance_new(d, cls, name);
+	in->sleep_after_ms = cls->sleep_after_ms;
+	in->stop_grace_ms = cls->stop_grace_ms;
+	in->port_ready_timeout_ms = cls->port_ready_timeout_ms;
+	in->ping_endpoint = xstrdup(cls->ping_endpoint);
+	in->ready_min = cls->ready_status_min;
+	in->ready_max = cls->ready_status_max;
+	in->limits = cls->instance_type.limits;
+	in->wait_for_ports = opts == NULL || opts->wait_for_ports;
+	if (opts != NULL && opts->ports != NULL) {
+		in->n_ports = opts->n_ports;
+		in->ports = xmalloc(in->n_ports * sizeof(uint16_t));
+		memcpy(in->ports, opts->ports, in->n_ports * sizeof(uint16_t));
+	} else if (cls->n_required_ports > 0) {
+		in->n_ports = cls->n_required_ports;
+		in->ports = xmalloc(in->n_ports * sizeof(uint16_t));
+		memcpy(in->ports, cls->required_ports, in->n_ports * sizeof(uint16_t));
+	} else if (cls->default_port > 0) {
+		in->n_ports = 1;
+		in->ports = xmalloc(sizeof(uint16_t));
+		in->ports[0] = cls->default_port;
+	}
+	add_waiter(&in->start_waiters, cb, arg);
+
+	/* running: as the library, from the moment a start begins */
+	in->starting = true;
+	in->state = BERTH_STATE_RUNNING;
+	in->last_change_ms = berthd_now_ms();
+	overrides = overrides_json(opts);
+	labels = labels_json(cls, opts != NULL ? opts->labels : NULL);
+	w.id = in->id;
+	w.class_name = in->class_name;
+	w.name = in->name;
+	w.state = BERTH_STATE_RUNNING;
+	w.time_ms = in->last_change_ms;
+	w.event_type = "start";
+	w.overrides = overrides;
+	w.labels = labels;
+	berthd_persist_state(d, &w, NULL, NULL);
+
+	/* What Cloudflare's runtime sets, with local values. */
+	cf_env = xcalloc(7, sizeof(char *));
+	cf_env[0] = xasprintf("CLOUDFLARE_DURABLE_OBJECT_ID=%s", in->id);
+	cf_env[1] = xasprintf("CLOUDFLARE_APPLICATION_ID=%s",
+	                      cls->name != NULL ? cls->name : cls->class_name);
+	cf_env[2] = xstrdup("CLOUDFLARE_LOCATION=local");
+	cf_env[3] = xstrdup("CLOUDFLARE_REGION=local");
+	cf_env[4] = xstrdup("CLOUDFLARE_COUNTRY_A2=XX");
+	cf_env[5] = xasprintf("CLOUDFLARE_DEPLOYMENT_ID=local-%.12s", in->id);
+
+	j = xcalloc(1, sizeof(*j));
+	j->work.data = j;
+	j->in = in;
+	j->argv = berth_strv_dup(cls->entrypoint);
+	if (opts != NULL && opts->entrypoint != NULL) {
+		size_t i, n = json_array_size(opts->entrypoint);
+		json_t *v;
+		berth_strv_free(j->argv);
+		j->argv = xcalloc(n + 1, sizeof(char *));
+		json_array_foreach (opts->entrypoint, i, v)
+			j->argv[i] = xstrdup(json_string_value(v));
+	}
+	j->env = merge_env(cls->env, opts != NULL ? opts->env_vars : NULL, cf_env);
+	j->log_path = xasprintf("%s/logs/%s.log", d->config->berth.state_dir, in->id);
+	j->spec.id = in->id;
+	j->spec.rootfs = cls->image_path;
+	j->spec.state_dir = d->config->berth.state_dir;
+	j->spec.argv = j->argv;
+	j->spec.env = j->env;
+	j->spec.hostname = hostname_for(in);
+	j->spec.limits = cls->instance_type.limits;
+	j->spec.net = BERTH_NET_LOOPBACK;
+	/* Containers outlive a berthd restart (live restore). */
+	j->spec.die_with_parent = false;
+	in->busy++;
+	uv_queue_work(d->loop, &j->work, start_work, after_start);
+}
+
+/* ---- stop, destroy, renew ---- */
+
+static void begin_stop(struct instance *in, int signal, uint64_t grace_ms, const char *reason)
+{
+	berth_error_t err;
+
+	if (reason != NULL && in->stop_reason == NULL)
+		in->stop_reason = xstrdup(reason);
+	if (in->ctr == NULL) {
+		/* Being started: the stop follows as soon as it is. */
+		in->stop_requested = true;
+		in->stop_signal = signal;
+		in->stop_grace_ms = grace_ms;
+		return;
+	}
+	berthd_probe_cancel(in->probe);
+	in->probe = NULL;
+	if (in->state != BERTH_STATE_STOPPING) {
+		if (in->start_waiters != NULL)
+			fail_waiters(in, 500, "start_failed",
+			             "failed to start container: it was stopped before it was ready");
+		transition(in, BERTH_EVENT_STOP, NULL, false);
+	}
+	if (berth_container_signal(in->ctr, signal, &err) < 0)
+		berth_warn("instance %s: %s", in->id, err.message);
+	timer_stop(in);
+	if (signal != SIGKILL) {
+		in->timer_use = TIMER_GRACE;
+		uv_timer_start(&in->timer, on_timer, grace_ms, 0);
+	}
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	struct instance *in = t->data;
+	enum timer_use use = in->timer_use;
+
+	in->timer_use = TIMER_NONE;
+	switch (use) {
+	case TIMER_PROBE:
+		if (in->ctr != NULL && in->state == BERTH_STATE_RUNNING)
+			probe_next(in);
+		break;
+	case TIMER_SLEEP:
+		on_sleep_expired(in);
+		break;
+	case TIMER_GRACE:
+		if (in->ctr != NULL) {
+			berth_info("instance %s/%s: still running after the grace period; SIGKILL",
+			           in->class_name, in->name);
+			berth_container_signal(in->ctr, SIGKILL, NULL);
+		}
+		break;
+	case TIMER_NONE:
+		break;
+	}
+}
+
+bool berthd_instance_stop(struct berthd *d, const char *id, int signal, uint64_t grace_ms,
+                          const char *reason)
+{
+	struct instance *in = find(d, id);
+
+	if (in == NULL || in->released || !berth_state_is_active(in->state))
+		return false;
+	begin_stop(in, signal, grace_ms, reason);
+	return true;
+}
+
+static void on_destroyed(int result, const char *why, void *arg)
+{
+	struct waiter *w = arg;
+	struct berthd_start_result res = {.status = result < 0 ? 500 : 0,
+	                                  .code = result < 0 ? "registry" : NULL,
+	                                  .message = why};
+	w->cb(&res, w->arg);
+	free(w);
+}
+
+void berthd_instance_destroy(struct berthd *d, const char *class_name, const char *id,
+                             berthd_start_cb cb, void *arg)
+{
+	struct instance *in = find(d, id);
+
+	if (in == NULL || in->released) {
+		struct waiter *w = xcalloc(1, sizeof(*w));
+		w->cb = cb;
+		w->arg = arg;
+		berthd_persist_destroy(d, class_name, id, on_destroyed, w);
+		return;
+	}
+	in->destroy_requested = true;
+	add_waiter(&in->destroy_waiters, cb, arg);
+	begin_stop(in, SIGKILL, 0, "destroyed");
+}
+
+bool berthd_instance_renew(struct berthd *d, const char *id)
+{
+	struct instance *in = find(d, id);
+
+	if (in == NULL || in->released || !berth_state_is_active(in->state))
+		return false;
+	/* A pending sleep starts counting again; other timers are not sleepAfter's. */
+	if (in->timer_use == TIMER_SLEEP)
+		arm_sleep(in);
+	return true;
+}
+
+bool berthd_instance_active_state(struct berthd *d, const char *id, enum berth_state *state,
+                                  int64_t *last_change_ms)
+{
+	struct instance *in = find(d, id);
+
+	if (in == NULL || in->released)
+		return false;
+	*state = in->state;
+	*last_change_ms = in->last_change_ms;
+	return true;
+}
+
+void berthd_instances_shutdown(struct berthd *d, void (*done)(struct berthd *d))
+{
+	if (d->instances->count == 0) {
+		done(d);
+		return;
+	}
+	d->instances->shutdown_done = done;
+	for (size_t i = 0; i < BUCKETS; i++)
+		for (struct instance *in = d->instances->buckets[i]; in != NULL; in = in->next)
+			if (!in->released)
+				begin_stop(in, SIGTERM, in->stop_grace_ms, "daemon_shutdown");
+}

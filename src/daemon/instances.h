@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The instance manager: named instances' containers, their lifecycle
+ * (instance/state.h) and everything that drives it — starts (coalesced:
+ * every caller waits for the same container), readiness, stops with a grace
+ * period, exits, destroys, sleepAfter, max_instances and the host's limits.
+ *
+ * Only active instances (a container exists or is being made) are held in
+ * memory; a sleeping instance is a registry row. Runtime calls and registry
+ * writes run on libuv's thread pool; the loop keeps the state and timers.
+ */
+#ifndef BERTH_DAEMON_INSTANCES_H
+#define BERTH_DAEMON_INSTANCES_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "instance/state.h"
+
+struct berthd;
+struct instance;
+
+/* What a start may change for this container (the API's start body). */
+struct berthd_start_options {
+	json_t *env_vars;   /* object of strings merged over the class's envVars, or NULL */
+	json_t *entrypoint; /* array of strings replacing the class's, or NULL */
+	int enable_internet; /* -1: the class's */
+	json_t *labels;      /* object of strings merged over the class's, or NULL */
+	uint16_t *ports;     /* ports to wait for, or NULL: requiredPorts, else defaultPort */
+	size_t n_ports;
+	bool wait_for_ports; /* false: answer as soon as the container runs */
+};
+
+/*
+ * How a start ended. status 0: the instance is ready (or running, without
+ * waitForPorts); otherwise an HTTP status with the API's error code and a
+ * message that says why (503 max_instances, 500 start_failed, ...).
+ */
+struct berthd_start_result {
+	int status;
+	const char *code;
+	const char *message;
+	const char *id;
+};
+
+typedef void (*berthd_start_cb)(const struct berthd_start_result *res, void *arg);
+
+void berthd_instances_init(struct berthd *d);
+
+/*
+ * Start CLASS/NAME unless it runs; `cb` is called once, on the loop. With
+ * `opts` NULL the class's settings apply and the start waits for its ports.
+ */
+void berthd_instance_start(struct berthd *d, const struct berth_config_class *cls,
+                           const char *name, const struct berthd_start_options *opts,
+                           berthd_start_cb cb, void *arg);
+
+/*
+ * Begin stopping CLASS/NAME: `signal`, then SIGKILL after `grace_ms`.
+ * Returns false when it has no container (nothing to stop).
+ */
+bool berthd_instance_stop(struct berthd *d, const char *id, int signal, uint64_t grace_ms,
+                          const char *reason);
+
+/*
+ * Remove the container of `id` (killing it first) and reset its record;
+ * `cb` runs when done (status 0, or 500 with why).
+ */
+void berthd_instance_destroy(struct berthd *d, const char *class_name, const char *id,
+                             berthd_start_cb cb, void *arg);
+
+/* Renew the activity of `id` (renewActivityTimeout); false when it has no container. */
+bool berthd_instance_renew(struct berthd *d, const char *id);
+
+/* The state of `id` if it is active, into *state and *last_change; false otherwise. */
+bool berthd_instance_active_state(struct berthd *d, const char *id, enum berth_state *state,
+                                  int64_t *last_change_ms);
+
+/* Number of active instances (all classes). */
+size_t berthd_instances_active(struct berthd *d);
+
+/*
+ * Stop every container (SIGTERM, the class's grace period, SIGKILL) and call
+ * `done` when all have exited and been removed.
+ */
+void berthd_instances_shutdown(struct berthd *d, void (*done)(struct berthd *d));
+
+#endif
