@@ -14,6 +14,7 @@
 #include "berth/util.h"
 #include "berth/version.h"
 #include "daemon/daemon.h"
+#include "daemon/events.h"
 #include "daemon/instances.h"
 
 #define MAX_SEGMENTS 8
@@ -465,6 +466,11 @@ static void route(struct route_args *a)
 		return get_classes(a);
 	if (a->n == 1 && strcmp(a->seg[0], "instances") == 0)
 		return get_instances(a);
+	if (a->n == 1 && strcmp(a->seg[0], "events") == 0) {
+		if (method_is(a, "GET"))
+			berthd_events_subscribe(a->d, a->req);
+		return;
+	}
 	if (a->n >= 4 && strcmp(a->seg[0], "classes") == 0 && strcmp(a->seg[2], "instances") == 0)
 		return instance_endpoint(a);
 	not_found(a);

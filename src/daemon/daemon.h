@@ -39,6 +39,8 @@ struct berthd {
 	bool writing;
 	/* instances.c: the active instances */
 	struct berthd_instances *instances;
+	/* events.c: SSE subscribers */
+	struct berthd_events *events;
 };
 
 /* The classes as the API shows them (a JSON object; new reference). */

@@ -207,8 +207,8 @@ static void on_durable(int result, const char *why, void *arg)
 	in->busy--;
 	if (p->answer_start) {
 		if (result < 0)
-			fail_waiters(in, 500, "registry", "the instance's state could not be saved: %s",
-			             why);
+			fail_waiters(in, 500, "registry",
+			             "the instance's state could not be saved: %s", why);
 		else {
 			struct berthd_start_result res = {.status = 0, .id = in->id};
 			answer_all(&in->start_waiters, &res);
@@ -226,8 +226,10 @@ static bool transition(struct instance *in, enum berth_state_event event,
                        const struct berth_exit *ex, bool answer_start)
 {
 	struct berthd_state_write w = {0};
+	cleanup_free char *data_text = NULL;
 	struct persisted *p;
 	enum berth_state to;
+	json_t *data;
 
 	if (!berth_state_next(in->state, event, &to)) {
 		berth_warn("instance %s/%s: %s is not valid when %s", in->class_name, in->name,
@@ -241,14 +243,27 @@ static bool transition(struct instance *in, enum berth_state_event event,
 	w.name = in->name;
 	w.state = to;
 	w.time_ms = in->last_change_ms;
-	w.event_type = berth_state_event_name(event);
+	/* Events are named for what happened; both kinds of exit are "exited". */
+	w.event_type = event == BERTH_EVENT_EXIT_CLEAN || event == BERTH_EVENT_EXIT_ERROR
+	                       ? "exited"
+	                       : berth_state_event_name(event);
 	w.stop_reason = in->stop_reason;
+	data = json_pack("{s:s, s:s}", "name", in->name, "state", berth_state_name(to));
 	if (ex != NULL) {
 		w.has_exit_code = true;
 		w.exit_code = ex->exit_code;
 		w.exit_signal = ex->signal;
 		w.oom = ex->oom;
+		json_object_set_new(data, "exitCode", json_integer(ex->exit_code));
+		if (ex->signal != 0)
+			json_object_set_new(data, "signal", json_integer(ex->signal));
+		json_object_set_new(data, "oom", json_boolean(ex->oom));
 	}
+	if (in->stop_reason != NULL && !berth_state_is_active(to))
+		json_object_set_new(data, "reason", json_string(in->stop_reason));
+	data_text = json_dumps(data, JSON_COMPACT);
+	json_decref(data);
+	w.event_data = data_text;
 	p = xcalloc(1, sizeof(*p));
 	p->in = in;
 	p->answer_start = answer_start;
@@ -326,9 +341,11 @@ static void on_probe(int result, void *arg)
 static void probe_next(struct instance *in)
 {
 	int64_t left = in->ready_deadline_ms - berthd_now_ms();
-	uint64_t timeout = left < PROBE_TIMEOUT_MS ? (uint64_t)(left > 0 ? left : 1) : PROBE_TIMEOUT_MS;
-	int r = berthd_probe_start(in->d->loop, in->ctr, in->ports[in->probe_port], in->ping_endpoint,
-	                           in->ready_min, in->ready_max, timeout, on_probe, in, &in->probe);
+	uint64_t timeout =
+	        left < PROBE_TIMEOUT_MS ? (uint64_t)(left > 0 ? left : 1) : PROBE_TIMEOUT_MS;
+	int r = berthd_probe_start(in->d->loop, in->ctr, in->ports[in->probe_port],
+	                           in->ping_endpoint, in->ready_min, in->ready_max, timeout,
+	                           on_probe, in, &in->probe);
 
 	if (r < 0)
 		on_probe(r, in);
@@ -389,7 +406,8 @@ static void after_reap(uv_work_t *req, int status)
 
 	(void)status;
 	if (j->result < 0)
-		berth_warn("instance %s/%s: clean up: %s", in->class_name, in->name, j->err.message);
+		berth_warn("instance %s/%s: clean up: %s", in->class_name, in->name,
+		           j->err.message);
 	free(j);
 	if (in->destroy_requested) {
 		/* Still busy: released once the reset record is durable. */
@@ -434,11 +452,12 @@ static void on_container_exit(uv_poll_t *h, int status, int events)
 	           ex.oom ? ", out of memory" : "");
 	transition(in, ev, &ex, false);
 	if (was_starting && in->start_waiters != NULL)
-		fail_waiters(in, 500, "start_failed",
-		             "failed to start container: it exited with %s %d before it was ready%s",
-		             ex.signal != 0 ? "signal" : "code",
-		             ex.signal != 0 ? ex.signal : ex.exit_code,
-		             ex.oom ? " (out of memory)" : "");
+		fail_waiters(
+		        in, 500, "start_failed",
+		        "failed to start container: it exited with %s %d before it was ready%s",
+		        ex.signal != 0 ? "signal" : "code",
+		        ex.signal != 0 ? ex.signal : ex.exit_code,
+		        ex.oom ? " (out of memory)" : "");
 
 	j = xcalloc(1, sizeof(*j));
 	j->work.data = j;
@@ -600,7 +619,8 @@ static void on_released(uv_handle_t *h)
 	/* The previous container is gone: the starts that waited for that go now. */
 	while (p != NULL) {
 		struct pending_start *next = p->next;
-		const struct berth_config_class *cls = berth_config_find_class(d->config, p->class_name);
+		const struct berth_config_class *cls =
+		        berth_config_find_class(d->config, p->class_name);
 
 		if (cls == NULL)
 			start_answer(p->cb, p->arg, 404, "class_not_found",
@@ -629,8 +649,8 @@ static void on_released(uv_handle_t *h)
 /* An instance with no container, nobody waiting and no job in flight leaves memory. */
 static void release_if_idle(struct instance *in)
 {
-	if (in->released || in->busy > 0 || in->ctr != NULL || in->starting ||
-	    in->exit_poll_open || in->start_waiters != NULL || berth_state_is_active(in->state))
+	if (in->released || in->busy > 0 || in->ctr != NULL || in->starting || in->exit_poll_open ||
+	    in->start_waiters != NULL || berth_state_is_active(in->state))
 		return;
 	in->released = true;
 	unlink_instance(in);
@@ -674,9 +694,8 @@ static size_t active_of_class(struct berthd *d, const char *class_name)
 	return n;
 }
 
-static void queue_start(struct instance *in, const struct berth_config_class *cls,
-                        const char *name, const struct berthd_start_options *opts,
-                        berthd_start_cb cb, void *arg)
+static void queue_start(struct instance *in, const struct berth_config_class *cls, const char *name,
+                        const struct berthd_start_options *opts, berthd_start_cb cb, void *arg)
 {
 	struct pending_start *p = xcalloc(1, sizeof(*p));
 
@@ -703,7 +722,8 @@ static void queue_start(struct instance *in, const struct berth_config_class *cl
 static void start_answer(berthd_start_cb cb, void *arg, int status, const char *code,
                          const char *message, const char *id)
 {
-	struct berthd_start_result res = {.status = status, .code = code, .message = message, .id = id};
+	struct berthd_start_result res = {
+	        .status = status, .code = code, .message = message, .id = id};
 	cb(&res, arg);
 }
 
@@ -742,9 +762,8 @@ static char *labels_json(const struct berth_config_class *cls, json_t *extra)
 	return text;
 }
 
-void berthd_instance_start(struct berthd *d, const struct berth_config_class *cls,
-                           const char *name, const struct berthd_start_options *opts,
-                           berthd_start_cb cb, void *arg)
+void berthd_instance_start(struct berthd *d, const struct berth_config_class *cls, const char *name,
+                           const struct berthd_start_options *opts, berthd_start_cb cb, void *arg)
 {
 	char id[BERTH_ID_LEN + 1];
 	struct instance *in;
@@ -753,7 +772,9 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 	char **cf_env;
 	cleanup_free char *overrides = NULL;
 	cleanup_free char *labels = NULL;
+	cleanup_free char *start_text = NULL;
 	struct berthd_state_write w = {0};
+	json_t *start_data;
 
 	berth_id_from_name(cls->class_name, name, id);
 	in = find(d, id);
@@ -834,6 +855,10 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 	w.state = BERTH_STATE_RUNNING;
 	w.time_ms = in->last_change_ms;
 	w.event_type = "start";
+	start_data = json_pack("{s:s, s:s}", "name", in->name, "state", "running");
+	start_text = json_dumps(start_data, JSON_COMPACT);
+	json_decref(start_data);
+	w.event_data = start_text;
 	w.overrides = overrides;
 	w.labels = labels;
 	berthd_persist_state(d, &w, NULL, NULL);
@@ -895,8 +920,9 @@ static void begin_stop(struct instance *in, int signal, uint64_t grace_ms, const
 	in->probe = NULL;
 	if (in->state != BERTH_STATE_STOPPING) {
 		if (in->start_waiters != NULL)
-			fail_waiters(in, 500, "start_failed",
-			             "failed to start container: it was stopped before it was ready");
+			fail_waiters(
+			        in, 500, "start_failed",
+			        "failed to start container: it was stopped before it was ready");
 		transition(in, BERTH_EVENT_STOP, NULL, false);
 	}
 	if (berth_container_signal(in->ctr, signal, &err) < 0)

@@ -24,8 +24,8 @@ struct instance;
 
 /* What a start may change for this container (the API's start body). */
 struct berthd_start_options {
-	json_t *env_vars;   /* object of strings merged over the class's envVars, or NULL */
-	json_t *entrypoint; /* array of strings replacing the class's, or NULL */
+	json_t *env_vars;    /* object of strings merged over the class's envVars, or NULL */
+	json_t *entrypoint;  /* array of strings replacing the class's, or NULL */
 	int enable_internet; /* -1: the class's */
 	json_t *labels;      /* object of strings merged over the class's, or NULL */
 	uint16_t *ports;     /* ports to wait for, or NULL: requiredPorts, else defaultPort */
@@ -53,9 +53,8 @@ void berthd_instances_init(struct berthd *d);
  * Start CLASS/NAME unless it runs; `cb` is called once, on the loop. With
  * `opts` NULL the class's settings apply and the start waits for its ports.
  */
-void berthd_instance_start(struct berthd *d, const struct berth_config_class *cls,
-                           const char *name, const struct berthd_start_options *opts,
-                           berthd_start_cb cb, void *arg);
+void berthd_instance_start(struct berthd *d, const struct berth_config_class *cls, const char *name,
+                           const struct berthd_start_options *opts, berthd_start_cb cb, void *arg);
 
 /*
  * Begin stopping CLASS/NAME: `signal`, then SIGKILL after `grace_ms`.

@@ -18,6 +18,7 @@
 #include "berth/util.h"
 #include "berth/version.h"
 #include "daemon/daemon.h"
+#include "daemon/events.h"
 #include "daemon/instances.h"
 
 static void usage(FILE *f)
@@ -173,6 +174,7 @@ static int register_classes(struct berthd *d, const struct berth_config *cfg)
 
 static void on_containers_stopped(struct berthd *d)
 {
+	berthd_events_close(d);
 	/* The loop ends once the last registry write and handle are done. */
 	if (d->api_unix != NULL)
 		berth_http_server_close(d->api_unix, NULL, NULL);
@@ -337,6 +339,7 @@ int main(int argc, char **argv)
 
 	d.loop = uv_default_loop();
 	berthd_instances_init(&d);
+	berthd_events_init(&d);
 	d.started_ms = (uint64_t)berthd_now_ms();
 	if (start_api(&d) < 0)
 		goto out_loop;
@@ -355,6 +358,7 @@ int main(int argc, char **argv)
 out_loop:
 	if (status != 0) {
 		/* Close what start_api opened, so the loop can end. */
+		berthd_events_close(&d);
 		if (d.api_unix != NULL)
 			berth_http_server_close(d.api_unix, NULL, NULL);
 		if (d.api_tcp != NULL)
@@ -364,6 +368,7 @@ out_loop:
 	uv_loop_close(d.loop);
 out:
 	free(d.instances);
+	free(d.events);
 	berth_registry_close(d.registry);
 	berth_close_keep_errno(d.state_lock_fd);
 	berth_config_free(d.config);

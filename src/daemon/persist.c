@@ -14,6 +14,7 @@
 #include "berth/log.h"
 #include "berth/util.h"
 #include "daemon/daemon.h"
+#include "daemon/events.h"
 #include "daemon/persist.h"
 
 struct berthd_write {
@@ -35,6 +36,8 @@ struct berthd_write {
 	char *labels;
 	berthd_write_done done;
 	void *arg;
+	int64_t seq; /* of the event, once appended */
+	int64_t time_ms;
 	int result;
 	berth_error_t err;
 };
@@ -77,8 +80,8 @@ static int apply(struct berth_registry *reg, void *data, berth_error_t *err)
 			r = berth_registry_set_overrides(reg, w->id, w->overrides, w->labels, err);
 	}
 	if (r == 0 && w->event_type != NULL)
-		r = berth_registry_append_event(reg, w->class_name, w->id, w->event_type,
-		                                w->event_data, NULL, err);
+		r = berth_registry_append_event_at(reg, w->class_name, w->id, w->event_type,
+		                                   w->event_data, w->time_ms, &w->seq, err);
 	return r;
 }
 
@@ -99,6 +102,18 @@ static void after(uv_work_t *req, int status)
 	d->writing = false;
 	if (w->result < 0)
 		berth_error_log("registry: instance %s: %s", w->id, w->err.message);
+	if (w->result == 0 && w->seq > 0) {
+		/* Durable now: tell the event streams. */
+		struct berth_registry_event ev = {
+		        .seq = w->seq,
+		        .time_ms = w->time_ms,
+		        .class_name = w->class_name,
+		        .instance_id = w->id,
+		        .type = w->event_type,
+		        .data = w->event_data,
+		};
+		berthd_events_publish(d, &ev);
+	}
 	if (w->done != NULL)
 		w->done(w->result, w->result < 0 ? w->err.message : NULL, w->arg);
 	write_free(w);
@@ -145,6 +160,7 @@ void berthd_persist_state(struct berthd *d, const struct berthd_state_write *sw,
 	w->change.exit_signal = sw->exit_signal;
 	w->change.oom = sw->oom;
 	w->change.time_ms = sw->time_ms;
+	w->time_ms = sw->time_ms != 0 ? sw->time_ms : berthd_now_ms();
 	w->stop_reason = sw->stop_reason != NULL ? xstrdup(sw->stop_reason) : NULL;
 	w->event_type = sw->event_type != NULL ? xstrdup(sw->event_type) : NULL;
 	w->event_data = sw->event_data != NULL ? xstrdup(sw->event_data) : NULL;
@@ -164,6 +180,7 @@ void berthd_persist_destroy(struct berthd *d, const char *class_name, const char
 	snprintf(w->id, sizeof(w->id), "%s", id);
 	w->class_name = xstrdup(class_name);
 	w->event_type = xstrdup("destroyed");
+	w->time_ms = berthd_now_ms();
 	w->done = done;
 	w->arg = arg;
 	enqueue(d, w);

@@ -103,9 +103,9 @@ int berthd_probe_start(uv_loop_t *loop, struct berth_container *c, uint16_t port
 {
 	struct berthd_probe *p = xcalloc(1, sizeof(*p));
 	const char *slash = strchr(ping_endpoint, '/');
-	cleanup_free char *host = xstrndup(ping_endpoint, slash != NULL
-	                                                          ? (size_t)(slash - ping_endpoint)
-	                                                          : strlen(ping_endpoint));
+	cleanup_free char *host =
+	        xstrndup(ping_endpoint,
+	                 slash != NULL ? (size_t)(slash - ping_endpoint) : strlen(ping_endpoint));
 	berth_error_t err;
 	uv_buf_t b;
 	int fd;

@@ -147,7 +147,8 @@ int berth_registry_prune_events(struct berth_registry *reg, uint64_t keep, int64
 /* ---- appending ---- */
 
 static int append(struct berth_registry *reg, const char *class_name, const char *instance_id,
-                  const char *type, const char *data, int64_t *seq, berth_error_t *err)
+                  const char *type, const char *data, int64_t time_ms, int64_t *seq,
+                  berth_error_t *err)
 {
 	cleanup_stmt sqlite3_stmt *st = NULL;
 	int ret, rc;
@@ -158,7 +159,7 @@ static int append(struct berth_registry *reg, const char *class_name, const char
 	                          &st, err);
 	if (ret < 0)
 		return ret;
-	sqlite3_bind_int64(st, 1, berth_registry_now_ms());
+	sqlite3_bind_int64(st, 1, time_ms > 0 ? time_ms : berth_registry_now_ms());
 	berth_registry_bind_text(st, 2, class_name);
 	berth_registry_bind_text(st, 3, instance_id);
 	sqlite3_bind_text(st, 4, type, -1, SQLITE_STATIC);
@@ -178,9 +179,9 @@ static int append(struct berth_registry *reg, const char *class_name, const char
 	return 0;
 }
 
-int berth_registry_append_event(struct berth_registry *reg, const char *class_name,
-                                const char *instance_id, const char *type, const char *data_json,
-                                int64_t *seq, berth_error_t *err)
+int berth_registry_append_event_at(struct berth_registry *reg, const char *class_name,
+                                   const char *instance_id, const char *type, const char *data_json,
+                                   int64_t time_ms, int64_t *seq, berth_error_t *err)
 {
 	int64_t got = 0;
 	int ret;
@@ -190,7 +191,7 @@ int berth_registry_append_event(struct berth_registry *reg, const char *class_na
 	ret = berth_registry_tx_begin(reg, err);
 	if (ret < 0)
 		return ret;
-	ret = append(reg, class_name, instance_id, type, data_json, &got, err);
+	ret = append(reg, class_name, instance_id, type, data_json, time_ms, &got, err);
 	if (ret < 0) {
 		berth_registry_tx_rollback(reg);
 		return ret;
@@ -201,6 +202,14 @@ int berth_registry_append_event(struct berth_registry *reg, const char *class_na
 	if (seq != NULL)
 		*seq = got;
 	return 0;
+}
+
+int berth_registry_append_event(struct berth_registry *reg, const char *class_name,
+                                const char *instance_id, const char *type, const char *data_json,
+                                int64_t *seq, berth_error_t *err)
+{
+	return berth_registry_append_event_at(reg, class_name, instance_id, type, data_json, 0, seq,
+	                                      err);
 }
 
 /* ---- reading ---- */

@@ -319,6 +319,11 @@ int berth_registry_append_event(struct berth_registry *reg, const char *class_na
                                 const char *instance_id, const char *type, const char *data_json,
                                 int64_t *seq, berth_error_t *err);
 
+/* The same with the event's time given (ms since the epoch; 0: now), e.g. a state's lastChange. */
+int berth_registry_append_event_at(struct berth_registry *reg, const char *class_name,
+                                   const char *instance_id, const char *type, const char *data_json,
+                                   int64_t time_ms, int64_t *seq, berth_error_t *err);
+
 struct berth_registry_event_filter {
 	int64_t after_seq;       /* events with a greater seq (0: from the oldest) */
 	const char *class_name;  /* NULL: any */

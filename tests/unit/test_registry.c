@@ -1070,6 +1070,21 @@ static void test_events(void **state)
 	/* An age in the past deletes nothing recent. */
 	assert_int_equal(berth_registry_prune_events(f->reg, 0, 1, &deleted, &err), 0);
 	assert_int_equal(deleted, 0);
+	/* A given time is the time recorded. */
+	{
+		struct berth_registry_event *at = NULL;
+		struct berth_registry_event_filter af = {.after_seq = 0};
+		size_t an = 0;
+		int64_t at_seq = 0;
+		assert_int_equal(berth_registry_append_event_at(f->reg, NULL, NULL, "at", NULL,
+		                                                1234567, &at_seq, &err),
+		                 0);
+		af.after_seq = at_seq - 1;
+		assert_int_equal(berth_registry_list_events(f->reg, &af, &at, &an, &err), 0);
+		assert_int_equal(an, 1);
+		assert_int_equal(at[0].time_ms, 1234567);
+		berth_registry_events_free(at, an);
+	}
 }
 
 static void test_events_auto_prune(void **state)
