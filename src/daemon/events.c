@@ -61,7 +61,8 @@ static void on_gone(struct berth_http_request *req, void *arg)
 
 static bool matches(const struct subscriber *s, const struct berth_registry_event *ev)
 {
-	if (s->class_name != NULL && (ev->class_name == NULL || strcmp(s->class_name, ev->class_name) != 0))
+	if (s->class_name != NULL &&
+	    (ev->class_name == NULL || strcmp(s->class_name, ev->class_name) != 0))
 		return false;
 	if (s->instance_id != NULL &&
 	    (ev->instance_id == NULL || strcmp(s->instance_id, ev->instance_id) != 0))
@@ -81,8 +82,8 @@ static bool send_event(struct subscriber *s, const struct berth_registry_event *
 	                      ev->instance_id != NULL ? json_string(ev->instance_id) : json_null(),
 	                      "type", ev->type, "data", data != NULL ? data : json_null());
 	cleanup_free char *text = json_dumps(o, JSON_COMPACT);
-	cleanup_free char *frame = xasprintf("id: %lld\nevent: %s\ndata: %s\n\n",
-	                                     (long long)ev->seq, ev->type, text);
+	cleanup_free char *frame =
+	        xasprintf("id: %lld\nevent: %s\ndata: %s\n\n", (long long)ev->seq, ev->type, text);
 	int r;
 
 	json_decref(o);

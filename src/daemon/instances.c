@@ -622,7 +622,10 @@ static void on_released(uv_handle_t *h)
 		const struct berth_config_class *cls =
 		        berth_config_find_class(d->config, p->class_name);
 
-		if (cls == NULL)
+		if (d->stopping)
+			start_answer(p->cb, p->arg, 503, "shutting_down", "berthd is shutting down",
+			             in->id);
+		else if (cls == NULL)
 			start_answer(p->cb, p->arg, 404, "class_not_found",
 			             "the container class is no longer configured", in->id);
 		else
@@ -986,7 +989,12 @@ void berthd_instance_destroy(struct berthd *d, const char *class_name, const cha
 {
 	struct instance *in = find(d, id);
 
-	if (in == NULL || in->released) {
+	/*
+	 * No container (never ran, or it has exited and is being cleaned up):
+	 * only the record is reset; the running cleanup removes the rest.
+	 */
+	if (in == NULL || in->released ||
+	    (!berth_state_is_active(in->state) && in->ctr == NULL && !in->starting)) {
 		struct waiter *w = xcalloc(1, sizeof(*w));
 		w->cb = cb;
 		w->arg = arg;

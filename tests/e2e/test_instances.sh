@@ -87,6 +87,9 @@ check_contains "saying so, not timing out" "exited with code 3 before it was rea
 wait_for "e recorded" 30 sh -c "curl -s --unix-socket '$SOCK' http://b/v1/classes/Exit/instances/e/state | grep -q stopped_with_code"
 check_eq "exit 3: stopped_with_code 3" '{"status":"stopped_with_code","lastChange":X,"exitCode":3}' \
 	"$(state_of Exit e | sed 's/"lastChange":[0-9]*/"lastChange":X/')"
+api -X POST http://b/v1/classes/Exit/instances/e2/start >/dev/null
+out=$(curl -s --max-time 5 --unix-socket "$SOCK" -X POST http://b/v1/classes/Exit/instances/e2/destroy)
+check_contains "destroy right after the container died: answered, stopped" '"status":"stopped"' "$out"
 api -X POST http://b/v1/classes/Hog/instances/h/start >/dev/null
 wait_for "h recorded" 50 sh -c "curl -s --unix-socket '$SOCK' http://b/v1/classes/Hog/instances/h | grep -q '\"oom\":true'"
 out=$(api http://b/v1/classes/Hog/instances/h)
