@@ -213,4 +213,13 @@ const struct berth_config_class *berth_config_find_class(const struct berth_conf
 bool berth_config_class_equal(const struct berth_config_class *a,
                               const struct berth_config_class *b);
 
+/*
+ * Parse "HOST:PORT" or "[IPV6]:PORT" into `out`, as the file's address
+ * fields are (for command-line flags that override them). `shown` is how
+ * messages name the value, e.g. "`127.0.0.1`". -EINVAL with a message when
+ * it is not an address.
+ */
+int berth_config_parse_addr(const char *s, const char *shown, struct berth_config_addr *out,
+                            berth_error_t *err);
+
 #endif

@@ -328,19 +328,14 @@ static bool is_hostname(const char *s)
 
 #define ADDR_HINT "(e.g. \"127.0.0.1:8080\", \"0.0.0.0:8080\" or \"[::1]:8080\")"
 
-bool berth_config_get_addr(struct berth_config_ctx *c, const char *path, const json_t *v,
-                           struct berth_config_addr *out)
+int berth_config_parse_addr(const char *s, const char *shown, struct berth_config_addr *out,
+                            berth_error_t *err)
 {
-	cleanup_free char *shown = NULL;
 	cleanup_free char *host = NULL;
-	const char *s, *colon;
+	const char *colon;
 	unsigned char buf[16];
 	uint64_t port;
 
-	if (!json_is_string(v))
-		return berth_config_type_error(c, path, v, "a string \"HOST:PORT\" " ADDR_HINT);
-	s = json_string_value(v);
-	shown = berth_config_show(c, path, v);
 	if (*s == '[') {
 		const char *close = strchr(s, ']');
 		if (close == NULL || close[1] != ':')
@@ -353,39 +348,49 @@ bool berth_config_get_addr(struct berth_config_ctx *c, const char *path, const j
 		colon = strrchr(s, ':');
 		if (colon == NULL)
 			goto bad;
-		if (memchr(s, ':', (size_t)(colon - s)) != NULL) {
-			berth_config_error(
-			        c, path,
+		if (memchr(s, ':', (size_t)(colon - s)) != NULL)
+			return berth_error_set_plain(
+			        err, EINVAL,
 			        "%s is not HOST:PORT (write an IPv6 address in brackets, as in "
 			        "\"[::1]:8080\")",
 			        shown);
-			return false;
-		}
-		if (colon == s) {
-			berth_config_error(
-			        c, path,
+		if (colon == s)
+			return berth_error_set_plain(
+			        err, EINVAL,
 			        "%s has no host (use \"0.0.0.0%s\" for every interface or "
 			        "\"127.0.0.1%s\" for this host only)",
 			        shown, colon, colon);
-			return false;
-		}
 		host = xstrndup(s, (size_t)(colon - s));
 		if (!is_hostname(host))
 			goto bad;
 	}
 	if (berth_parse_u64(colon + 1, 0, UINT64_MAX, &port, NULL) < 0)
 		goto bad;
-	if (port < 1 || port > 65535) {
-		berth_config_error(c, path, "%s has port %s, expected 1-65535", shown, colon + 1);
-		return false;
-	}
+	if (port < 1 || port > 65535)
+		return berth_error_set_plain(err, EINVAL, "%s has port %s, expected 1-65535", shown,
+		                             colon + 1);
 	free(out->host);
 	out->host = steal_pointer(&host);
 	out->port = (uint16_t)port;
-	return true;
+	return 0;
 bad:
-	berth_config_error(c, path, "%s is not HOST:PORT " ADDR_HINT, shown);
-	return false;
+	return berth_error_set_plain(err, EINVAL, "%s is not HOST:PORT " ADDR_HINT, shown);
+}
+
+bool berth_config_get_addr(struct berth_config_ctx *c, const char *path, const json_t *v,
+                           struct berth_config_addr *out)
+{
+	cleanup_free char *shown = NULL;
+	berth_error_t err;
+
+	if (!json_is_string(v))
+		return berth_config_type_error(c, path, v, "a string \"HOST:PORT\" " ADDR_HINT);
+	shown = berth_config_show(c, path, v);
+	if (berth_config_parse_addr(json_string_value(v), shown, out, &err) < 0) {
+		berth_config_error(c, path, "%s", err.message);
+		return false;
+	}
+	return true;
 }
 
 bool berth_config_get_path(struct berth_config_ctx *c, const char *path, const json_t *v,

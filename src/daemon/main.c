@@ -93,31 +93,16 @@ static int check_config(const char *path)
 	return 0;
 }
 
-/* "HOST:PORT" or "[V6]:PORT" into an address of the configuration's kind. */
+/* A HOST:PORT flag into an address of the configuration's kind. */
 static int parse_addr(const char *flag, const char *s, struct berth_config_addr *a)
 {
-	cleanup_free char *copy = xstrdup(s);
-	char *colon = strrchr(copy, ':');
-	char *host = copy;
-	uint64_t port;
+	cleanup_free char *shown = xasprintf("`%s`", s);
 	berth_error_t err;
 
-	if (colon == NULL || colon == copy) {
-		fprintf(stderr, "berthd: %s `%s`: use HOST:PORT\n", flag, s);
+	if (berth_config_parse_addr(s, shown, a, &err) < 0) {
+		fprintf(stderr, "berthd: %s: %s\n", flag, err.message);
 		return -1;
 	}
-	*colon = '\0';
-	if (host[0] == '[' && colon[-1] == ']') {
-		colon[-1] = '\0';
-		host++;
-	}
-	if (berth_parse_u64(colon + 1, 1, 65535, &port, &err) < 0) {
-		fprintf(stderr, "berthd: %s `%s`: port %s\n", flag, s, err.message);
-		return -1;
-	}
-	free(a->host);
-	a->host = xstrdup(host);
-	a->port = (uint16_t)port;
 	return 0;
 }
 
