@@ -259,7 +259,8 @@ static bool transition(struct instance *in, enum berth_state_event event,
 			json_object_set_new(data, "signal", json_integer(ex->signal));
 		json_object_set_new(data, "oom", json_boolean(ex->oom));
 	}
-	if (in->stop_reason != NULL && !berth_state_is_active(to))
+	/* Why it stops (the stop event: "activity_expired", ...) and why it ended. */
+	if (in->stop_reason != NULL && (event == BERTH_EVENT_STOP || !berth_state_is_active(to)))
 		json_object_set_new(data, "reason", json_string(in->stop_reason));
 	data_text = json_dumps(data, JSON_COMPACT);
 	json_decref(data);
