@@ -56,6 +56,16 @@ struct berth_container_spec {
 	struct berth_limits limits;
 	/* Descriptors that become the container's stdin, stdout, stderr; -1: /dev/null. */
 	int stdio[3];
+	/*
+	 * With a log directory the container's stdout and stderr (stdio[1] and
+	 * [2] are then unused) go into LOG_DIR/container.log, written by its
+	 * init as CRI log records ("TIME STREAM F|P CONTENT"), rotated to
+	 * container.log.1 … .LOG_MAX_FILES when a file would pass
+	 * LOG_MAX_BYTES. The init outlives its caller, so the log does too.
+	 */
+	const char *log_dir;
+	uint64_t log_max_bytes; /* 0: 10 MiB */
+	unsigned log_max_files;
 	/* Kill the container when the calling process dies (`berth run`). */
 	bool die_with_parent;
 };
@@ -96,6 +106,8 @@ struct berth_exit {
 	int exit_code; /* as a shell reports it: the code, or 128+signal */
 	int signal;    /* the entrypoint was killed by this signal; 0 if it exited */
 	bool oom;      /* the out-of-memory killer acted in the container */
+	bool unknown;  /* it ended unwatched and left no word (adopted containers only):
+	                  exit_code is then 255 and means nothing */
 };
 
 /*
@@ -138,6 +150,21 @@ int berth_container_connect(struct berth_container *c, uint16_t port, berth_erro
  * writable layer, and free the handle. Nothing of the container is left.
  */
 int berth_container_destroy(struct berth_container *c, berth_error_t *err);
+
+/* Free the handle and leave the container running (to be adopted later). */
+void berth_container_release(struct berth_container *c);
+
+/*
+ * Take over container `id` of `state_dir`, started by another process (a
+ * berthd that was restarted: live restore). The handle works as one from
+ * berth_container_start(), except that the init is not our child: its end
+ * is seen through its pidfd, and how it ended through the word it left. A
+ * container that ended meanwhile gives a handle that has exited (wait says
+ * how, with `unknown` when it left no word); destroy it to clean up. A
+ * container that does not exist: -ENOENT.
+ */
+int berth_container_adopt(const char *state_dir, const char *id, struct berth_container **out,
+                          berth_error_t *err);
 
 /*
  * The path of the `berth-runtime` helper: $BERTH_RUNTIME_HELPER, else next to

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -34,10 +35,11 @@ struct berth_container {
 	pid_t pid;
 	int pidfd;
 	int netns_fd;
-	int status_fd; /* read end: the init's last word (see runtime-internal.h) */
 	struct berth_cgroup *cg;
 	char **env;
 	uint32_t uid, gid;
+	bool adopted;   /* started by another process: not our child (berth_container_adopt) */
+	bool sent_kill; /* we sent SIGKILL, which leaves the init no time for a last word */
 	bool exited;
 	struct berth_exit exit;
 };
@@ -78,14 +80,14 @@ const char *berth_runtime_helper_path(void)
 	return helper_path;
 }
 
-/* Keep our descriptors clear of 0..5, which the helper's file actions assign. */
+/* Keep our descriptors clear of 0..4, which the helper's file actions assign. */
 static int high_fd(int fd)
 {
 	int r;
 
-	if (fd < 0 || fd > BERTH_HELPER_STATUS_FD)
+	if (fd < 0 || fd > BERTH_HELPER_REPORT_FD)
 		return fd;
-	r = fcntl(fd, F_DUPFD_CLOEXEC, BERTH_HELPER_STATUS_FD + 1);
+	r = fcntl(fd, F_DUPFD_CLOEXEC, BERTH_HELPER_REPORT_FD + 1);
 	berth_close_keep_errno(fd);
 	return r;
 }
@@ -95,8 +97,8 @@ static int high_fd(int fd)
  * report until EOF. *pid is the process it created (even when a later step
  * failed, so the caller can clean up), or 0.
  */
-static int spawn_helper(const char *verb, json_t *request, const int stdio[3], int status_fd,
-                        pid_t *pid, berth_error_t *err)
+static int spawn_helper(const char *verb, json_t *request, const int stdio[3], pid_t *pid,
+                        berth_error_t *err)
 {
 	const char *path = berth_runtime_helper_path();
 	char *argv[] = {(char *)"berth-runtime", (char *)verb, NULL};
@@ -131,9 +133,7 @@ static int spawn_helper(const char *verb, json_t *request, const int stdio[3], i
 	}
 	posix_spawn_file_actions_adddup2(&fa, memfd, BERTH_HELPER_SPEC_FD);
 	posix_spawn_file_actions_adddup2(&fa, wr, BERTH_HELPER_REPORT_FD);
-	if (status_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, status_fd, BERTH_HELPER_STATUS_FD);
-	posix_spawn_file_actions_addclosefrom_np(&fa, BERTH_HELPER_STATUS_FD + 1);
+	posix_spawn_file_actions_addclosefrom_np(&fa, BERTH_HELPER_REPORT_FD + 1);
 	/* The container starts from a clean slate, whatever our signal state. */
 	posix_spawnattr_init(&attr);
 	sigemptyset(&none);
@@ -184,6 +184,35 @@ static int spawn_helper(const char *verb, json_t *request, const int stdio[3], i
 static int pidfd_open(pid_t pid)
 {
 	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int berth_proc_start_time(pid_t pid, unsigned long long *out)
+{
+	char path[64], buf[1024];
+	cleanup_close int fd = -1;
+	const char *p;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return n < 0 ? -errno : -EIO;
+	buf[n] = '\0';
+	/* After the command, which may hold anything, ")": field 3 onwards. */
+	p = strrchr(buf, ')');
+	if (p == NULL)
+		return -EIO;
+	for (int field = 2; field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		if (p == NULL)
+			return -EIO;
+	}
+	if (sscanf(p + 1, "%llu", out) != 1)
+		return -EIO;
+	return 0;
 }
 
 /* PATH, HOSTNAME and HOME as Docker sets them, unless the spec gives them. */
@@ -297,6 +326,9 @@ static int remove_layers(const char *dir, berth_error_t *err)
 	r = berth_rmtree_at(fd, BERTH_CONTAINER_UPPER, err);
 	if (r == 0)
 		r = berth_rmtree_at(fd, BERTH_CONTAINER_WORK, err);
+	unlinkat(fd, BERTH_CONTAINER_EXIT_RECORD, 0);
+	unlinkat(fd, BERTH_CONTAINER_INIT_RECORD, 0);
+	unlinkat(fd, BERTH_CONTAINER_INIT_RECORD ".tmp", 0);
 	if (r == 0 && rmdir(dir) < 0 && errno != ENOENT)
 		r = berth_error_set(err, errno, "remove `%s`", dir);
 	return r;
@@ -328,11 +360,9 @@ int berth_container_start(const struct berth_container_spec *spec, struct berth_
 	cleanup_strv char **env = NULL;
 	struct berth_container_spec s;
 	struct berth_container *c;
-	cleanup_close int status_rd = -1;
-	cleanup_close int status_wr = -1;
 	json_t *request;
 	pid_t pid;
-	int fds[2], r;
+	int r;
 
 	*out = NULL;
 	r = validate(spec, &rootfs, &state_dir, err);
@@ -344,15 +374,8 @@ int berth_container_start(const struct berth_container_spec *spec, struct berth_
 	env = complete_env(spec, spec->hostname != NULL ? spec->hostname : spec->id);
 	s.env = env;
 
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return berth_error_set(err, errno, "pipe");
-	status_rd = high_fd(fds[0]);
-	status_wr = high_fd(fds[1]);
-	if (status_rd < 0 || status_wr < 0)
-		return berth_error_set(err, errno, "pipe");
 	request = berth_start_request_encode(&s);
-	r = spawn_helper("start", request, spec->stdio, status_wr, &pid, err);
-	close(steal_fd(&status_wr));
+	r = spawn_helper("start", request, spec->stdio, &pid, err);
 	json_decref(request);
 	if (r < 0) {
 		if (pid > 0) {
@@ -364,11 +387,10 @@ int berth_container_start(const struct berth_container_spec *spec, struct berth_
 
 	BERTH_TRACE("lib: helper done");
 	c = xcalloc(1, sizeof(*c));
-	c->pidfd = c->netns_fd = c->status_fd = -1;
+	c->pidfd = c->netns_fd = -1;
 	c->id = xstrdup(spec->id);
 	c->dir = xasprintf("%s/containers/%s", state_dir, spec->id);
 	c->pid = pid;
-	c->status_fd = steal_fd(&status_rd);
 	c->env = steal_pointer(&env);
 	c->uid = spec->uid;
 	c->gid = spec->gid;
@@ -416,6 +438,8 @@ int berth_container_signal(struct berth_container *c, int sig, berth_error_t *er
 {
 	if (c->exited)
 		return berth_error_set_plain(err, ESRCH, "container `%s` is not running", c->id);
+	if (sig == SIGKILL)
+		c->sent_kill = true;
 	if (syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0) < 0)
 		return berth_error_set(err, errno, "signal container `%s`", c->id);
 	return 0;
@@ -448,15 +472,13 @@ int berth_container_stats(struct berth_container *c, struct berth_stats *st, ber
 /* What the init said about the entrypoint's end; false when it said nothing. */
 static bool read_status(const struct berth_container *c, struct berth_exit *ex)
 {
-	char text[64];
-	ssize_t len;
+	cleanup_free char *path = xasprintf("%s/" BERTH_CONTAINER_EXIT_RECORD, c->dir);
+	cleanup_free char *text = NULL;
 	int n;
 
-	/* The init wrote before it exited, so this never blocks. */
-	len = read(c->status_fd, text, sizeof(text) - 1);
-	if (len <= 0)
+	/* The init wrote before it exited, so the word is complete. */
+	if (berth_read_file_at(AT_FDCWD, path, 64, &text, NULL, NULL) < 0)
 		return false;
-	text[len] = '\0';
 	if (sscanf(text, "exit %d", &n) == 1 && n >= 0 && n <= 255) {
 		ex->exit_code = n;
 		ex->signal = 0;
@@ -470,13 +492,45 @@ static bool read_status(const struct berth_container *c, struct berth_exit *ex)
 	return false;
 }
 
+/* The init of an adopted container ended: what its file says, or what we know. */
+static void ended_unseen(struct berth_container *c)
+{
+	uint64_t kills = 0;
+
+	c->exited = true;
+	if (!read_status(c, &c->exit)) {
+		if (c->sent_kill) {
+			c->exit.signal = SIGKILL;
+			c->exit.exit_code = 128 + SIGKILL;
+		} else {
+			c->exit.unknown = true;
+			c->exit.exit_code = 255;
+		}
+	}
+	if (c->cg != NULL && berth_cgroup_oom_kills(c->cg, &kills, NULL) == 0)
+		c->exit.oom = kills > 0;
+}
+
 int berth_container_wait(struct berth_container *c, bool nohang, struct berth_exit *ex,
                          berth_error_t *err)
 {
 	siginfo_t si;
 	uint64_t kills = 0;
 
-	if (!c->exited) {
+	if (!c->exited && c->adopted) {
+		/* Not our child: its pidfd says when it ended, its file how. */
+		struct pollfd p = {.fd = c->pidfd, .events = POLLIN};
+		int n;
+
+		do
+			n = poll(&p, 1, nohang ? 0 : -1);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return berth_error_set(err, errno, "wait for container `%s`", c->id);
+		if (n == 0)
+			return -EAGAIN;
+		ended_unseen(c);
+	} else if (!c->exited) {
 		int r;
 		memset(&si, 0, sizeof(si));
 		do
@@ -526,7 +580,7 @@ int berth_container_exec(struct berth_container *c, const struct berth_exec_spec
 		return berth_error_set_plain(err, EINVAL, "workdir `%s` is not an absolute path",
 		                             spec->workdir);
 	request = berth_exec_request_encode(c->pid, c->id, spec, c->env, c->uid, c->gid);
-	r = spawn_helper("exec", request, spec->stdio, -1, &child, err);
+	r = spawn_helper("exec", request, spec->stdio, &child, err);
 	json_decref(request);
 	if (r < 0) {
 		if (child > 0)
@@ -578,6 +632,7 @@ int berth_container_destroy(struct berth_container *c, berth_error_t *err)
 		return 0;
 	if (!c->exited && c->pidfd >= 0) {
 		syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
+		c->sent_kill = true;
 		berth_container_wait(c, false, NULL, NULL);
 	}
 	BERTH_TRACE("lib: destroy: reaped");
@@ -586,7 +641,7 @@ int berth_container_destroy(struct berth_container *c, berth_error_t *err)
 	 * takes about a millisecond of filesystem work: remove them at once.
 	 */
 	if (c->cg != NULL) {
-		cr.cg = c->cg;
+		cr.cg = steal_pointer(&c->cg);
 		threaded = pthread_create(&thread, NULL, remove_cgroup, &cr) == 0;
 		if (!threaded)
 			remove_cgroup(&cr);
@@ -600,12 +655,105 @@ int berth_container_destroy(struct berth_container *c, berth_error_t *err)
 			*err = cr.err;
 		r = cr.r;
 	}
+	berth_container_release(c);
+	return r;
+}
+
+void berth_container_release(struct berth_container *c)
+{
+	if (c == NULL)
+		return;
 	berth_close_keep_errno(c->pidfd);
 	berth_close_keep_errno(c->netns_fd);
-	berth_close_keep_errno(c->status_fd);
+	if (c->cg != NULL)
+		berth_cgroup_free(c->cg);
 	berth_strv_free(c->env);
 	free(c->id);
 	free(c->dir);
 	free(c);
-	return r;
+}
+
+/* init.json (see runtime-internal.h) into the handle; -ENOENT when there is none. */
+static int read_init_record(struct berth_container *c, pid_t *pid, unsigned long long *start,
+                            berth_error_t *err)
+{
+	cleanup_free char *path = xasprintf("%s/" BERTH_CONTAINER_INIT_RECORD, c->dir);
+	cleanup_free char *text = NULL;
+	json_t *rec, *env;
+	json_int_t p = 0, st = 0, uid = 0, gid = 0;
+	size_t i;
+	json_t *v;
+	int r;
+
+	r = berth_read_file_at(AT_FDCWD, path, 4u * 1024 * 1024, &text, NULL, err);
+	if (r < 0)
+		return r;
+	rec = json_loads(text, 0, NULL);
+	if (rec == NULL ||
+	    json_unpack(rec, "{s:I, s:I, s:I, s:I, s:o}", "pid", &p, "start_time", &st, "uid", &uid,
+	                "gid", &gid, "env", &env) < 0 ||
+	    p <= 0 || !json_is_array(env)) {
+		json_decref(rec);
+		return berth_error_set_plain(err, EIO, "`%s` is damaged", path);
+	}
+	*pid = (pid_t)p;
+	*start = (unsigned long long)st;
+	c->uid = (uint32_t)uid;
+	c->gid = (uint32_t)gid;
+	c->env = xcalloc(json_array_size(env) + 1, sizeof(char *));
+	json_array_foreach (env, i, v)
+		c->env[i] = xstrdup(json_is_string(v) ? json_string_value(v) : "");
+	json_decref(rec);
+	return 0;
+}
+
+int berth_container_adopt(const char *state_dir, const char *id, struct berth_container **out,
+                          berth_error_t *err)
+{
+	struct berth_container *c;
+	unsigned long long start = 0, now = 0;
+	struct stat st;
+	pid_t pid = 0;
+	int r;
+
+	*out = NULL;
+	if (!berth_container_id_valid(id))
+		return berth_error_set_plain(err, EINVAL, "`%s` is not a valid container name",
+		                             id != NULL ? id : "");
+	c = xcalloc(1, sizeof(*c));
+	c->pidfd = c->netns_fd = -1;
+	c->id = xstrdup(id);
+	c->dir = xasprintf("%s/containers/%s", state_dir, id);
+	c->adopted = true;
+	if (stat(c->dir, &st) < 0) {
+		r = berth_error_set(err, errno, "container `%s`", id);
+		berth_container_release(c);
+		return r;
+	}
+	/* Its cgroup, if still there: the OOM count, and what remains to kill and remove. */
+	if (open_cgroup(id, &c->cg, NULL) < 0)
+		c->cg = NULL;
+	r = read_init_record(c, &pid, &start, NULL);
+	if (r == 0) {
+		/* The pidfd first: then the pid cannot change hands under the check. */
+		c->pidfd = pidfd_open(pid);
+		if (c->pidfd >= 0 && (berth_proc_start_time(pid, &now) < 0 || now != start)) {
+			close(c->pidfd);
+			c->pidfd = -1;
+		}
+	}
+	if (c->pidfd < 0) {
+		/* It ended while nobody watched (or never got going). */
+		ended_unseen(c);
+		*out = c;
+		return 0;
+	}
+	c->pid = pid;
+	{
+		char ns[64];
+		snprintf(ns, sizeof(ns), "/proc/%d/ns/net", pid);
+		c->netns_fd = open(ns, O_RDONLY | O_CLOEXEC);
+	}
+	*out = c;
+	return 0;
 }

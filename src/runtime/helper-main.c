@@ -5,7 +5,7 @@
  * state, clone its init into new namespaces, or join a running container to
  * exec a process in it. See runtime-internal.h for the protocol.
  *
- *   berth-runtime start    fd 3: start request, fd 4: report pipe, fd 5: status pipe
+ *   berth-runtime start    fd 3: start request, fd 4: report pipe
  *   berth-runtime exec     fd 3: exec request,  fd 4: report pipe
  *
  * Both clone with CLONE_PARENT, so the new process is the caller's child,
@@ -234,12 +234,57 @@ static int create_cgroup(const struct berth_cgroup_config *cfg,
 	return r;
 }
 
+/*
+ * STATE/containers/ID/init.json: what a later caller needs to take the
+ * running container over (berth_container_adopt()): the init's pid and
+ * start time (which tell it from a process that got its pid later), and the
+ * user and environment an exec into it gets. Written under a temporary name
+ * and renamed, so it is whole or absent.
+ */
+static void write_init_record(int dir_fd, const struct berth_start_request *req, pid_t pid)
+{
+	unsigned long long start = 0;
+	json_t *rec;
+	char *text;
+	int fd;
+
+	if (berth_proc_start_time(pid, &start) < 0)
+		return;
+	rec = json_pack("{s:i, s:I, s:I, s:I, s:O}", "pid", (int)pid, "start_time",
+	                (json_int_t)start, "uid", (json_int_t)req->spec.uid, "gid",
+	                (json_int_t)req->spec.gid, "env", json_object_get(req->json, "env"));
+	text = json_dumps(rec, JSON_COMPACT);
+	json_decref(rec);
+	fd = openat(dir_fd, BERTH_CONTAINER_INIT_RECORD ".tmp",
+	            O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (text != NULL && fd >= 0 && berth_write_all(fd, text, strlen(text)) == 0)
+		renameat(dir_fd, BERTH_CONTAINER_INIT_RECORD ".tmp", dir_fd,
+		         BERTH_CONTAINER_INIT_RECORD);
+	berth_close_keep_errno(fd);
+	free(text);
+}
+
+/* The log directory (made if missing), for the init to write in. */
+static int open_log_dir(const char *dir, int *fd, berth_error_t *err)
+{
+	int r = berth_mkdir_p(dir, 0750, err);
+
+	if (r < 0)
+		return berth_error_wrap(err, "log directory");
+	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*fd < 0)
+		return berth_error_set(err, errno, "open the log directory `%s`", dir);
+	return 0;
+}
+
 static int helper_start(berth_error_t *err)
 {
 	struct berth_start_request req = {0};
 	struct berth_cgroup_config cgcfg;
 	struct berth_cgroup *cg = NULL;
 	cleanup_close int dir_fd = -1;
+	cleanup_close int status_fd = -1;
+	cleanup_close int log_dir_fd = -1;
 	bool created = false;
 	json_t *json = NULL;
 	pid_t pid;
@@ -259,6 +304,20 @@ static int helper_start(berth_error_t *err)
 	r = prepare_state(&req, &dir_fd, &created, err);
 	if (r < 0)
 		goto out;
+	/* Where the init leaves word of the entrypoint's end (see record_exit()). */
+	status_fd = openat(dir_fd, BERTH_CONTAINER_EXIT_RECORD,
+	                   O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (status_fd < 0) {
+		r = berth_error_set(err, errno, "create `%s/" BERTH_CONTAINER_EXIT_RECORD "`",
+		                    req.container_dir);
+		goto out;
+	}
+	unlinkat(dir_fd, BERTH_CONTAINER_INIT_RECORD, 0);
+	if (req.spec.log_dir != NULL) {
+		r = open_log_dir(req.spec.log_dir, &log_dir_fd, err);
+		if (r < 0)
+			goto out;
+	}
 	BERTH_TRACE("helper: state prepared");
 	r = create_cgroup(&cgcfg, &req, &cg, err);
 	if (r < 0)
@@ -284,7 +343,8 @@ static int helper_start(berth_error_t *err)
 		        .enter_cgroup = cgcfg.mode != BERTH_CGROUP_V2,
 		        .dir_fd = dir_fd,
 		        .report_fd = REPORT_FD,
-		        .status_fd = BERTH_HELPER_STATUS_FD,
+		        .status_fd = status_fd,
+		        .log_dir_fd = log_dir_fd,
 		        .seccomp = berth_seccomp_default(),
 		        .arg_area = arg_area,
 		        .arg_area_len = arg_area_len,
@@ -295,6 +355,8 @@ static int helper_start(berth_error_t *err)
 	berth_report_pid(REPORT_FD, pid);
 	created = false;
 	r = 0;
+	/* While the init builds the container. */
+	write_init_record(dir_fd, &req, pid);
 out:
 	if (r < 0 && created) {
 		if (cg != NULL)
@@ -404,10 +466,8 @@ int main(int argc, char **argv)
 	 * the report pipe's EOF is what tells the caller the command runs.
 	 */
 	if (fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC) < 0 ||
-	    fcntl(BERTH_HELPER_SPEC_FD, F_SETFD, FD_CLOEXEC) < 0 ||
-	    (strcmp(argv[1], "start") == 0 &&
-	     fcntl(BERTH_HELPER_STATUS_FD, F_SETFD, FD_CLOEXEC) < 0)) {
-		fprintf(stderr, "berth-runtime: descriptors 3, 4 (and 5 for start) must be open\n");
+	    fcntl(BERTH_HELPER_SPEC_FD, F_SETFD, FD_CLOEXEC) < 0) {
+		fprintf(stderr, "berth-runtime: descriptors 3 and 4 must be open\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "start") == 0) {

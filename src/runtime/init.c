@@ -10,18 +10,24 @@
  * SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH to the entrypoint, and when
  * the entrypoint ends it tells the caller how (one line on the status pipe)
  * and exits with the shell's convention (code, or 128+signal); the kernel
- * then kills whatever else still runs in the namespace.
+ * then kills whatever else still runs in the namespace. With a log
+ * directory it also keeps the container's log: the entrypoint's stdout and
+ * stderr are pipes it reads, writing records (logwriter.c), so the log goes
+ * on when whoever started the container is gone.
  *
  * It drops to the same capabilities, no_new_privs and seccomp filter as the
  * entrypoint, and is not dumpable, so container processes cannot ptrace it or
  * open its /proc files.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <sched.h>
 #include <unistd.h>
@@ -40,10 +46,18 @@ __attribute__((noreturn)) static void fail(struct berth_init_args *a, berth_erro
 }
 
 __attribute__((noreturn)) static void run_entrypoint(struct berth_init_args *a,
-                                                     const sigset_t *oldmask)
+                                                     const sigset_t *oldmask, const int out[2],
+                                                     const int errs[2])
 {
 	const struct berth_container_spec *spec = &a->req->spec;
 	berth_error_t err;
+
+	/* With a log, stdout and stderr are the pipes the init reads. */
+	if (out[1] >= 0 && (dup2(out[1], STDOUT_FILENO) < 0 || dup2(errs[1], STDERR_FILENO) < 0)) {
+		berth_error_set(&err, errno, "connect stdout and stderr to the log");
+		berth_report_error(a->report_fd, &err);
+		_exit(125);
+	}
 
 	/*
 	 * The helper started with every signal at its default (the library's
@@ -65,6 +79,16 @@ __attribute__((noreturn)) static void run_entrypoint(struct berth_init_args *a,
 	_exit(err.kind == BERTH_ERROR_KIND_EXEC ? (err.code == ENOENT ? 127 : 126) : 125);
 }
 
+/* The pipes a logged entrypoint writes to; the init keeps the read ends, non-blocking. */
+static int make_log_pipes(int out[2], int errs[2], berth_error_t *err)
+{
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errs, O_CLOEXEC) < 0)
+		return berth_error_set(err, errno, "create the log pipes");
+	if (fcntl(out[0], F_SETFL, O_NONBLOCK) < 0 || fcntl(errs[0], F_SETFL, O_NONBLOCK) < 0)
+		return berth_error_set(err, errno, "set up the log pipes");
+	return 0;
+}
+
 static void record_exit(int fd, int status)
 {
 	char buf[32];
@@ -74,20 +98,43 @@ static void record_exit(int fd, int status)
 		n = snprintf(buf, sizeof(buf), "signal %d\n", WTERMSIG(status));
 	else
 		n = snprintf(buf, sizeof(buf), "exit %d\n", WEXITSTATUS(status));
-	/* If the caller is gone, it will fall back on our exit code. */
+	/*
+	 * A file in the container's directory (outside the container), so that
+	 * whoever watches the container later — a caller that was restarted
+	 * meanwhile — still learns how it ended. Without it: our exit code.
+	 */
 	if (write(fd, buf, (size_t)n) < 0)
 		return;
+}
+
+/* The entrypoint is gone: flush the log, leave word and exit as it did. */
+__attribute__((noreturn)) static void finish(struct berth_init_args *a,
+                                             struct berth_log_writer *log,
+                                             struct berth_log_stream *streams, int status)
+{
+	BERTH_TRACE("init: reaped");
+	if (a->log_dir_fd >= 0) {
+		berth_log_finish(log, &streams[0]);
+		berth_log_finish(log, &streams[1]);
+		berth_log_writer_close(log);
+	}
+	record_exit(a->status_fd, status);
+	_exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
 }
 
 void berth_init_main(struct berth_init_args *a)
 {
 	const struct berth_container_spec *spec = &a->req->spec;
+	struct berth_log_writer log = {.dir_fd = -1, .file_fd = -1};
+	struct berth_log_stream streams[2] = {{.fd = -1, .name = "stdout"},
+	                                      {.fd = -1, .name = "stderr"}};
+	int out[2] = {-1, -1}, errs[2] = {-1, -1};
 	sigset_t all, old;
 	berth_error_t err;
 	const char *hostname;
 	uint64_t quota;
 	pid_t child;
-	int r;
+	int sfd, r;
 
 	/*
 	 * Block everything first: signals an init leaves at SIG_DFL are dropped,
@@ -157,37 +204,65 @@ void berth_init_main(struct berth_init_args *a)
 	if (r < 0)
 		fail(a, &err);
 
+	if (a->log_dir_fd >= 0) {
+		if (berth_log_writer_open(&log, a->log_dir_fd, spec->log_max_bytes,
+		                          spec->log_max_files, &err) < 0 ||
+		    make_log_pipes(out, errs, &err) < 0)
+			fail(a, &err);
+		streams[0].fd = out[0];
+		streams[1].fd = errs[0];
+	}
+	/* Signals arrive as reads, beside the log pipes. */
+	sfd = signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		berth_error_set(&err, errno, "signalfd");
+		fail(a, &err);
+	}
+
 	child = fork();
 	if (child < 0) {
 		berth_error_set(&err, errno, "fork the entrypoint");
 		fail(a, &err);
 	}
 	if (child == 0)
-		run_entrypoint(a, &old);
+		run_entrypoint(a, &old, out, errs);
 	close(a->report_fd);
+	if (out[1] >= 0) {
+		close(out[1]);
+		close(errs[1]);
+	}
 
 	for (;;) {
-		siginfo_t si;
-		int sig = sigwaitinfo(&all, &si);
+		struct pollfd pfd[3] = {
+		        {.fd = sfd, .events = POLLIN},
+		        {.fd = streams[0].fd, .events = POLLIN},
+		        {.fd = streams[1].fd, .events = POLLIN},
+		};
+		struct signalfd_siginfo si;
 
-		if (sig < 0)
+		if (poll(pfd, 3, -1) < 0)
 			continue;
-		if (sig == SIGCHLD) {
-			int status;
-			pid_t pid;
-
-			while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-				if (pid != child)
-					continue;
-				BERTH_TRACE("init: reaped");
-				record_exit(a->status_fd, status);
-				_exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status)
-				                          : WEXITSTATUS(status));
+		for (int i = 0; i < 2; i++) {
+			if (pfd[i + 1].revents != 0 && berth_log_pump(&log, &streams[i]) != 0) {
+				close(streams[i].fd);
+				streams[i].fd = -1;
 			}
-			continue;
 		}
-		for (size_t i = 0; i < BERTH_ARRAY_SIZE(forwarded); i++)
-			if (forwarded[i] == sig)
-				kill(child, sig);
+		while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			int sig = (int)si.ssi_signo;
+
+			if (sig == SIGCHLD) {
+				int status;
+				pid_t pid;
+
+				while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+					if (pid == child)
+						finish(a, &log, streams, status);
+				continue;
+			}
+			for (size_t i = 0; i < BERTH_ARRAY_SIZE(forwarded); i++)
+				if (forwarded[i] == sig)
+					kill(child, sig);
+		}
 	}
 }

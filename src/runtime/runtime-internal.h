@@ -6,15 +6,16 @@
  * Protocol: the caller spawns `berth-runtime start|exec` with
  *   fd 0,1,2  the stdio the container (or exec'd process) gets,
  *   fd 3      a memfd holding the request as JSON (spec.c),
- *   fd 4      the write end of the report pipe,
- *   fd 5      (start only) the write end of the status pipe.
+ *   fd 4      the write end of the report pipe.
  * Everyone on the helper's side writes records (report.c) to fd 4: the
  * helper a PID record as soon as the container's init (or the exec'd
  * process) exists, and any process an ERROR record when a step fails. The
  * descriptor is close-on-exec in the final process, so the caller reads
  * records until EOF: EOF after a PID and no ERROR means the command runs.
- * The container's init keeps fd 5 and writes one line to it when the
- * entrypoint has ended ("exit CODE" or "signal N"), just before it exits.
+ * The container's init writes one line into STATE/containers/ID/exit when
+ * the entrypoint has ended ("exit CODE" or "signal N"), just before it
+ * exits: a file, not a pipe, so that a caller that was restarted meanwhile
+ * (berthd's live restore) still learns it.
  */
 #ifndef BERTH_RUNTIME_INTERNAL_H
 #define BERTH_RUNTIME_INTERNAL_H
@@ -30,7 +31,6 @@
 
 #define BERTH_HELPER_SPEC_FD   3
 #define BERTH_HELPER_REPORT_FD 4
-#define BERTH_HELPER_STATUS_FD 5
 
 /* Default location of berth's cgroups under each hierarchy root. */
 #define BERTH_CGROUP_ROOT   "/sys/fs/cgroup"
@@ -45,6 +45,10 @@
  */
 #define BERTH_CONTAINER_UPPER "upper"
 #define BERTH_CONTAINER_WORK  "work"
+/* The init's last word: "exit CODE" or "signal N" (see init.c). */
+#define BERTH_CONTAINER_EXIT_RECORD "exit"
+/* Who the init is, for a caller that takes the container over (helper-main.c). */
+#define BERTH_CONTAINER_INIT_RECORD "init.json"
 /*
  * STATE/mnt: one empty directory on which every init mounts its private
  * scratch tmpfs (in its own mount namespace, so they never meet). The tmpfs
@@ -101,6 +105,9 @@ int berth_request_memfd(json_t *json, berth_error_t *err);
 /* Read and parse the request from `fd`. */
 int berth_request_read(int fd, json_t **out, berth_error_t *err);
 
+/* The start time of process `pid` (field 22 of /proc/PID/stat, in clock ticks). */
+int berth_proc_start_time(pid_t pid, unsigned long long *out);
+
 /* Validate a container id: [A-Za-z0-9][A-Za-z0-9_.-]{0,127}. */
 bool berth_container_id_valid(const char *id);
 
@@ -132,7 +139,8 @@ struct berth_init_args {
 	bool enter_cgroup;           /* v1: move ourselves in (v2: cloned into it) */
 	int dir_fd;                  /* STATE/containers/ID, locked; close-on-exec */
 	int report_fd;               /* inherited; close-on-exec */
-	int status_fd;               /* write end: how the entrypoint ended, for the caller */
+	int status_fd;               /* STATE/containers/ID/exit: how the entrypoint ended */
+	int log_dir_fd;              /* the log directory, or -1: stdout and stderr as given */
 	const struct sock_fprog *seccomp;
 	/* The helper's argv strings, overwritten so /proc/1/cmdline says "berth-init". */
 	char *arg_area;
@@ -148,6 +156,31 @@ int berth_rootfs_setup(const struct berth_start_request *req, int dir_fd, berth_
 
 /* net.c: bring up lo in the current network namespace. */
 int berth_net_loopback_up(berth_error_t *err);
+
+/* logwriter.c: the container's log (see berth_container_spec.log_dir), kept by its init. */
+#define BERTH_LOG_LINE_MAX (16 * 1024)
+
+struct berth_log_writer {
+	int dir_fd;  /* the log directory (not owned) */
+	int file_fd; /* container.log, O_APPEND */
+	uint64_t size, max_bytes;
+	unsigned max_files;
+};
+
+struct berth_log_stream {
+	int fd;           /* the read end of the stream's pipe, non-blocking; -1 once at EOF */
+	const char *name; /* "stdout" or "stderr" */
+	size_t len;
+	char buf[BERTH_LOG_LINE_MAX];
+};
+
+int berth_log_writer_open(struct berth_log_writer *w, int dir_fd, uint64_t max_bytes,
+                          unsigned max_files, berth_error_t *err);
+void berth_log_writer_close(struct berth_log_writer *w);
+/* Read what `s` has and write its whole lines. Returns 1 at EOF (or error), else 0. */
+int berth_log_pump(struct berth_log_writer *w, struct berth_log_stream *s);
+/* At the end: what is left in the pipe, and an unended last line as a part. */
+void berth_log_finish(struct berth_log_writer *w, struct berth_log_stream *s);
 
 /* init.c: the container's PID 1. Never returns. */
 __attribute__((noreturn)) void berth_init_main(struct berth_init_args *args);

@@ -109,13 +109,20 @@ json_t *berth_start_request_encode(const struct berth_container_spec *spec)
 	        (json_int_t)spec->limits.nanocpus, "pids", (json_int_t)spec->limits.pids, "disk",
 	        (json_int_t)spec->limits.disk_bytes);
 
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:I, s:b, s:s, s:b, s:o}", "id",
-	                 spec->id, "rootfs", spec->rootfs, "state_dir", spec->state_dir, "argv",
-	                 strv_to_json(spec->argv), "env", strv_to_json(spec->env), "workdir",
-	                 str_or_null(spec->workdir), "hostname", str_or_null(spec->hostname), "uid",
-	                 (json_int_t)spec->uid, "gid", (json_int_t)spec->gid, "read_only",
-	                 spec->read_only, "net", spec->net == BERTH_NET_NONE ? "none" : "loopback",
-	                 "die_with_parent", spec->die_with_parent, "limits", limits);
+	json_t *log = spec->log_dir == NULL
+	                      ? json_null()
+	                      : json_pack("{s:s, s:I, s:I}", "dir", spec->log_dir, "max_bytes",
+	                                  (json_int_t)spec->log_max_bytes, "max_files",
+	                                  (json_int_t)spec->log_max_files);
+
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:I, s:b, s:s, s:b, s:o, s:o}",
+	                 "id", spec->id, "rootfs", spec->rootfs, "state_dir", spec->state_dir,
+	                 "argv", strv_to_json(spec->argv), "env", strv_to_json(spec->env),
+	                 "workdir", str_or_null(spec->workdir), "hostname",
+	                 str_or_null(spec->hostname), "uid", (json_int_t)spec->uid, "gid",
+	                 (json_int_t)spec->gid, "read_only", spec->read_only, "net",
+	                 spec->net == BERTH_NET_NONE ? "none" : "loopback", "die_with_parent",
+	                 spec->die_with_parent, "limits", limits, "log", log);
 }
 
 int berth_start_request_decode(json_t *json, struct berth_start_request *req, berth_error_t *err)
@@ -152,6 +159,9 @@ int berth_start_request_decode(json_t *json, struct berth_start_request *req, be
 	spec->limits.disk_bytes = get_u64(limits, "disk");
 	for (int i = 0; i < 3; i++)
 		spec->stdio[i] = i;
+	spec->log_dir = get_str(json_object_get(json, "log"), "dir");
+	spec->log_max_bytes = get_u64(json_object_get(json, "log"), "max_bytes");
+	spec->log_max_files = (unsigned)get_u64(json_object_get(json, "log"), "max_files");
 	req->container_dir = xasprintf("%s/containers/%s", spec->state_dir, spec->id);
 	return 0;
 }
