@@ -21,6 +21,7 @@ struct berthd_options {
 	const char *api_socket;
 	const char *api_listen; /* HOST:PORT */
 	const char *listen;     /* HOST:PORT, the data plane */
+	bool live_restore;      /* SIGTERM leaves the containers running */
 };
 
 struct berthd {

@@ -93,6 +93,7 @@ struct instance {
 	int stop_signal;
 	char *stop_reason;
 	bool destroy_requested;
+	bool detached; /* left running for the next berthd (live restore) */
 	/* activity */
 	unsigned inflight;
 	int busy; /* thread-pool jobs holding this struct */
@@ -107,6 +108,7 @@ struct berthd_instances {
 };
 
 static void release_if_idle(struct instance *in);
+static void detach(struct instance *in);
 static void start_answer(berthd_start_cb cb, void *arg, int status, const char *code,
                          const char *message, const char *id);
 static void begin_stop(struct instance *in, int signal, uint64_t grace_ms, const char *reason);
@@ -249,7 +251,12 @@ static bool transition(struct instance *in, enum berth_state_event event,
 	                       : berth_state_event_name(event);
 	w.stop_reason = in->stop_reason;
 	data = json_pack("{s:s, s:s}", "name", in->name, "state", berth_state_name(to));
-	if (ex != NULL) {
+	if (ex != NULL && ex->unknown) {
+		/* It ended while no berthd watched and left no word: say only that. */
+		json_object_set_new(data, "exitUnknown", json_true());
+		json_object_set_new(data, "oom", json_boolean(ex->oom));
+		w.oom = ex->oom;
+	} else if (ex != NULL) {
 		w.has_exit_code = true;
 		w.exit_code = ex->exit_code;
 		w.exit_signal = ex->signal;
@@ -426,31 +433,32 @@ static void on_exit_poll_closed(uv_handle_t *h)
 	release_if_idle(in);
 }
 
-static void on_container_exit(uv_poll_t *h, int status, int events)
+/* The container's init has ended (`ex`): record how, answer who waits, clean up. */
+static void container_ended(struct instance *in, const struct berth_exit *exit)
 {
-	struct instance *in = h->data;
+	struct berth_exit ex = *exit;
 	struct reap_job *j;
-	struct berth_exit ex;
 	enum berth_state_event ev;
 	bool was_starting = in->state == BERTH_STATE_RUNNING;
-	(void)status;
-	(void)events;
 
-	if (berth_container_wait(in->ctr, true, &ex, NULL) == -EAGAIN)
-		return;
-	uv_poll_stop(h);
-	in->exit_poll_open = false;
-	uv_close((uv_handle_t *)h, on_exit_poll_closed);
 	berthd_probe_cancel(in->probe);
 	in->probe = NULL;
 	timer_stop(in);
 
-	ev = ex.exit_code == 0 && !ex.oom ? BERTH_EVENT_EXIT_CLEAN : BERTH_EVENT_EXIT_ERROR;
+	ev = ex.exit_code == 0 && !ex.oom && !ex.unknown ? BERTH_EVENT_EXIT_CLEAN
+	                                                 : BERTH_EVENT_EXIT_ERROR;
 	if (ex.oom && in->stop_reason == NULL)
 		in->stop_reason = xstrdup("oom");
-	berth_info("instance %s/%s: exited (%s %d%s)", in->class_name, in->name,
-	           ex.signal != 0 ? "signal" : "code", ex.signal != 0 ? ex.signal : ex.exit_code,
-	           ex.oom ? ", out of memory" : "");
+	if (ex.unknown && in->stop_reason == NULL)
+		in->stop_reason = xstrdup("lost");
+	if (ex.unknown)
+		berth_info("instance %s/%s: ended while berthd was away; how is unknown%s",
+		           in->class_name, in->name, ex.oom ? " (out of memory)" : "");
+	else
+		berth_info("instance %s/%s: exited (%s %d%s)", in->class_name, in->name,
+		           ex.signal != 0 ? "signal" : "code",
+		           ex.signal != 0 ? ex.signal : ex.exit_code,
+		           ex.oom ? ", out of memory" : "");
 	transition(in, ev, &ex, false);
 	if (was_starting && in->start_waiters != NULL)
 		fail_waiters(
@@ -468,6 +476,35 @@ static void on_container_exit(uv_poll_t *h, int status, int events)
 	uv_queue_work(in->d->loop, &j->work, reap_work, after_reap);
 }
 
+static void on_container_exit(uv_poll_t *h, int status, int events)
+{
+	struct instance *in = h->data;
+	struct berth_exit ex;
+	(void)status;
+	(void)events;
+
+	if (berth_container_wait(in->ctr, true, &ex, NULL) == -EAGAIN)
+		return;
+	uv_poll_stop(h);
+	in->exit_poll_open = false;
+	uv_close((uv_handle_t *)h, on_exit_poll_closed);
+	container_ended(in, &ex);
+}
+
+/* The init's pidfd becomes readable when it ends. */
+static void watch_exit(struct instance *in)
+{
+	int r;
+
+	uv_poll_init(in->d->loop, &in->exit_poll, berth_container_pidfd(in->ctr));
+	in->exit_poll.data = in;
+	in->exit_poll_open = true;
+	in->busy++; /* until the poll handle is closed */
+	r = uv_poll_start(&in->exit_poll, UV_READABLE, on_container_exit);
+	if (r < 0)
+		berth_error_log("instance %s: watch for exit: %s", in->id, uv_strerror(r));
+}
+
 /* ---- start ---- */
 
 struct start_job {
@@ -475,7 +512,7 @@ struct start_job {
 	struct instance *in;
 	struct berth_container_spec spec;
 	char **argv, **env;
-	char *log_path;
+	char *log_dir;
 	struct berth_container *ctr;
 	berth_error_t err;
 	int result;
@@ -484,20 +521,16 @@ struct start_job {
 static void start_work(uv_work_t *req)
 {
 	struct start_job *j = req->data;
-	int fd = open(j->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 
-	/* The container's output goes to its log; without one, nowhere. */
-	j->spec.stdio[0] = -1;
-	j->spec.stdio[1] = j->spec.stdio[2] = fd;
+	/* The container's output goes to its log, kept by its init (see runtime.h). */
+	j->spec.stdio[0] = j->spec.stdio[1] = j->spec.stdio[2] = -1;
 	j->result = berth_container_start(&j->spec, &j->ctr, &j->err);
-	berth_close_keep_errno(fd);
 }
 
 static void after_start(uv_work_t *req, int status)
 {
 	struct start_job *j = req->data;
 	struct instance *in = j->in;
-	int r;
 
 	(void)status;
 	in->busy--;
@@ -516,16 +549,12 @@ static void after_start(uv_work_t *req, int status)
 		goto out;
 	}
 	in->ctr = j->ctr;
-	uv_poll_init(in->d->loop, &in->exit_poll, berth_container_pidfd(in->ctr));
-	in->exit_poll.data = in;
-	in->exit_poll_open = true;
-	in->busy++; /* until the poll handle is closed */
-	r = uv_poll_start(&in->exit_poll, UV_READABLE, on_container_exit);
-	if (r < 0)
-		berth_error_log("instance %s: watch for exit: %s", in->id, uv_strerror(r));
+	watch_exit(in);
 	berth_info("instance %s/%s: started (pid %d)", in->class_name, in->name,
 	           (int)berth_container_pid(in->ctr));
-	if (in->stop_requested) {
+	if (in->detached) {
+		/* berthd is leaving it running; detach() below. */
+	} else if (in->stop_requested) {
 		/* A stop or destroy came while the container was being made. */
 		int sig = in->stop_signal;
 		in->stop_requested = false;
@@ -537,8 +566,10 @@ out:
 	berth_strv_free(j->argv);
 	berth_strv_free(j->env);
 	free((char *)j->spec.hostname);
-	free(j->log_path);
+	free(j->log_dir);
 	free(j);
+	if (in->detached)
+		detach(in);
 	release_if_idle(in);
 }
 
@@ -583,15 +614,15 @@ static char *hostname_for(const struct instance *in)
 	return ok ? xstrdup(in->name) : xstrndup(in->id, 12);
 }
 
-static struct instance *instance_new(struct berthd *d, const struct berth_config_class *cls,
-                                     const char *name)
+static struct instance *instance_alloc(struct berthd *d, const char *class_name, const char *name,
+                                       const char *id)
 {
 	struct instance *in = xcalloc(1, sizeof(*in));
 	size_t b;
 
 	in->d = d;
-	berth_id_from_name(cls->class_name, name, in->id);
-	in->class_name = xstrdup(cls->class_name);
+	snprintf(in->id, sizeof(in->id), "%s", id);
+	in->class_name = xstrdup(class_name);
 	in->name = xstrdup(name);
 	in->state = BERTH_STATE_STOPPED;
 	uv_timer_init(d->loop, &in->timer);
@@ -601,6 +632,42 @@ static struct instance *instance_new(struct berthd *d, const struct berth_config
 	d->instances->buckets[b] = in;
 	d->instances->count++;
 	return in;
+}
+
+static struct instance *instance_new(struct berthd *d, const struct berth_config_class *cls,
+                                     const char *name)
+{
+	char id[BERTH_ID_LEN + 1];
+
+	berth_id_from_name(cls->class_name, name, id);
+	return instance_alloc(d, cls->class_name, name, id);
+}
+
+/* The class's settings that a container keeps for its life. */
+static void take_class_settings(struct instance *in, const struct berth_config_class *cls,
+                                const struct berthd_start_options *opts)
+{
+	in->sleep_after_ms = cls->sleep_after_ms;
+	in->stop_grace_ms = cls->stop_grace_ms;
+	in->port_ready_timeout_ms = cls->port_ready_timeout_ms;
+	in->ping_endpoint = xstrdup(cls->ping_endpoint);
+	in->ready_min = cls->ready_status_min;
+	in->ready_max = cls->ready_status_max;
+	in->limits = cls->instance_type.limits;
+	in->wait_for_ports = opts == NULL || opts->wait_for_ports;
+	if (opts != NULL && opts->ports != NULL) {
+		in->n_ports = opts->n_ports;
+		in->ports = xmalloc(in->n_ports * sizeof(uint16_t));
+		memcpy(in->ports, opts->ports, in->n_ports * sizeof(uint16_t));
+	} else if (cls->n_required_ports > 0) {
+		in->n_ports = cls->n_required_ports;
+		in->ports = xmalloc(in->n_ports * sizeof(uint16_t));
+		memcpy(in->ports, cls->required_ports, in->n_ports * sizeof(uint16_t));
+	} else if (cls->default_port > 0) {
+		in->n_ports = 1;
+		in->ports = xmalloc(sizeof(uint16_t));
+		in->ports[0] = cls->default_port;
+	}
 }
 
 static void options_free(struct berthd_start_options *o)
@@ -654,7 +721,7 @@ static void on_released(uv_handle_t *h)
 static void release_if_idle(struct instance *in)
 {
 	if (in->released || in->busy > 0 || in->ctr != NULL || in->starting || in->exit_poll_open ||
-	    in->start_waiters != NULL || berth_state_is_active(in->state))
+	    in->start_waiters != NULL || (berth_state_is_active(in->state) && !in->detached))
 		return;
 	in->released = true;
 	unlink_instance(in);
@@ -824,27 +891,7 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 	}
 
 	in = instance_new(d, cls, name);
-	in->sleep_after_ms = cls->sleep_after_ms;
-	in->stop_grace_ms = cls->stop_grace_ms;
-	in->port_ready_timeout_ms = cls->port_ready_timeout_ms;
-	in->ping_endpoint = xstrdup(cls->ping_endpoint);
-	in->ready_min = cls->ready_status_min;
-	in->ready_max = cls->ready_status_max;
-	in->limits = cls->instance_type.limits;
-	in->wait_for_ports = opts == NULL || opts->wait_for_ports;
-	if (opts != NULL && opts->ports != NULL) {
-		in->n_ports = opts->n_ports;
-		in->ports = xmalloc(in->n_ports * sizeof(uint16_t));
-		memcpy(in->ports, opts->ports, in->n_ports * sizeof(uint16_t));
-	} else if (cls->n_required_ports > 0) {
-		in->n_ports = cls->n_required_ports;
-		in->ports = xmalloc(in->n_ports * sizeof(uint16_t));
-		memcpy(in->ports, cls->required_ports, in->n_ports * sizeof(uint16_t));
-	} else if (cls->default_port > 0) {
-		in->n_ports = 1;
-		in->ports = xmalloc(sizeof(uint16_t));
-		in->ports[0] = cls->default_port;
-	}
+	take_class_settings(in, cls, opts);
 	add_waiter(&in->start_waiters, cb, arg);
 
 	/* running: as the library, from the moment a start begins */
@@ -890,7 +937,10 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 			j->argv[i] = xstrdup(json_string_value(v));
 	}
 	j->env = merge_env(cls->env, opts != NULL ? opts->env_vars : NULL, cf_env);
-	j->log_path = xasprintf("%s/logs/%s.log", d->config->berth.state_dir, in->id);
+	j->log_dir = xasprintf("%s/logs/%s", d->config->berth.state_dir, in->id);
+	j->spec.log_dir = j->log_dir;
+	j->spec.log_max_bytes = d->config->berth.log_max_bytes;
+	j->spec.log_max_files = d->config->berth.log_max_files;
 	j->spec.id = in->id;
 	j->spec.rootfs = cls->image_path;
 	j->spec.state_dir = d->config->berth.state_dir;
@@ -1031,15 +1081,134 @@ bool berthd_instance_active_state(struct berthd *d, const char *id, enum berth_s
 	return true;
 }
 
-void berthd_instances_shutdown(struct berthd *d, void (*done)(struct berthd *d))
+/*
+ * Let go of a running container for the next berthd to adopt: its record
+ * keeps saying it runs, its init keeps its log, and nobody here watches it.
+ */
+static void detach(struct instance *in)
+{
+	in->detached = true;
+	if (in->starting)
+		return; /* after_start() comes back here */
+	berthd_probe_cancel(in->probe);
+	in->probe = NULL;
+	timer_stop(in);
+	if (in->start_waiters != NULL)
+		fail_waiters(in, 503, "shutting_down", "berthd is shutting down");
+	if (in->exit_poll_open) {
+		uv_poll_stop(&in->exit_poll);
+		in->exit_poll_open = false;
+		uv_close((uv_handle_t *)&in->exit_poll, on_exit_poll_closed);
+	}
+	if (in->ctr != NULL) {
+		berth_container_release(in->ctr);
+		in->ctr = NULL;
+	}
+	release_if_idle(in);
+}
+
+void berthd_instances_shutdown(struct berthd *d, bool live_restore, void (*done)(struct berthd *d))
 {
 	if (d->instances->count == 0) {
 		done(d);
 		return;
 	}
 	d->instances->shutdown_done = done;
-	for (size_t i = 0; i < BUCKETS; i++)
-		for (struct instance *in = d->instances->buckets[i]; in != NULL; in = in->next)
-			if (!in->released)
+	for (size_t i = 0; i < BUCKETS; i++) {
+		struct instance *in = d->instances->buckets[i];
+		while (in != NULL) {
+			/* detach() may unlink `in` from its chain. */
+			struct instance *next = in->next;
+
+			if (in->released)
+				;
+			else if (live_restore && in->ctr != NULL && !in->destroy_requested &&
+			         berth_state_is_active(in->state) &&
+			         in->state != BERTH_STATE_STOPPING)
+				detach(in);
+			else if (live_restore && in->starting)
+				detach(in);
+			else
 				begin_stop(in, SIGTERM, in->stop_grace_ms, "daemon_shutdown");
+			in = next;
+		}
+	}
+}
+
+/* ---- live restore ---- */
+
+static void restore_one(struct berth_registry_instance *rec, struct berthd *d)
+{
+	const struct berth_config_class *cls = berth_config_find_class(d->config, rec->class_name);
+	struct berth_container *ctr;
+	struct instance *in;
+	berth_error_t err;
+
+	in = instance_alloc(d, rec->class_name, rec->name != NULL ? rec->name : rec->id, rec->id);
+	in->state = rec->state;
+	in->last_change_ms = rec->last_change_ms;
+	if (rec->state == BERTH_STATE_STOPPING)
+		in->stop_reason = steal_pointer(&rec->stop_reason);
+	if (cls != NULL)
+		take_class_settings(in, cls, NULL);
+	else
+		in->stop_grace_ms = 10000;
+
+	/* A few file reads and a pidfd: cheap enough to do before the API opens. */
+	if (berth_container_adopt(d->config->berth.state_dir, in->id, &ctr, &err) < 0) {
+		/* No trace of the container: it ended with the host, or was removed by hand. */
+		struct berth_exit ex = {.exit_code = 255, .unknown = true};
+
+		berth_info("instance %s/%s: its container is gone (%s)", in->class_name, in->name,
+		           err.message);
+		if (in->stop_reason == NULL)
+			in->stop_reason = xstrdup("lost");
+		transition(in, BERTH_EVENT_EXIT_ERROR, &ex, false);
+		release_if_idle(in);
+		return;
+	}
+	in->ctr = ctr;
+	if (berth_container_exit(ctr) != NULL) {
+		/* It ended while no berthd watched: recorded as any exit, then cleaned up. */
+		container_ended(in, berth_container_exit(ctr));
+		return;
+	}
+	watch_exit(in);
+	berth_info("instance %s/%s: adopted its running container (pid %d)", in->class_name,
+	           in->name, (int)berth_container_pid(ctr));
+	if (cls == NULL) {
+		berth_warn("instance %s/%s: class `%s` is no longer configured; stopping it",
+		           in->class_name, in->name, in->class_name);
+		begin_stop(in, SIGTERM, in->stop_grace_ms, "class_removed");
+	} else if (in->state == BERTH_STATE_STOPPING) {
+		/* The stop that was under way goes on, with a fresh grace period. */
+		begin_stop(in, SIGTERM, in->stop_grace_ms, NULL);
+	} else if (in->state == BERTH_STATE_RUNNING) {
+		wait_for_ports(in);
+	} else {
+		/* healthy: sleepAfter counts from now */
+		arm_sleep(in);
+	}
+}
+
+int berthd_instances_restore(struct berthd *d, berth_error_t *err)
+{
+	struct berth_registry_filter f = {
+	        .states = BERTH_STATE_BIT(BERTH_STATE_RUNNING) |
+	                  BERTH_STATE_BIT(BERTH_STATE_HEALTHY) |
+	                  BERTH_STATE_BIT(BERTH_STATE_STOPPING),
+	};
+
+	struct berth_registry_instance *recs = NULL;
+	size_t n = 0;
+	int r;
+
+	/* Listed first: restoring writes to the registry (from the thread pool). */
+	r = berth_registry_list(d->registry, &f, &recs, &n, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		restore_one(&recs[i], d);
+	berth_registry_instances_free(recs, n);
+	return 0;
 }

@@ -82,8 +82,17 @@ size_t berthd_instances_active(struct berthd *d);
 
 /*
  * Stop every container (SIGTERM, the class's grace period, SIGKILL) and call
- * `done` when all have exited and been removed.
+ * `done` when all have exited and been removed. With `live_restore` running
+ * containers are left running instead, for the next berthd to adopt.
  */
-void berthd_instances_shutdown(struct berthd *d, void (*done)(struct berthd *d));
+void berthd_instances_shutdown(struct berthd *d, bool live_restore, void (*done)(struct berthd *d));
+
+/*
+ * At start: adopt the containers that the registry says run (left by a
+ * berthd that was killed, crashed or stopped with --live-restore). Those
+ * still running are watched again (state kept, sleepAfter from now); those
+ * that ended meanwhile are recorded with what is known and cleaned up.
+ */
+int berthd_instances_restore(struct berthd *d, berth_error_t *err);
 
 #endif

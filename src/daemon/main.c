@@ -24,7 +24,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: berthd --config FILE [--state-dir DIR] [--api-socket PATH]\n"
-	           "              [--api-listen HOST:PORT] [--listen HOST:PORT]\n"
+	           "              [--api-listen HOST:PORT] [--listen HOST:PORT] [--live-restore]\n"
 	           "       berthd --check-config FILE\n"
 	           "\n"
 	           "The berth daemon: named container instances behind a control API.\n"
@@ -40,6 +40,9 @@ static void usage(FILE *f)
 	           "      --api-listen H:P     also serve the control API on TCP (needs "
 	           "berth.api.token)\n"
 	           "      --listen H:P         the data plane (the proxy; not yet)\n"
+	           "      --live-restore       on SIGTERM leave the containers running; the "
+	           "next berthd\n"
+	           "                           adopts them (it always does after a crash)\n"
 	           "  -h, --help               this help\n"
 	           "      --version            the version\n");
 }
@@ -50,6 +53,7 @@ enum {
 	OPT_API_SOCKET,
 	OPT_API_LISTEN,
 	OPT_LISTEN,
+	OPT_LIVE_RESTORE,
 	OPT_VERSION,
 };
 
@@ -60,6 +64,7 @@ static const struct option options[] = {
         {"api-socket", required_argument, NULL, OPT_API_SOCKET},
         {"api-listen", required_argument, NULL, OPT_API_LISTEN},
         {"listen", required_argument, NULL, OPT_LISTEN},
+        {"live-restore", no_argument, NULL, OPT_LIVE_RESTORE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -170,20 +175,25 @@ static void on_containers_stopped(struct berthd *d)
 
 /*
  * SIGTERM: no new work (the API answers 503), every container stopped
- * gracefully (SIGTERM, its class's grace period, SIGKILL), records flushed,
- * then exit.
+ * gracefully (SIGTERM, its class's grace period, SIGKILL) — or, with
+ * --live-restore, left running for the next berthd — records flushed, then
+ * exit.
  */
 static void stop(struct berthd *d)
 {
 	if (d->stopping)
 		return;
 	d->stopping = true;
-	berth_info("stopping %zu instance%s", berthd_instances_active(d),
-	           berthd_instances_active(d) == 1 ? "" : "s");
+	if (d->options.live_restore)
+		berth_info("stopping; leaving %zu instance%s running (live restore)",
+		           berthd_instances_active(d), berthd_instances_active(d) == 1 ? "" : "s");
+	else
+		berth_info("stopping %zu instance%s", berthd_instances_active(d),
+		           berthd_instances_active(d) == 1 ? "" : "s");
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
-	berthd_instances_shutdown(d, on_containers_stopped);
+	berthd_instances_shutdown(d, d->options.live_restore, on_containers_stopped);
 }
 
 static void on_stop_signal(uv_signal_t *h, int signum)
@@ -280,6 +290,9 @@ int main(int argc, char **argv)
 		case OPT_LISTEN:
 			d.options.listen = optarg;
 			break;
+		case OPT_LIVE_RESTORE:
+			d.options.live_restore = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -326,6 +339,11 @@ int main(int argc, char **argv)
 	berthd_instances_init(&d);
 	berthd_events_init(&d);
 	d.started_ms = (uint64_t)berthd_now_ms();
+	/* Before the API opens: callers see the adopted instances as they are. */
+	if (berthd_instances_restore(&d, &err) < 0) {
+		berth_error_log("restore the running instances: %s", err.message);
+		goto out_loop;
+	}
 	if (start_api(&d) < 0)
 		goto out_loop;
 	uv_signal_init(d.loop, &d.sigterm);

@@ -40,7 +40,7 @@ out=$(api -X POST http://b/v1/classes/Echo/instances/alice/start)
 check_contains "start: healthy when answered" '"status":"healthy"' "$out"
 id=$(sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p' <<<"$out")
 check_contains "state says healthy" '"status":"healthy"' "$(state_of Echo alice)"
-log=$STATE/state/logs/$id.log
+log=$STATE/state/logs/$id/container.log
 check_contains "the container got the class's envVars" "FROM_CLASS=class" "$(cat "$log")"
 check_contains "and Cloudflare's variables" "CLOUDFLARE_DURABLE_OBJECT_ID=$id" "$(cat "$log")"
 check_contains "CLOUDFLARE_COUNTRY_A2 too" "CLOUDFLARE_COUNTRY_A2=" "$(cat "$log")"
