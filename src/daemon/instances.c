@@ -33,6 +33,12 @@
 #define BUCKETS          1024
 #define PROBE_INTERVAL   300  /* ms, as the library polls */
 #define PROBE_TIMEOUT_MS 5000 /* per attempt, the library's PING_TIMEOUT_MS */
+/*
+ * Activity is kept in memory and written this long after it first changed,
+ * all changed instances in one transaction: a request never waits for
+ * SQLite, and a crash loses at most this much of it.
+ */
+#define ACTIVITY_FLUSH_MS 5000
 
 struct waiter {
 	berthd_start_cb cb;
@@ -95,6 +101,8 @@ struct instance {
 	bool destroy_requested;
 	bool detached; /* left running for the next berthd (live restore) */
 	/* activity */
+	int64_t last_activity_ms;
+	bool activity_dirty; /* not yet written */
 	unsigned inflight;
 	int busy; /* thread-pool jobs holding this struct */
 	bool released;
@@ -104,6 +112,9 @@ struct instance {
 struct berthd_instances {
 	struct instance *buckets[BUCKETS];
 	size_t count;
+	uv_timer_t activity_timer; /* armed while some activity is unwritten */
+	struct berth_registry_activity *released_activity; /* of instances already gone */
+	size_t n_released_activity;
 	void (*shutdown_done)(struct berthd *d);
 };
 
@@ -147,6 +158,57 @@ static void unlink_instance(struct instance *in)
 void berthd_instances_init(struct berthd *d)
 {
 	d->instances = xcalloc(1, sizeof(*d->instances));
+	uv_timer_init(d->loop, &d->instances->activity_timer);
+	d->instances->activity_timer.data = d;
+	/* It must not keep the loop alive at shutdown (flushed explicitly then). */
+	uv_unref((uv_handle_t *)&d->instances->activity_timer);
+}
+
+/* Write every unwritten activity, in one registry transaction. */
+static void flush_activity(struct berthd *d)
+{
+	struct berthd_instances *is = d->instances;
+	size_t n = is->n_released_activity, cap = n + 16;
+	struct berth_registry_activity *items = xmalloc(cap * sizeof(*items));
+
+	if (n > 0)
+		memcpy(items, is->released_activity, n * sizeof(*items));
+	free(is->released_activity);
+	is->released_activity = NULL;
+	is->n_released_activity = 0;
+	for (size_t i = 0; i < BUCKETS; i++) {
+		for (struct instance *in = is->buckets[i]; in != NULL; in = in->next) {
+			if (!in->activity_dirty)
+				continue;
+			if (n == cap)
+				items = xrealloc(items, (cap *= 2) * sizeof(*items));
+			memcpy(items[n].id, in->id, sizeof(items[n].id));
+			items[n].last_activity_ms = in->last_activity_ms;
+			in->activity_dirty = false;
+			n++;
+		}
+	}
+	uv_timer_stop(&is->activity_timer);
+	if (n == 0) {
+		free(items);
+		return;
+	}
+	berthd_persist_activity(d, items, n);
+}
+
+static void on_activity_timer(uv_timer_t *t)
+{
+	flush_activity(t->data);
+}
+
+/* Activity on `in` (a start, a renew, a request): kept in memory, written soon. */
+static void touch(struct instance *in)
+{
+	in->last_activity_ms = berthd_now_ms();
+	in->activity_dirty = true;
+	if (!uv_is_active((uv_handle_t *)&in->d->instances->activity_timer))
+		uv_timer_start(&in->d->instances->activity_timer, on_activity_timer,
+		               ACTIVITY_FLUSH_MS, 0);
 }
 
 size_t berthd_instances_active(struct berthd *d)
@@ -704,6 +766,17 @@ static void on_released(uv_handle_t *h)
 		free(p);
 		p = next;
 	}
+	if (in->activity_dirty) {
+		struct berthd_instances *is = d->instances;
+		struct berth_registry_activity *a;
+
+		is->released_activity =
+		        xrealloc(is->released_activity,
+		                 (is->n_released_activity + 1) * sizeof(*is->released_activity));
+		a = &is->released_activity[is->n_released_activity++];
+		memcpy(a->id, in->id, sizeof(a->id));
+		a->last_activity_ms = in->last_activity_ms;
+	}
 	free(in->class_name);
 	free(in->name);
 	free(in->ping_endpoint);
@@ -713,6 +786,8 @@ static void on_released(uv_handle_t *h)
 	if (d->instances->count == 0 && d->instances->shutdown_done != NULL) {
 		void (*done)(struct berthd *) = d->instances->shutdown_done;
 		d->instances->shutdown_done = NULL;
+		flush_activity(d);
+		uv_close((uv_handle_t *)&d->instances->activity_timer, NULL);
 		done(d);
 	}
 }
@@ -892,6 +967,7 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 
 	in = instance_new(d, cls, name);
 	take_class_settings(in, cls, opts);
+	touch(in);
 	add_waiter(&in->start_waiters, cb, arg);
 
 	/* running: as the library, from the moment a start begins */
@@ -1063,6 +1139,7 @@ bool berthd_instance_renew(struct berthd *d, const char *id)
 
 	if (in == NULL || in->released || !berth_state_is_active(in->state))
 		return false;
+	touch(in);
 	/* A pending sleep starts counting again; other timers are not sleepAfter's. */
 	if (in->timer_use == TIMER_SLEEP)
 		arm_sleep(in);
@@ -1110,6 +1187,8 @@ static void detach(struct instance *in)
 void berthd_instances_shutdown(struct berthd *d, bool live_restore, void (*done)(struct berthd *d))
 {
 	if (d->instances->count == 0) {
+		flush_activity(d);
+		uv_close((uv_handle_t *)&d->instances->activity_timer, NULL);
 		done(d);
 		return;
 	}

@@ -24,7 +24,10 @@ struct berthd_write {
 	enum {
 		W_STATE,
 		W_DESTROY,
+		W_ACTIVITY,
 	} kind;
+	struct berth_registry_activity *activity; /* W_ACTIVITY */
+	size_t n_activity;
 	char id[BERTH_ID_LEN + 1];
 	char *class_name;
 	char *name;
@@ -53,6 +56,7 @@ static void write_free(struct berthd_write *w)
 	free(w->event_data);
 	free(w->overrides);
 	free(w->labels);
+	free(w->activity);
 	free(w);
 }
 
@@ -62,6 +66,8 @@ static int apply(struct berth_registry *reg, void *data, berth_error_t *err)
 	struct berth_registry_instance rec = {0};
 	int r = 0;
 
+	if (w->kind == W_ACTIVITY)
+		return berth_registry_flush_activity(reg, w->activity, w->n_activity, NULL, err);
 	if (w->name != NULL) {
 		/* The first start of a name creates its record. */
 		r = berth_registry_get_or_create(reg, w->class_name, w->name, &rec, NULL, err);
@@ -100,7 +106,10 @@ static void after(uv_work_t *req, int status)
 
 	(void)status;
 	d->writing = false;
-	if (w->result < 0)
+	if (w->result < 0 && w->kind == W_ACTIVITY)
+		berth_warn("registry: activity of %zu instances: %s", w->n_activity,
+		           w->err.message);
+	else if (w->result < 0)
 		berth_error_log("registry: instance %s: %s", w->id, w->err.message);
 	if (w->result == 0 && w->seq > 0) {
 		/* Durable now: tell the event streams. */
@@ -183,6 +192,16 @@ void berthd_persist_destroy(struct berthd *d, const char *class_name, const char
 	w->time_ms = berthd_now_ms();
 	w->done = done;
 	w->arg = arg;
+	enqueue(d, w);
+}
+
+void berthd_persist_activity(struct berthd *d, struct berth_registry_activity *items, size_t n)
+{
+	struct berthd_write *w = xcalloc(1, sizeof(*w));
+
+	w->kind = W_ACTIVITY;
+	w->activity = items;
+	w->n_activity = n;
 	enqueue(d, w);
 }
 

@@ -38,6 +38,9 @@ void berthd_persist_state(struct berthd *d, const struct berthd_state_write *w,
 void berthd_persist_destroy(struct berthd *d, const char *class_name, const char *id,
                             berthd_write_done done, void *arg);
 
+/* The last activity of `n` instances, in one transaction; takes `items` (malloc'd). */
+void berthd_persist_activity(struct berthd *d, struct berth_registry_activity *items, size_t n);
+
 /* Nothing queued or being written. */
 bool berthd_persist_idle(const struct berthd *d);
 

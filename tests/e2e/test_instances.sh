@@ -119,6 +119,8 @@ check_eq "a GET on start: 405" 405 "$(code http://b/v1/classes/Echo/instances/al
 # A restart of berthd keeps the records.
 check_contains "alice runs again before the shutdown" '"status":"healthy"' \
 	"$(api -X POST http://b/v1/classes/Echo/instances/alice/start)"
+t0=$(date +%s%3N)
+api -X POST http://b/v1/classes/Echo/instances/alice/renew > /dev/null
 kill -TERM $BERTHD
 wait $BERTHD
 check_eq "SIGTERM with running containers: exit 0" 0 "$?"
@@ -128,6 +130,8 @@ start_berthd
 check_contains "after a restart: the exit record is kept" '"exitCode":3' "$(state_of Exit e)"
 check_contains "and the OOM record" '"oom":true' "$(api http://b/v1/classes/Hog/instances/h)"
 check_contains "and alice, stopped by the shutdown" '"stopReason":"daemon_shutdown"' "$(api http://b/v1/classes/Echo/instances/alice)"
+last=$(api http://b/v1/classes/Echo/instances/alice | sed -n 's/.*"lastActivity":\([0-9]*\).*/\1/p')
+check_true "alice's last renew was flushed at the shutdown (lastActivity >= the renew)" test "${last:-0}" -ge "$t0"
 out=$(api http://b/v1/instances)
 check_contains "GET /v1/instances lists the records" '"name":"bob"' "$(api http://b/v1/instances)"
 kill -TERM $BERTHD
