@@ -25,6 +25,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: berthd --config FILE [--state-dir DIR] [--api-socket PATH]\n"
 	           "              [--api-listen HOST:PORT] [--listen HOST:PORT]\n"
+	           "              [--log-format auto|journal|text]\n"
 	           "       berthd --check-config FILE\n"
 	           "\n"
 	           "The berth daemon: named container instances behind a control API.\n"
@@ -40,6 +41,11 @@ static void usage(FILE *f)
 	           "      --api-listen H:P     also serve the control API on TCP (needs "
 	           "berth.api.token)\n"
 	           "      --listen H:P         the data plane (the proxy; not yet)\n"
+	           "      --log-format FORMAT  journal: sd-daemon priority prefixes for "
+	           "systemd's journal;\n"
+	           "                           text: `berthd: ` prefixes; auto (default): "
+	           "journal when\n"
+	           "                           stderr is the journal ($JOURNAL_STREAM)\n"
 	           "  -h, --help               this help\n"
 	           "      --version            the version\n");
 }
@@ -50,6 +56,7 @@ enum {
 	OPT_API_SOCKET,
 	OPT_API_LISTEN,
 	OPT_LISTEN,
+	OPT_LOG_FORMAT,
 	OPT_VERSION,
 };
 
@@ -60,6 +67,7 @@ static const struct option options[] = {
         {"api-socket", required_argument, NULL, OPT_API_SOCKET},
         {"api-listen", required_argument, NULL, OPT_API_LISTEN},
         {"listen", required_argument, NULL, OPT_LISTEN},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -74,9 +82,17 @@ static struct berth_config *load_config(const char *path)
 	int r;
 
 	r = berth_config_load(path, &cfg, &diags, &err);
-	berth_config_diags_print(&diags, stderr);
+	if (berth_log_get_format() == BERTH_LOG_JOURNAL) {
+		/* Each with its priority, or journald files errors as info. */
+		for (size_t i = 0; i < diags.count; i++)
+			berth_log(diags.items[i].severity == BERTH_CONFIG_ERROR ? BERTH_LOG_ERROR
+			                                                        : BERTH_LOG_WARN,
+			          "%s", diags.items[i].message);
+	} else {
+		berth_config_diags_print(&diags, stderr);
+	}
 	if (r < 0 && diags.errors == 0)
-		fprintf(stderr, "berthd: %s\n", err.message);
+		berth_error_log("%s", err.message);
 	berth_config_diags_free(&diags);
 	return r < 0 ? NULL : cfg;
 }
@@ -257,10 +273,12 @@ static int start_api(struct berthd *d)
 int main(int argc, char **argv)
 {
 	struct berthd d = {.state_lock_fd = -1};
+	enum berth_log_format log_format;
 	berth_error_t err;
 	int opt, status = 1;
 
 	berth_log_init("berthd", BERTH_LOG_INFO);
+	berth_log_parse_format("auto", &log_format);
 	while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -279,6 +297,15 @@ int main(int argc, char **argv)
 			break;
 		case OPT_LISTEN:
 			d.options.listen = optarg;
+			break;
+		case OPT_LOG_FORMAT:
+			if (berth_log_parse_format(optarg, &log_format) < 0) {
+				fprintf(stderr,
+				        "berthd: --log-format: `%s` is not a log format (use auto, "
+				        "journal or text)\n",
+				        optarg);
+				return 2;
+			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -301,6 +328,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	berth_log_set_format(log_format);
 
 	d.config = load_config(d.options.config_path);
 	if (d.config == NULL || apply_options(&d, d.config) < 0)
