@@ -20,6 +20,7 @@
 #include "daemon/daemon.h"
 #include "daemon/events.h"
 #include "daemon/instances.h"
+#include "daemon/notify.h"
 
 static void usage(FILE *f)
 {
@@ -176,6 +177,7 @@ static int register_classes(struct berthd *d, const struct berth_config *cfg)
 static void on_containers_stopped(struct berthd *d)
 {
 	berthd_events_close(d);
+	berthd_notify_close(d);
 	/* The loop ends once the last registry write and handle are done. */
 	if (d->api_unix != NULL)
 		berth_http_server_close(d->api_unix, NULL, NULL);
@@ -194,6 +196,7 @@ static void stop(struct berthd *d)
 	if (d->stopping)
 		return;
 	d->stopping = true;
+	berthd_notify_stopping(d);
 	berth_info("stopping %zu instance%s", berthd_instances_active(d),
 	           berthd_instances_active(d) == 1 ? "" : "s");
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -213,22 +216,20 @@ static void on_stop_signal(uv_signal_t *h, int signum)
  * classes appear, changed ones apply to the next start. Listener settings
  * need a restart (said so).
  */
-static void on_sighup(uv_signal_t *h, int signum)
+static bool reload(struct berthd *d)
 {
-	struct berthd *d = h->data;
 	struct berth_config *cfg;
-	(void)signum;
 
 	berth_info("reloading %s", d->options.config_path);
 	cfg = load_config(d->options.config_path);
 	if (cfg == NULL) {
 		berth_error_log("reload: the configuration has errors; keeping the running one");
-		return;
+		return false;
 	}
 	if (apply_options(d, cfg) < 0 || register_classes(d, cfg) < 0) {
 		berth_config_free(cfg);
 		berth_error_log("reload failed; keeping the running configuration");
-		return;
+		return false;
 	}
 	if (strcmp(cfg->berth.state_dir, d->config->berth.state_dir) != 0 ||
 	    strcmp(cfg->berth.api_socket, d->config->berth.api_socket) != 0)
@@ -240,6 +241,16 @@ static void on_sighup(uv_signal_t *h, int signum)
 	d->config = cfg;
 	berth_info("reloaded: %zu container class%s", cfg->n_classes,
 	           cfg->n_classes == 1 ? "" : "es");
+	return true;
+}
+
+static void on_sighup(uv_signal_t *h, int signum)
+{
+	struct berthd *d = h->data;
+	(void)signum;
+
+	berthd_notify_reloading(d);
+	berthd_notify_reloaded(d, reload(d));
 }
 
 static int start_api(struct berthd *d)
@@ -353,6 +364,7 @@ int main(int argc, char **argv)
 	d.loop = uv_default_loop();
 	berthd_instances_init(&d);
 	berthd_events_init(&d);
+	berthd_notify_init(&d);
 	d.started_ms = (uint64_t)berthd_now_ms();
 	if (start_api(&d) < 0)
 		goto out_loop;
@@ -365,6 +377,7 @@ int main(int argc, char **argv)
 	uv_signal_start(&d.sighup, on_sighup, SIGHUP);
 	berth_info("ready: %zu container class%s, state in %s", d.config->n_classes,
 	           d.config->n_classes == 1 ? "" : "es", d.config->berth.state_dir);
+	berthd_notify_ready(&d);
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	status = 0;
 	berth_info("stopped");
@@ -372,6 +385,7 @@ out_loop:
 	if (status != 0) {
 		/* Close what start_api opened, so the loop can end. */
 		berthd_events_close(&d);
+		berthd_notify_close(&d);
 		if (d.api_unix != NULL)
 			berth_http_server_close(d.api_unix, NULL, NULL);
 		if (d.api_tcp != NULL)
