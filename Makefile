@@ -17,6 +17,8 @@ BINDIR   ?= bin
 PREFIX   ?= /usr/local
 
 PKGS := libuv jansson libseccomp libcap sqlite3 nettle
+# Only berthd links libsystemd (sd_notify); `berth` and the helper are static.
+DAEMON_PKGS := libsystemd
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-format-nonliteral -Wpointer-arith -Wcast-align -Wwrite-strings \
@@ -24,11 +26,12 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) \
-	-Iinclude -Isrc -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS)) -MMD -MP \
+	-Iinclude -Isrc -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) $(DAEMON_PKGS)) -MMD -MP \
 	-DBERTH_LIBEXECDIR='"$(PREFIX)/libexec/berth"'
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 # http-parser ships no pkg-config file.
 LIBS := $(shell pkg-config --libs $(PKGS)) -lhttp_parser
+DAEMON_LIBS := $(shell pkg-config --libs $(DAEMON_PKGS))
 
 # make TRACE=1: timestamps of every start step on stderr (include/berth/trace.h).
 ifneq ($(TRACE),)
@@ -69,12 +72,15 @@ LIBBERTH := $(BUILD)/libberth.a
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+# Small programs the end-to-end tests run on the host (tests/tools/).
+TOOL_SRC   := $(wildcard tests/tools/*.c)
+TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
 
 PROGRAMS := $(BINDIR)/berthd $(BINDIR)/berth $(BINDIR)/berth-runtime
 
 .SECONDARY:
 .PHONY: all deps test unit e2e asan bench demo rootfs format format-check clean install
-all: $(PROGRAMS)
+all: $(PROGRAMS) $(TOOL_BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -111,7 +117,7 @@ $(BINDIR)/berth: $(call obj,$(CLI_SRC)) $(LIBBERTH)
 
 $(BINDIR)/berthd: $(call obj,$(DAEMON_SRC)) $(LIBBERTH)
 	@mkdir -p $(dir $@)
-	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(DAEMON_LIBS)
 
 $(BINDIR)/berth-runtime: $(call obj,$(HELPER_SRC)) $(LIBBERTH)
 	@mkdir -p $(dir $@)
@@ -120,6 +126,11 @@ $(BINDIR)/berth-runtime: $(call obj,$(HELPER_SRC)) $(LIBBERTH)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+# A static pattern rule: explicit, so it wins over the unit tests' pattern.
+$(TOOL_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^
 
 # Root filesystems for tests and the demo, built from busybox-static and the
 # project's own static test programs (no network needed).
@@ -131,7 +142,7 @@ unit: $(UNIT_BINS) $(PROGRAMS) rootfs
 	$(Q)BERTH_RUNTIME_HELPER=$(abspath $(BINDIR))/berth-runtime scripts/run-unit.sh $(UNIT_BINS)
 
 e2e: all rootfs
-	$(Q)BERTH_BIN=$(abspath $(BINDIR)) tests/e2e/run.sh
+	$(Q)BERTH_BIN=$(abspath $(BINDIR)) BERTH_TOOLS=$(abspath $(BUILD))/tests tests/e2e/run.sh
 
 # Debian packages (scripts/install-deps.sh does nothing when all are there).
 deps:

@@ -42,6 +42,8 @@ struct berthd {
 	struct berthd_instances *instances;
 	/* events.c: SSE subscribers */
 	struct berthd_events *events;
+	/* notify.c: systemd's notify socket and watchdog; NULL without one */
+	struct berthd_notify *notify;
 };
 
 /* The classes as the API shows them (a JSON object; new reference). */

@@ -20,11 +20,13 @@
 #include "daemon/daemon.h"
 #include "daemon/events.h"
 #include "daemon/instances.h"
+#include "daemon/notify.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: berthd --config FILE [--state-dir DIR] [--api-socket PATH]\n"
 	           "              [--api-listen HOST:PORT] [--listen HOST:PORT] [--live-restore]\n"
+	           "              [--log-format auto|journal|text]\n"
 	           "       berthd --check-config FILE\n"
 	           "\n"
 	           "The berth daemon: named container instances behind a control API.\n"
@@ -43,6 +45,11 @@ static void usage(FILE *f)
 	           "      --live-restore       on SIGTERM leave the containers running; the "
 	           "next berthd\n"
 	           "                           adopts them (it always does after a crash)\n"
+	           "      --log-format FORMAT  journal: sd-daemon priority prefixes for "
+	           "systemd's journal;\n"
+	           "                           text: `berthd: ` prefixes; auto (default): "
+	           "journal when\n"
+	           "                           stderr is the journal ($JOURNAL_STREAM)\n"
 	           "  -h, --help               this help\n"
 	           "      --version            the version\n");
 }
@@ -54,6 +61,7 @@ enum {
 	OPT_API_LISTEN,
 	OPT_LISTEN,
 	OPT_LIVE_RESTORE,
+	OPT_LOG_FORMAT,
 	OPT_VERSION,
 };
 
@@ -65,6 +73,7 @@ static const struct option options[] = {
         {"api-listen", required_argument, NULL, OPT_API_LISTEN},
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"live-restore", no_argument, NULL, OPT_LIVE_RESTORE},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -79,9 +88,17 @@ static struct berth_config *load_config(const char *path)
 	int r;
 
 	r = berth_config_load(path, &cfg, &diags, &err);
-	berth_config_diags_print(&diags, stderr);
+	if (berth_log_get_format() == BERTH_LOG_JOURNAL) {
+		/* Each with its priority, or journald files errors as info. */
+		for (size_t i = 0; i < diags.count; i++)
+			berth_log(diags.items[i].severity == BERTH_CONFIG_ERROR ? BERTH_LOG_ERROR
+			                                                        : BERTH_LOG_WARN,
+			          "%s", diags.items[i].message);
+	} else {
+		berth_config_diags_print(&diags, stderr);
+	}
 	if (r < 0 && diags.errors == 0)
-		fprintf(stderr, "berthd: %s\n", err.message);
+		berth_error_log("%s", err.message);
 	berth_config_diags_free(&diags);
 	return r < 0 ? NULL : cfg;
 }
@@ -165,6 +182,7 @@ static int register_classes(struct berthd *d, const struct berth_config *cfg)
 static void on_containers_stopped(struct berthd *d)
 {
 	berthd_events_close(d);
+	berthd_notify_close(d);
 	/* The loop ends once the last registry write and handle are done. */
 	if (d->api_unix != NULL)
 		berth_http_server_close(d->api_unix, NULL, NULL);
@@ -184,6 +202,7 @@ static void stop(struct berthd *d)
 	if (d->stopping)
 		return;
 	d->stopping = true;
+	berthd_notify_stopping(d);
 	if (d->options.live_restore)
 		berth_info("stopping; leaving %zu instance%s running (live restore)",
 		           berthd_instances_active(d), berthd_instances_active(d) == 1 ? "" : "s");
@@ -207,22 +226,20 @@ static void on_stop_signal(uv_signal_t *h, int signum)
  * classes appear, changed ones apply to the next start. Listener settings
  * need a restart (said so).
  */
-static void on_sighup(uv_signal_t *h, int signum)
+static bool reload(struct berthd *d)
 {
-	struct berthd *d = h->data;
 	struct berth_config *cfg;
-	(void)signum;
 
 	berth_info("reloading %s", d->options.config_path);
 	cfg = load_config(d->options.config_path);
 	if (cfg == NULL) {
 		berth_error_log("reload: the configuration has errors; keeping the running one");
-		return;
+		return false;
 	}
 	if (apply_options(d, cfg) < 0 || register_classes(d, cfg) < 0) {
 		berth_config_free(cfg);
 		berth_error_log("reload failed; keeping the running configuration");
-		return;
+		return false;
 	}
 	if (strcmp(cfg->berth.state_dir, d->config->berth.state_dir) != 0 ||
 	    strcmp(cfg->berth.api_socket, d->config->berth.api_socket) != 0)
@@ -234,6 +251,16 @@ static void on_sighup(uv_signal_t *h, int signum)
 	d->config = cfg;
 	berth_info("reloaded: %zu container class%s", cfg->n_classes,
 	           cfg->n_classes == 1 ? "" : "es");
+	return true;
+}
+
+static void on_sighup(uv_signal_t *h, int signum)
+{
+	struct berthd *d = h->data;
+	(void)signum;
+
+	berthd_notify_reloading(d);
+	berthd_notify_reloaded(d, reload(d));
 }
 
 static int start_api(struct berthd *d)
@@ -267,10 +294,12 @@ static int start_api(struct berthd *d)
 int main(int argc, char **argv)
 {
 	struct berthd d = {.state_lock_fd = -1};
+	enum berth_log_format log_format;
 	berth_error_t err;
 	int opt, status = 1;
 
 	berth_log_init("berthd", BERTH_LOG_INFO);
+	berth_log_parse_format("auto", &log_format);
 	while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -293,6 +322,15 @@ int main(int argc, char **argv)
 		case OPT_LIVE_RESTORE:
 			d.options.live_restore = true;
 			break;
+		case OPT_LOG_FORMAT:
+			if (berth_log_parse_format(optarg, &log_format) < 0) {
+				fprintf(stderr,
+				        "berthd: --log-format: `%s` is not a log format (use auto, "
+				        "journal or text)\n",
+				        optarg);
+				return 2;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -314,6 +352,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	berth_log_set_format(log_format);
 
 	d.config = load_config(d.options.config_path);
 	if (d.config == NULL || apply_options(&d, d.config) < 0)
@@ -338,6 +377,7 @@ int main(int argc, char **argv)
 	d.loop = uv_default_loop();
 	berthd_instances_init(&d);
 	berthd_events_init(&d);
+	berthd_notify_init(&d);
 	d.started_ms = (uint64_t)berthd_now_ms();
 	/* Before the API opens: callers see the adopted instances as they are. */
 	if (berthd_instances_restore(&d, &err) < 0) {
@@ -355,6 +395,7 @@ int main(int argc, char **argv)
 	uv_signal_start(&d.sighup, on_sighup, SIGHUP);
 	berth_info("ready: %zu container class%s, state in %s", d.config->n_classes,
 	           d.config->n_classes == 1 ? "" : "es", d.config->berth.state_dir);
+	berthd_notify_ready(&d);
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	status = 0;
 	berth_info("stopped");
@@ -362,6 +403,7 @@ out_loop:
 	if (status != 0) {
 		/* Close what start_api opened, so the loop can end. */
 		berthd_events_close(&d);
+		berthd_notify_close(&d);
 		if (d.api_unix != NULL)
 			berth_http_server_close(d.api_unix, NULL, NULL);
 		if (d.api_tcp != NULL)
