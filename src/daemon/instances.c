@@ -1214,6 +1214,102 @@ void berthd_instances_shutdown(struct berthd *d, bool live_restore, void (*done)
 	}
 }
 
+/* ---- leases ---- */
+
+struct berthd_lease {
+	struct instance *in;
+};
+
+struct acquire {
+	struct berthd *d;
+	berthd_lease_cb cb;
+	void *arg;
+};
+
+static void on_acquire_started(const struct berthd_start_result *res, void *arg)
+{
+	struct acquire *a = arg;
+	struct berthd_lease *l;
+	struct instance *in;
+
+	in = res->status == 0 && res->id != NULL ? find(a->d, res->id) : NULL;
+	if (res->status != 0 || in == NULL || in->released || in->ctr == NULL) {
+		struct berthd_start_result gone = {
+		        .status = 500,
+		        .code = "start_failed",
+		        .message = "failed to start container: it exited right after it was ready",
+		        .id = res->id};
+		a->cb(res->status != 0 ? res : &gone, NULL, a->arg);
+		free(a);
+		return;
+	}
+	l = xmalloc(sizeof(*l));
+	l->in = in;
+	in->busy++;
+	in->inflight++;
+	touch(in);
+	/* Never asleep while something is in flight. */
+	if (in->timer_use == TIMER_SLEEP)
+		timer_stop(in);
+	a->cb(res, l, a->arg);
+	free(a);
+}
+
+void berthd_instance_acquire(struct berthd *d, const struct berth_config_class *cls,
+                             const char *name, berthd_lease_cb cb, void *arg)
+{
+	struct acquire *a = xmalloc(sizeof(*a));
+
+	a->d = d;
+	a->cb = cb;
+	a->arg = arg;
+	berthd_instance_start(d, cls, name, NULL, on_acquire_started, a);
+}
+
+int berthd_lease_connect(struct berthd_lease *l, uint16_t port, berth_error_t *err)
+{
+	if (l->in->ctr == NULL)
+		return berth_error_set_plain(err, ESRCH, "instance %s/%s is not running",
+		                             l->in->class_name, l->in->name);
+	return berth_container_connect(l->in->ctr, port, err);
+}
+
+void berthd_lease_touch(struct berthd_lease *l)
+{
+	touch(l->in);
+}
+
+const char *berthd_lease_id(const struct berthd_lease *l)
+{
+	return l->in->id;
+}
+
+bool berthd_lease_alive(const struct berthd_lease *l)
+{
+	return l->in->ctr != NULL && l->in->state != BERTH_STATE_STOPPING &&
+	       berth_state_is_active(l->in->state);
+}
+
+void berthd_lease_release(struct berthd_lease *l)
+{
+	struct instance *in = l->in;
+
+	free(l);
+	in->busy--;
+	in->inflight--;
+	touch(in);
+	/* The last one out starts sleepAfter. */
+	if (in->inflight == 0 && in->state == BERTH_STATE_HEALTHY && in->timer_use == TIMER_NONE)
+		arm_sleep(in);
+	release_if_idle(in);
+}
+
+unsigned berthd_instance_inflight(struct berthd *d, const char *id)
+{
+	struct instance *in = find(d, id);
+	return in != NULL && !in->released ? in->inflight : 0;
+}
+
 /* ---- live restore ---- */
 
 static void restore_one(struct berth_registry_instance *rec, struct berthd *d)

@@ -77,6 +77,41 @@ bool berthd_instance_renew(struct berthd *d, const char *id);
 bool berthd_instance_active_state(struct berthd *d, const char *id, enum berth_state *state,
                                   int64_t *last_change_ms);
 
+/*
+ * A lease on a running instance, for work done on its behalf (a proxied
+ * request or WebSocket, an exec): while any lease is held the instance's
+ * sleepAfter does not run out, and it starts counting again when the last
+ * one is released. Leases renew the activity when taken and released.
+ */
+struct berthd_lease;
+
+/*
+ * How an acquire ended: `lease` is set when res->status is 0; otherwise res
+ * says why (as for a start: 503 max_instances, 500 start_failed, ...).
+ */
+typedef void (*berthd_lease_cb)(const struct berthd_start_result *res, struct berthd_lease *lease,
+                                void *arg);
+
+/*
+ * Start CLASS/NAME unless it runs (coalesced with every other start), wait
+ * until it is ready, then lease it. `cb` is called once, on the loop,
+ * possibly before this returns (an instance that is already healthy).
+ */
+void berthd_instance_acquire(struct berthd *d, const struct berth_config_class *cls,
+                             const char *name, berthd_lease_cb cb, void *arg);
+
+/* Start a TCP connection to `port` inside the leased instance (non-blocking; see runtime.h). */
+int berthd_lease_connect(struct berthd_lease *l, uint16_t port, berth_error_t *err);
+/* Activity under the lease (a WebSocket message): renews sleepAfter. Cheap. */
+void berthd_lease_touch(struct berthd_lease *l);
+const char *berthd_lease_id(const struct berthd_lease *l);
+/* Whether the leased instance's container still runs. */
+bool berthd_lease_alive(const struct berthd_lease *l);
+void berthd_lease_release(struct berthd_lease *l);
+
+/* Leases held on instance `id` now (0 when it is not active): for least-loaded picks. */
+unsigned berthd_instance_inflight(struct berthd *d, const char *id);
+
 /* Number of active instances (all classes). */
 size_t berthd_instances_active(struct berthd *d);
 
