@@ -43,8 +43,14 @@ const struct berth_instance_type *berth_instance_type_lookup(const char *name);
 const char *berth_instance_type_names(void);
 
 struct berth_container_spec {
-	const char *id;        /* [A-Za-z0-9][A-Za-z0-9_.-]{0,127}; names the cgroup and state */
-	const char *rootfs;    /* image root directory; used read-only as overlay lower */
+	const char *id;     /* [A-Za-z0-9][A-Za-z0-9_.-]{0,127}; names the cgroup and state */
+	const char *rootfs; /* image root directory; used read-only as overlay lower */
+	/*
+	 * Or an image's unpacked layers, top first, NULL-terminated: the overlay's
+	 * lower directories, shared by every container of the image (rootfs is
+	 * then NULL).
+	 */
+	char *const *layers;
 	const char *state_dir; /* writable layers live in STATE_DIR/containers/ID */
 	char *const *argv;     /* command; argv[0] is looked up in PATH inside the image */
 	char *const *env;      /* KEY=VALUE; PATH is defaulted when absent */

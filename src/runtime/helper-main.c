@@ -140,18 +140,31 @@ static int ensure_init_layer(const char *state_dir, const char *path, berth_erro
 	return 0;
 }
 
-/* The init layer only suits images whose /proc, /dev, /sys and /etc are directories or absent. */
-static bool image_takes_init_layer(const char *rootfs)
+/*
+ * The init layer only suits images whose /proc, /dev, /sys and /etc are
+ * directories or absent. With layers, the topmost layer that has the name
+ * decides (a whiteout is not a directory: no init layer then).
+ */
+static bool image_takes_init_layer(const struct berth_container_spec *spec)
 {
 	static const char *const names[] = {"proc", "dev", "sys", "etc"};
-	cleanup_close int fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	struct stat st;
+	const char *single[] = {spec->rootfs, NULL};
+	char *const *lowers = spec->layers != NULL ? spec->layers : (char *const *)single;
 
-	if (fd < 0)
-		return false;
-	for (size_t i = 0; i < BERTH_ARRAY_SIZE(names); i++)
-		if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
-			return false;
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(names); i++) {
+		for (size_t l = 0; lowers[l] != NULL; l++) {
+			cleanup_close int fd = open(lowers[l], O_PATH | O_DIRECTORY | O_CLOEXEC);
+			struct stat st;
+
+			if (fd < 0)
+				return false;
+			if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			if (!S_ISDIR(st.st_mode))
+				return false;
+			break;
+		}
+	}
 	return true;
 }
 
@@ -194,7 +207,7 @@ static int prepare_state(struct berth_start_request *req, int *dir_fd, bool *cre
 	*created = true;
 	if (mkdir(mnt, 0700) < 0 && errno != EEXIST)
 		return berth_error_set(err, errno, "mkdir `%s`", mnt);
-	if (image_takes_init_layer(req->spec.rootfs)) {
+	if (image_takes_init_layer(&req->spec)) {
 		r = ensure_init_layer(state, init_layer, err);
 		if (r < 0)
 			return r;

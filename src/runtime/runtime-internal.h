@@ -75,6 +75,7 @@ struct berth_start_request {
 	struct berth_container_spec spec;
 	char **argv; /* arrays owned by the request, strings by json */
 	char **env;
+	char **layers;
 	const char *container_dir; /* STATE_DIR/containers/ID */
 	const char *init_layer;    /* STATE_DIR/layers/init-v1, or NULL when not used */
 	/* Contents of the container's /etc files, prepared by the helper. */
