@@ -19,6 +19,9 @@ PREFIX   ?= /usr/local
 PKGS := libuv jansson libseccomp libcap sqlite3 nettle
 # Only berthd links libsystemd (sd_notify); `berth` and the helper are static.
 DAEMON_PKGS := libsystemd
+# Images: unpacking (libarchive) and pulls (libcurl) live in berthd and the dynamic
+# `berth-image` helper only; the static `berth` links just src/image/apply.c of them.
+IMAGE_PKGS := libarchive libcurl
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-format-nonliteral -Wpointer-arith -Wcast-align -Wwrite-strings \
@@ -26,12 +29,13 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) \
-	-Iinclude -Isrc -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) $(DAEMON_PKGS)) -MMD -MP \
+	-Iinclude -Isrc -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) $(DAEMON_PKGS) $(IMAGE_PKGS)) -MMD -MP \
 	-DBERTH_LIBEXECDIR='"$(PREFIX)/libexec/berth"'
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 # http-parser ships no pkg-config file.
 LIBS := $(shell pkg-config --libs $(PKGS)) -lhttp_parser
 DAEMON_LIBS := $(shell pkg-config --libs $(DAEMON_PKGS))
+IMAGE_LIBS := $(shell pkg-config --libs $(IMAGE_PKGS))
 
 # make TRACE=1: timestamps of every start step on stderr (include/berth/trace.h).
 ifneq ($(TRACE),)
@@ -62,6 +66,8 @@ HTTP_SRC    := $(wildcard src/http/*.c)
 CLI_SRC     := $(wildcard src/cli/*.c)
 DAEMON_SRC  := $(wildcard src/daemon/*.c)
 HELPER_SRC  := src/runtime/helper-main.c
+IMAGE_SRC   := $(wildcard src/image/*.c)
+IMAGE_TOOL_SRC := $(wildcard src/image-helper/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 GEN := $(BUILD)/gen
@@ -69,6 +75,7 @@ GEN := $(BUILD)/gen
 LIB_OBJ := $(call obj,$(COMMON_SRC) $(CONFIG_SRC) $(RUNTIME_SRC) $(INSTANCE_SRC) \
 	$(REGISTRY_SRC) $(HTTP_SRC))
 LIBBERTH := $(BUILD)/libberth.a
+LIBIMAGE := $(BUILD)/libberth-image.a
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -76,7 +83,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
 
-PROGRAMS := $(BINDIR)/berthd $(BINDIR)/berth $(BINDIR)/berth-runtime
+PROGRAMS := $(BINDIR)/berthd $(BINDIR)/berth $(BINDIR)/berth-runtime $(BINDIR)/berth-image
 
 .SECONDARY:
 .PHONY: all deps test unit e2e asan bench demo rootfs format format-check clean install
@@ -100,6 +107,9 @@ $(BUILD)/obj/src/runtime/seccomp-default.o: $(GEN)/seccomp-bpf.h
 $(LIBBERTH): $(LIB_OBJ)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
+$(LIBIMAGE): $(call obj,$(IMAGE_SRC))
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
 # `berth` and the helper run on every container start (and exec): linked
 # statically they start without the dynamic loader's work, about 1 ms per
 # program on the build machines. Sanitizer runtimes need dynamic linking.
@@ -111,21 +121,26 @@ STATIC_LDFLAGS := $(ALL_LDFLAGS)
 CLI_LIBS := $(LIBS)
 endif
 
-$(BINDIR)/berth: $(call obj,$(CLI_SRC)) $(LIBBERTH)
+$(BINDIR)/berth: $(call obj,$(CLI_SRC)) $(LIBIMAGE) $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(STATIC_LDFLAGS) -o $@ $^ $(CLI_LIBS)
 
-$(BINDIR)/berthd: $(call obj,$(DAEMON_SRC)) $(LIBBERTH)
+$(BINDIR)/berthd: $(call obj,$(DAEMON_SRC)) $(LIBIMAGE) $(LIBBERTH)
 	@mkdir -p $(dir $@)
-	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(DAEMON_LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(DAEMON_LIBS) $(IMAGE_LIBS)
 
 $(BINDIR)/berth-runtime: $(call obj,$(HELPER_SRC)) $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(STATIC_LDFLAGS) -o $@ $^ -ljansson -lseccomp -lcap
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBBERTH)
+# `berth-image`: import and pull images for the static `berth` (which execs it).
+$(BINDIR)/berth-image: $(call obj,$(IMAGE_TOOL_SRC)) $(LIBIMAGE) $(LIBBERTH)
 	@mkdir -p $(dir $@)
-	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(IMAGE_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBIMAGE) $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(IMAGE_LIBS) -lcmocka
 
 # A static pattern rule: explicit, so it wins over the unit tests' pattern.
 $(TOOL_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o
@@ -172,7 +187,7 @@ format-check:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/berth
 	install -m 0755 $(BINDIR)/berth $(BINDIR)/berthd $(DESTDIR)$(PREFIX)/bin/
-	install -m 0755 $(BINDIR)/berth-runtime $(DESTDIR)$(PREFIX)/libexec/berth/
+	install -m 0755 $(BINDIR)/berth-runtime $(BINDIR)/berth-image $(DESTDIR)$(PREFIX)/libexec/berth/
 
 clean:
 	rm -rf build bin

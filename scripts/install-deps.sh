@@ -12,6 +12,7 @@ PACKAGES="
   busybox-static musl-tools nettle-dev
   iproute2 util-linux procps curl
   crun hyperfine jq
+  zstd attr skopeo umoci docker-registry
 "
 
 missing=""

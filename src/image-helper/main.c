@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * bin/berth-image: the image store for programs that cannot link it. `berth`
+ * is static and must not carry libcurl and libarchive, so `berth run --image`
+ * execs this helper, which imports or pulls the image and prints what the
+ * runtime needs as JSON on stdout:
+ *
+ *   berth-image resolve [OPTIONS] SOURCE
+ *     {"kind": "image", "manifest": DIGEST, "layers": [DIR, ...] (top first),
+ *      "config": {Entrypoint, Cmd, Env, ...}}
+ *     {"kind": "rootfs", "rootfs": DIR}         (a plain root directory)
+ *   berth-image pull [OPTIONS] REF              pull (again), print the digest
+ *   berth-image import [OPTIONS] PATH[:TAG]     import a layout or archive
+ *
+ * Progress and errors go to stderr; the exit status is 0 or 1 (2: usage).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "berth/image.h"
+#include "berth/log.h"
+#include "berth/util.h"
+
+#define DEFAULT_STATE_DIR "/var/lib/berth"
+#define MAX_INSECURE      32
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: berth-image resolve|pull|import [OPTIONS] SOURCE\n"
+	        "\n"
+	        "Options:\n"
+	        "      --state-dir DIR           the store is DIR/images "
+	        "(default " DEFAULT_STATE_DIR ")\n"
+	        "      --insecure-registry HOST  reach HOST[:PORT] over plain HTTP (repeatable)\n"
+	        "      --auth-file FILE          credentials, as Docker's config.json\n"
+	        "      --pull                    resolve: pull a reference even when stored\n"
+	        "  -q, --quiet                   no progress on stderr\n"
+	        "  -h, --help                    show this help\n");
+}
+
+enum { OPT_STATE_DIR = 256, OPT_INSECURE, OPT_AUTH_FILE, OPT_PULL };
+
+static const struct option options[] = {
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"insecure-registry", required_argument, NULL, OPT_INSECURE},
+        {"auth-file", required_argument, NULL, OPT_AUTH_FILE},
+        {"pull", no_argument, NULL, OPT_PULL},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+};
+
+static int print_json(json_t *doc)
+{
+	int r = json_dumpf(doc, stdout, JSON_COMPACT);
+
+	json_decref(doc);
+	if (r < 0 || fputc('\n', stdout) == EOF || fflush(stdout) == EOF) {
+		berth_error_log("write the answer: %s", strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+static int resolve(struct berth_image_store *s, const char *source,
+                   const struct berth_pull_options *opts, bool pull)
+{
+	struct berth_image *img = NULL;
+	berth_error_t err;
+	json_t *layers;
+	int r;
+
+	r = berth_image_resolve(s, source, opts, pull, &img, &err);
+	if (r == -EISDIR)
+		return print_json(json_pack("{s:s, s:s}", "kind", "rootfs", "rootfs", source));
+	if (r < 0) {
+		berth_error_log("%s", err.message);
+		return 1;
+	}
+	layers = json_array();
+	for (size_t i = 0; i < img->nlayers; i++)
+		json_array_append_new(layers, json_string(img->layer_dirs[i]));
+	r = print_json(json_pack("{s:s, s:s, s:o, s:O}", "kind", "image", "manifest",
+	                         img->manifest_digest, "layers", layers, "config", img->config));
+	berth_image_free(img);
+	return r;
+}
+
+static int pull(struct berth_image_store *s, const char *source,
+                const struct berth_pull_options *opts)
+{
+	struct berth_image_ref ref;
+	char digest[BERTH_DIGEST_MAX];
+	berth_error_t err;
+	int r;
+
+	if (berth_image_ref_parse(source, &ref, &err) < 0) {
+		berth_error_log("%s", err.message);
+		return 1;
+	}
+	r = berth_image_pull(s, &ref, opts, digest, &err);
+	berth_image_ref_free(&ref);
+	if (r < 0) {
+		berth_error_log("%s", err.message);
+		return 1;
+	}
+	printf("%s\n", digest);
+	return 0;
+}
+
+static int import(struct berth_image_store *s, const char *source)
+{
+	enum berth_image_source_kind kind;
+	cleanup_free char *path = NULL;
+	cleanup_free char *tag = NULL;
+	char digest[BERTH_DIGEST_MAX];
+	berth_error_t err;
+	int r;
+
+	r = berth_image_source_classify(source, &kind, &path, &tag, &err);
+	if (r == 0 && kind == BERTH_IMAGE_SOURCE_LAYOUT)
+		r = berth_image_import_layout(s, path, tag, digest, &err);
+	else if (r == 0 && kind == BERTH_IMAGE_SOURCE_ARCHIVE)
+		r = berth_image_import_archive(s, path, digest, &err);
+	else if (r == 0)
+		r = berth_error_set_plain(
+		        &err, EINVAL, "`%s` is neither an OCI image layout nor an image archive",
+		        source);
+	if (r < 0) {
+		berth_error_log("%s", err.message);
+		return 1;
+	}
+	printf("%s\n", digest);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct berth_pull_options opts = {0};
+	char *insecure[MAX_INSECURE + 1] = {0};
+	const char *state_dir = DEFAULT_STATE_DIR;
+	struct berth_image_store *s = NULL;
+	size_t ninsecure = 0;
+	bool force_pull = false;
+	const char *verb;
+	berth_error_t err;
+	int opt, status;
+
+	berth_log_init("berth-image", BERTH_LOG_INFO);
+	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	verb = argv[1];
+	optind = 1;
+	while ((opt = getopt_long(argc - 1, argv + 1, "qh", options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_STATE_DIR:
+			state_dir = optarg;
+			break;
+		case OPT_INSECURE:
+			if (ninsecure == MAX_INSECURE) {
+				berth_error_log("too many --insecure-registry options");
+				return 2;
+			}
+			insecure[ninsecure++] = optarg;
+			break;
+		case OPT_AUTH_FILE:
+			opts.auth_file = optarg;
+			break;
+		case OPT_PULL:
+			force_pull = true;
+			break;
+		case 'q':
+			opts.quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	opts.insecure = insecure;
+	if (optind + 1 != argc - 1) {
+		berth_error_log("%s: give exactly one image", verb);
+		return 2;
+	}
+	if (berth_image_store_open(state_dir, &s, &err) < 0) {
+		berth_error_log("%s", err.message);
+		return 1;
+	}
+	if (strcmp(verb, "resolve") == 0)
+		status = resolve(s, argv[optind + 1], &opts, force_pull);
+	else if (strcmp(verb, "pull") == 0)
+		status = pull(s, argv[optind + 1], &opts);
+	else if (strcmp(verb, "import") == 0)
+		status = import(s, argv[optind + 1]);
+	else {
+		berth_error_log("unknown command `%s` (resolve, pull or import)", verb);
+		status = 2;
+	}
+	berth_image_store_free(s);
+	return status;
+}
