@@ -210,6 +210,7 @@ struct berth_pull_options {
 	char *const *insecure; /* registries (host[:port]) reached over plain HTTP */
 	const char *auth_file; /* Docker-style config.json with "auths"; NULL: none */
 	unsigned concurrency;  /* layers fetched at once; 0: 3 */
+	uint64_t max_rate;     /* bytes per second per transfer; 0: unlimited */
 	bool quiet;            /* no progress lines on stderr */
 };
 

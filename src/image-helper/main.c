@@ -12,6 +12,9 @@
  *   berth-image pull [OPTIONS] REF              pull (again), print the digest
  *   berth-image import [OPTIONS] PATH[:TAG]     import a layout or archive
  *
+ * $BERTH_INSECURE_REGISTRIES (comma-separated) and $BERTH_AUTH_FILE give
+ * defaults for --insecure-registry and --auth-file.
+ *
  * Progress and errors go to stderr; the exit status is 0 or 1 (2: usage).
  */
 #include <errno.h>
@@ -22,6 +25,7 @@
 
 #include "berth/image.h"
 #include "berth/log.h"
+#include "berth/parse.h"
 #include "berth/util.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/berth"
@@ -42,13 +46,14 @@ static void usage(FILE *f)
 	        "  -h, --help                    show this help\n");
 }
 
-enum { OPT_STATE_DIR = 256, OPT_INSECURE, OPT_AUTH_FILE, OPT_PULL };
+enum { OPT_STATE_DIR = 256, OPT_INSECURE, OPT_AUTH_FILE, OPT_PULL, OPT_LIMIT_RATE };
 
 static const struct option options[] = {
         {"state-dir", required_argument, NULL, OPT_STATE_DIR},
         {"insecure-registry", required_argument, NULL, OPT_INSECURE},
         {"auth-file", required_argument, NULL, OPT_AUTH_FILE},
         {"pull", no_argument, NULL, OPT_PULL},
+        {"limit-rate", required_argument, NULL, OPT_LIMIT_RATE},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -151,6 +156,14 @@ int main(int argc, char **argv)
 	int opt, status;
 
 	berth_log_init("berth-image", BERTH_LOG_INFO);
+	/* Defaults from the environment, so that `berth run --image` passes them on. */
+	opts.auth_file = getenv("BERTH_AUTH_FILE");
+	if (getenv("BERTH_INSECURE_REGISTRIES") != NULL) {
+		char *list = xstrdup(getenv("BERTH_INSECURE_REGISTRIES")), *save = NULL;
+		for (char *h = strtok_r(list, ",", &save); h != NULL && ninsecure < MAX_INSECURE;
+		     h = strtok_r(NULL, ",", &save))
+			insecure[ninsecure++] = h; /* `list` lives as long as the process */
+	}
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
@@ -174,6 +187,12 @@ int main(int argc, char **argv)
 			break;
 		case OPT_PULL:
 			force_pull = true;
+			break;
+		case OPT_LIMIT_RATE:
+			if (berth_parse_size(optarg, &opts.max_rate, &err) < 0) {
+				berth_error_log("--limit-rate: %s", err.message);
+				return 2;
+			}
 			break;
 		case 'q':
 			opts.quiet = true;

@@ -156,6 +156,8 @@ static CURL *new_handle(struct puller *p, const char *url, struct curl_slist *he
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "berth");
+	if (p->opts->max_rate > 0)
+		curl_easy_setopt(c, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)p->opts->max_rate);
 	return c;
 }
 
@@ -430,6 +432,7 @@ static size_t on_blob_data(char *data, size_t size, size_t n, void *arg)
 		curl_easy_getinfo(d->c, CURLINFO_RESPONSE_CODE, &d->status);
 		/* A server that ignores Range answers 200 with the whole blob. */
 		if (d->status == 200 && d->w.offset > 0) {
+			d->resumed_at = 0;
 			if (berth_blob_writer_reset(&d->w, &d->err) < 0) {
 				d->writer_failed = true;
 				return 0;
@@ -510,10 +513,14 @@ static int download_finish(struct download *d, CURLcode rc)
 	}
 	if (berth_blob_writer_commit(&d->w, d->digest, NULL, &d->err) < 0)
 		return berth_error_wrap(&d->err, "blob %s", d->digest);
-	if (!d->p->opts->quiet)
-		berth_info("%s: %s: %.1f MiB%s", d->p->name, d->digest,
-		           (double)d->size / (1024.0 * 1024.0),
-		           d->resumed_at > 0 ? " (resumed)" : "");
+	if (!d->p->opts->quiet) {
+		char resumed[64] = "";
+		if (d->resumed_at > 0)
+			snprintf(resumed, sizeof(resumed), " (resumed at %.1f MiB)",
+			         (double)d->resumed_at / (1024.0 * 1024.0));
+		berth_info("%s: %.12s: %.1f MiB%s", d->p->name, d->digest + 7,
+		           (double)d->size / (1024.0 * 1024.0), resumed);
+	}
 	return 0;
 }
 
