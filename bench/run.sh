@@ -103,3 +103,4 @@ if [ -d /sys/fs/cgroup/pids ] && [ -d /sys/fs/cgroup/memory ]; then
 	echo "|------------------------|-----------|"
 	"$work/cgroup-move" 10
 fi
+bench/images.sh

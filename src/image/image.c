@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* An image as the runtime uses it: its layers unpacked, top first, and its config. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <unistd.h>
 
 #include "berth/util.h"
 #include "image-internal.h"
@@ -15,6 +18,63 @@ void berth_image_free(struct berth_image *img)
 	berth_strv_free(img->layer_dirs);
 	json_decref(img->config);
 	free(img);
+}
+
+/* Layers are unpacked in parallel: decompression and file creation keep a core busy each. */
+#define UNPACK_THREADS_MAX 4
+
+struct unpack_jobs {
+	struct berth_image_store *s;
+	const struct berth_image_manifest *m;
+	char **dirs; /* bottom first, as the manifest */
+	berth_error_t *errs;
+	int *rets;
+	size_t next; /* the next layer to take (atomic) */
+};
+
+static void *unpack_worker(void *arg)
+{
+	struct unpack_jobs *j = arg;
+	size_t i;
+
+	while ((i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->m->nlayers)
+		j->rets[i] =
+		        berth_image_store_layer(j->s, j->m->layers[i].digest,
+		                                j->m->layers[i].diff_id, &j->dirs[i], &j->errs[i]);
+	return NULL;
+}
+
+static int unpack_layers(struct berth_image_store *s, const struct berth_image_manifest *m,
+                         char **dirs, berth_error_t *err)
+{
+	struct unpack_jobs j = {.s = s, .m = m, .dirs = dirs};
+	pthread_t threads[UNPACK_THREADS_MAX];
+	size_t nthreads = 0;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t want = m->nlayers < UNPACK_THREADS_MAX ? m->nlayers : UNPACK_THREADS_MAX;
+	int r = 0;
+
+	if (cpus > 0 && (size_t)cpus < want)
+		want = (size_t)cpus;
+	j.errs = xcalloc(m->nlayers, sizeof(*j.errs));
+	j.rets = xcalloc(m->nlayers, sizeof(*j.rets));
+	/* This thread works too; the others are extra. */
+	while (nthreads + 1 < want &&
+	       pthread_create(&threads[nthreads], NULL, unpack_worker, &j) == 0)
+		nthreads++;
+	unpack_worker(&j);
+	for (size_t i = 0; i < nthreads; i++)
+		pthread_join(threads[i], NULL);
+	for (size_t i = 0; i < m->nlayers; i++) {
+		if (j.rets[i] < 0) {
+			*err = j.errs[i];
+			r = j.rets[i];
+			break;
+		}
+	}
+	free(j.errs);
+	free(j.rets);
+	return r;
 }
 
 int berth_image_load(struct berth_image_store *s, const char *manifest_digest,
@@ -52,12 +112,14 @@ int berth_image_load(struct berth_image_store *s, const char *manifest_digest,
 	snprintf(img->config_digest, sizeof(img->config_digest), "%s", m.config_digest);
 	img->nlayers = m.nlayers;
 	img->layer_dirs = xcalloc(m.nlayers + 1, sizeof(char *));
-	for (size_t i = 0; i < m.nlayers; i++) {
-		/* overlayfs takes the top layer first; the manifest lists the base first. */
-		r = berth_image_store_layer(s, m.layers[i].digest, m.layers[i].diff_id,
-		                            &img->layer_dirs[m.nlayers - 1 - i], err);
-		if (r < 0)
-			goto out;
+	r = unpack_layers(s, &m, img->layer_dirs, err);
+	if (r < 0)
+		goto out;
+	/* overlayfs takes the top layer first; the manifest lists the base first. */
+	for (size_t i = 0; i < m.nlayers / 2; i++) {
+		char *t = img->layer_dirs[i];
+		img->layer_dirs[i] = img->layer_dirs[m.nlayers - 1 - i];
+		img->layer_dirs[m.nlayers - 1 - i] = t;
 	}
 	inner = json_object_get(config, "config");
 	img->config = json_is_object(inner) ? json_incref(inner) : json_object();

@@ -59,6 +59,8 @@ struct unpack {
 	/* The last parent directory opened, which the next entry most likely shares. */
 	char parent_path[PATH_MAX];
 	int parent_fd;
+	bool parent_setgid; /* new entries there take the directory's group */
+	mode_t umask;       /* the process's, read once: it shapes what open() creates */
 	/* Directory times are set at the end: writing entries into them changes them. */
 	struct dir_time *dirs;
 	size_t ndirs, dirs_cap;
@@ -195,6 +197,10 @@ static int parent_of(struct unpack *u, const char *path, const char **name)
 		return fd;
 	berth_closep(&u->parent_fd);
 	u->parent_fd = fd;
+	{
+		struct stat st;
+		u->parent_setgid = fstat(fd, &st) < 0 || (st.st_mode & S_ISGID) != 0;
+	}
 	snprintf(u->parent_path, sizeof(u->parent_path), "%s", parent);
 	return fd;
 }
@@ -254,15 +260,24 @@ static void entry_times(struct archive_entry *e, struct timespec ts[2])
 	}
 }
 
-/* Owner, then mode (a chown clears setuid and setgid bits), attributes and times. */
+/*
+ * Owner, then mode (a chown clears setuid and setgid bits), attributes and
+ * times. `fresh`: the entry was just created by us with `perm & 0777` as its
+ * mode, so it is root's with that mode less the umask, and the calls that
+ * would change nothing are skipped (a layer has thousands of files).
+ */
 static int set_meta_fd(struct unpack *u, struct archive_entry *e, int fd, const char *path,
-                       bool times)
+                       bool times, bool fresh)
 {
+	uid_t uid = (uid_t)archive_entry_uid(e);
+	gid_t gid = (gid_t)archive_entry_gid(e);
+	mode_t perm = archive_entry_perm(e) & 07777;
 	struct timespec ts[2];
+	bool owned = fresh && uid == 0 && gid == 0 && !u->parent_setgid;
 
-	if (fchown(fd, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e)) < 0)
+	if (!owned && fchown(fd, uid, gid) < 0)
 		return berth_error_set(u->err, errno, "chown `%s`", path);
-	if (fchmod(fd, archive_entry_perm(e) & 07777) < 0)
+	if ((!owned || perm != (perm & 0777 & ~u->umask)) && fchmod(fd, perm) < 0)
 		return berth_error_set(u->err, errno, "chmod `%s`", path);
 	if (set_xattrs(u, e, fd, path) < 0)
 		return -1;
@@ -274,7 +289,8 @@ static int set_meta_fd(struct unpack *u, struct archive_entry *e, int fd, const 
 	return 0;
 }
 
-static int write_data(struct unpack *u, struct archive *a, int fd, const char *path)
+static int write_data(struct unpack *u, struct archive *a, int fd, const char *path,
+                      la_int64_t entry_size)
 {
 	const void *buf;
 	size_t size;
@@ -292,7 +308,8 @@ static int write_data(struct unpack *u, struct archive *a, int fd, const char *p
 	if (r != ARCHIVE_EOF)
 		return berth_error_set_plain(u->err, EIO, "read `%s`: %s", path,
 		                             archive_error_string(a));
-	if (ftruncate(fd, end) < 0 && errno != EINVAL)
+	/* A hole at the end: the file still has its full size. */
+	if (end < entry_size && ftruncate(fd, entry_size) < 0)
 		return berth_error_set(u->err, errno, "truncate `%s`", path);
 	return 0;
 }
@@ -379,7 +396,7 @@ static int entry(struct unpack *u, struct archive *a, struct archive_entry *e)
 		if (!S_ISDIR(type) || archive_entry_hardlink(e) != NULL)
 			return berth_error_set_plain(u->err, EINVAL,
 			                             "the layer's root entry is not a directory");
-		if (set_meta_fd(u, e, u->rootfd, "/", false) < 0)
+		if (set_meta_fd(u, e, u->rootfd, "/", false, false) < 0)
 			return -1;
 		return defer_dir_time(u, path, e);
 	}
@@ -393,29 +410,44 @@ static int entry(struct unpack *u, struct archive *a, struct archive_entry *e)
 
 	if (S_ISDIR(type)) {
 		cleanup_close int fd = -1;
+		bool fresh = true;
 
-		if (remove_existing(u, dirfd, name, true) < 0)
-			return -1;
-		if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
-			return berth_error_set(u->err, errno, "mkdir `%s`", path);
+		/* Usually new; else a directory stays (merged), anything else goes. */
+		if (mkdirat(dirfd, name, archive_entry_perm(e) & 0777) < 0) {
+			if (errno != EEXIST)
+				return berth_error_set(u->err, errno, "mkdir `%s`", path);
+			fresh = false;
+			if (remove_existing(u, dirfd, name, true) < 0)
+				return -1;
+			if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
+				return berth_error_set(u->err, errno, "mkdir `%s`", path);
+		}
 		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return berth_error_set(u->err, errno, "open `%s`", path);
-		if (set_meta_fd(u, e, fd, path, false) < 0)
+		if (set_meta_fd(u, e, fd, path, false, fresh) < 0)
 			return -1;
 		return defer_dir_time(u, path, e);
 	}
-	if (remove_existing(u, dirfd, name, false) < 0)
-		return -1;
 	if (S_ISREG(type)) {
-		cleanup_close int fd = openat(
-		        dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+		mode_t mode = archive_entry_perm(e) & 0777;
+		cleanup_close int fd = openat(dirfd, name, flags, mode);
+
+		/* A name seen before in this tar: the later entry replaces it. */
+		if (fd < 0 && errno == EEXIST) {
+			if (remove_existing(u, dirfd, name, false) < 0)
+				return -1;
+			fd = openat(dirfd, name, flags, mode);
+		}
 		if (fd < 0)
 			return berth_error_set(u->err, errno, "create `%s`", path);
-		if (write_data(u, a, fd, path) < 0)
+		if (write_data(u, a, fd, path, archive_entry_size(e)) < 0)
 			return -1;
-		return set_meta_fd(u, e, fd, path, true);
+		return set_meta_fd(u, e, fd, path, true, true);
 	}
+	if (remove_existing(u, dirfd, name, false) < 0)
+		return -1;
 	if (S_ISLNK(type)) {
 		const char *target = archive_entry_symlink(e);
 		struct timespec ts[2];
@@ -463,10 +495,24 @@ static void apply_dir_times(struct unpack *u)
 	}
 }
 
+/* The umask without changing it (umask(2) would, for every thread): /proc says. */
+static mode_t process_umask(void)
+{
+	cleanup_free char *status = NULL;
+	const char *line;
+	size_t len;
+
+	if (berth_read_file_at(AT_FDCWD, "/proc/self/status", 65536, &status, &len, NULL) == 0 &&
+	    (line = strstr(status, "\nUmask:")) != NULL)
+		return (mode_t)strtoul(line + 7, NULL, 8) & 0777;
+	/* Unknown: assume the strictest, so that every mode is set explicitly. */
+	return 0777;
+}
+
 int berth_image_unpack(int fd, int dirfd, char diff_id[BERTH_DIGEST_MAX], berth_error_t *err)
 {
 	struct source *src = xcalloc(1, sizeof(*src));
-	struct unpack u = {.rootfd = dirfd, .err = err, .parent_fd = -1};
+	struct unpack u = {.rootfd = dirfd, .err = err, .parent_fd = -1, .umask = process_umask()};
 	struct archive *inner = NULL;
 	struct archive_entry *e;
 	uint8_t raw[SHA256_DIGEST_SIZE];
