@@ -20,7 +20,7 @@ PKGS := libuv jansson libseccomp libcap sqlite3 nettle
 # Only berthd links libsystemd (sd_notify); `berth` and the helper are static.
 DAEMON_PKGS := libsystemd
 # Images: unpacking (libarchive) and pulls (libcurl) live in berthd and the dynamic
-# `berth-image` helper only; the static `berth` links just src/image/apply.c of them.
+# `berth-image` helper only; the static `berth` execs that helper.
 IMAGE_PKGS := libarchive libcurl
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -66,14 +66,17 @@ HTTP_SRC    := $(wildcard src/http/*.c)
 CLI_SRC     := $(wildcard src/cli/*.c)
 DAEMON_SRC  := $(wildcard src/daemon/*.c)
 HELPER_SRC  := src/runtime/helper-main.c
-IMAGE_SRC   := $(wildcard src/image/*.c)
+# The image module's pure parts (references, digests, the config's rules) are in
+# libberth; what needs libarchive or libcurl is in libberth-image.
+IMAGE_PURE_SRC := src/image/ref.c src/image/digest.c src/image/apply.c
+IMAGE_SRC   := $(filter-out $(IMAGE_PURE_SRC),$(wildcard src/image/*.c))
 IMAGE_TOOL_SRC := $(wildcard src/image-helper/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 GEN := $(BUILD)/gen
 
 LIB_OBJ := $(call obj,$(COMMON_SRC) $(CONFIG_SRC) $(RUNTIME_SRC) $(INSTANCE_SRC) \
-	$(REGISTRY_SRC) $(HTTP_SRC))
+	$(REGISTRY_SRC) $(HTTP_SRC) $(IMAGE_PURE_SRC))
 LIBBERTH := $(BUILD)/libberth.a
 LIBIMAGE := $(BUILD)/libberth-image.a
 
@@ -121,7 +124,7 @@ STATIC_LDFLAGS := $(ALL_LDFLAGS)
 CLI_LIBS := $(LIBS)
 endif
 
-$(BINDIR)/berth: $(call obj,$(CLI_SRC)) $(LIBIMAGE) $(LIBBERTH)
+$(BINDIR)/berth: $(call obj,$(CLI_SRC)) $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(STATIC_LDFLAGS) -o $@ $^ $(CLI_LIBS)
 

@@ -80,7 +80,10 @@ int berth_image_store_read_blob(const struct berth_image_store *s, const char *d
  * renamed into place by commit. Opened with `resume_digest`, the writer
  * continues the partial file kept for that digest by an earlier, interrupted
  * writer (its bytes are hashed again first); `offset` then says how much is
- * there. abort keeps a resumable partial file, discard removes it.
+ * there; -EEXIST (err untouched) when the blob is in the store already. A
+ * resumable writer holds a lock on its partial file, so concurrent pulls of
+ * one blob take turns. abort keeps a resumable partial file, discard
+ * removes it.
  */
 struct berth_blob_writer {
 	struct berth_image_store *store;

@@ -26,6 +26,7 @@
 #include "berth/runtime.h"
 #include "berth/util.h"
 #include "daemon/daemon.h"
+#include "daemon/images.h"
 #include "daemon/instances.h"
 #include "daemon/persist.h"
 #include "daemon/probe.h"
@@ -575,6 +576,8 @@ struct start_job {
 	struct berth_container_spec spec;
 	char **argv, **env;
 	char *log_dir;
+	char *image; /* the class's image_path, resolved on the worker thread */
+	struct berthd_image_prep prep;
 	struct berth_container *ctr;
 	berth_error_t err;
 	int result;
@@ -586,7 +589,11 @@ static void start_work(uv_work_t *req)
 
 	/* The container's output goes to its log, kept by its init (see runtime.h). */
 	j->spec.stdio[0] = j->spec.stdio[1] = j->spec.stdio[2] = -1;
-	j->result = berth_container_start(&j->spec, &j->ctr, &j->err);
+	/* The image: imported or pulled on first use, then its config applies. */
+	j->result = berthd_image_prepare(j->spec.state_dir, j->image, j->argv, j->env, &j->spec,
+	                                 &j->prep, &j->err);
+	if (j->result == 0)
+		j->result = berth_container_start(&j->spec, &j->ctr, &j->err);
 }
 
 static void after_start(uv_work_t *req, int status)
@@ -611,6 +618,12 @@ static void after_start(uv_work_t *req, int status)
 		goto out;
 	}
 	in->ctr = j->ctr;
+	if (in->n_ports == 0 && j->prep.port != 0) {
+		/* A single ExposedPorts entry serves as defaultPort when nothing else says. */
+		in->n_ports = 1;
+		in->ports = xmalloc(sizeof(uint16_t));
+		in->ports[0] = j->prep.port;
+	}
 	watch_exit(in);
 	berth_info("instance %s/%s: started (pid %d)", in->class_name, in->name,
 	           (int)berth_container_pid(in->ctr));
@@ -625,6 +638,8 @@ static void after_start(uv_work_t *req, int status)
 		wait_for_ports(in);
 	}
 out:
+	berthd_image_prep_free(&j->prep);
+	free(j->image);
 	berth_strv_free(j->argv);
 	berth_strv_free(j->env);
 	free((char *)j->spec.hostname);
@@ -944,13 +959,6 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 			wait_for_ports(in); /* it ran but was not ready in time: look again */
 		return;
 	}
-	if (cls->entrypoint == NULL && (opts == NULL || opts->entrypoint == NULL)) {
-		start_answer(cb, arg, 500, "start_failed",
-		             "failed to start container: its class has no entrypoint, and a root "
-		             "directory image has no command of its own",
-		             id);
-		return;
-	}
 	if (cls->max_instances > 0 && active_of_class(d, cls->class_name) >= cls->max_instances) {
 		char msg[256];
 		snprintf(msg, sizeof(msg),
@@ -1003,7 +1011,7 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 	j = xcalloc(1, sizeof(*j));
 	j->work.data = j;
 	j->in = in;
-	j->argv = berth_strv_dup(cls->entrypoint);
+	j->argv = cls->entrypoint != NULL ? berth_strv_dup(cls->entrypoint) : NULL;
 	if (opts != NULL && opts->entrypoint != NULL) {
 		size_t i, n = json_array_size(opts->entrypoint);
 		json_t *v;
@@ -1018,7 +1026,7 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 	j->spec.log_max_bytes = d->config->berth.log_max_bytes;
 	j->spec.log_max_files = d->config->berth.log_max_files;
 	j->spec.id = in->id;
-	j->spec.rootfs = cls->image_path;
+	j->image = xstrdup(cls->image_path);
 	j->spec.state_dir = d->config->berth.state_dir;
 	j->spec.argv = j->argv;
 	j->spec.env = j->env;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What an image's config means for a container, with Docker's rules. Only
- * libc and jansson here: the static `berth` links this file and nothing else
- * of the image module.
+ * libc and jansson here (it is part of libberth, which the static `berth`
+ * links).
  */
 #include <errno.h>
 #include <fcntl.h>

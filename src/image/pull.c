@@ -543,6 +543,12 @@ static int download_all(struct puller *p, struct download *ds, size_t n, berth_e
 				continue;
 			}
 			r = berth_blob_writer_open(p->s, d->digest, &d->w, err);
+			if (r == -EEXIST) {
+				/* Another pull stored it while we waited for it. */
+				r = 0;
+				d->done = true;
+				continue;
+			}
 			if (r < 0)
 				break;
 			if (d->size > 0 && d->w.offset == d->size) {

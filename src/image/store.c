@@ -178,15 +178,35 @@ int berth_blob_writer_open(struct berth_image_store *s, const char *resume_diges
 	w->hash = ctx;
 	sha256_init(ctx);
 	if (resume_digest != NULL) {
-		/* One partial file per digest: what an interrupted download left. */
+		/*
+		 * One partial file per digest: what an interrupted download left.
+		 * Two pulls of the same blob take turns with a lock on it; the one
+		 * that waited finds the file renamed into place (or removed) and
+		 * starts again, or finds the blob there.
+		 */
 		char buf[65536];
 		ssize_t n;
 
 		w->resumable = true;
 		w->tmp_path = xasprintf("%s/tmp/partial-%s", s->root, resume_digest + 7);
-		w->fd = open(w->tmp_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (w->fd < 0)
-			goto fail;
+		for (;;) {
+			struct stat a, b;
+
+			if (berth_image_store_has_blob(s, resume_digest)) {
+				free(w->tmp_path);
+				free(w->hash);
+				memset(w, 0, sizeof(*w));
+				w->fd = -1;
+				return -EEXIST;
+			}
+			w->fd = open(w->tmp_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+			if (w->fd < 0 || flock(w->fd, LOCK_EX) < 0 || fstat(w->fd, &a) < 0)
+				goto fail;
+			if (stat(w->tmp_path, &b) == 0 && a.st_ino == b.st_ino &&
+			    a.st_dev == b.st_dev)
+				break;
+			close(w->fd);
+		}
 		while ((n = read(w->fd, buf, sizeof(buf))) > 0) {
 			sha256_update(ctx, (size_t)n, (const uint8_t *)buf);
 			w->offset += (uint64_t)n;

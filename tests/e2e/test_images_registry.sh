@@ -143,12 +143,14 @@ COMPRESS=none mk_oci_layout "$WORK/layout" big '{"Cmd": ["true"]}' "$L1" "$WORK/
 push "oci:$WORK/layout:big" "$REG/test/big:1"
 layer=$(layer_of test/big 1 1)
 partial=$STATE/images/tmp/partial-${layer#sha256:}
-bimg pull --limit-rate 4M "$REG/test/big:1" >"$WORK/pull1" 2>&1 &
+# Started directly, so that $! is berth-image itself.
+"$BERTH_BIN/berth-image" pull --state-dir "$STATE" --limit-rate 4M "$REG/test/big:1" \
+	>"$WORK/pull1" 2>&1 &
 pid=$!
 half() { [ "$(stat -c %s "$partial" 2>/dev/null || echo 0)" -gt $((4 << 20)) ]; }
 wait_for "some of the big layer" 100 half
-kill -KILL $pid
-wait $pid 2>/dev/null
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null
 size=$(stat -c %s "$partial")
 check_true "killed half-way: the blob is not visible" test ! -e "$STATE/images/blobs/sha256/${layer#sha256:}"
 check_true "killed half-way: a partial file stays" test "$size" -gt 0 -a "$size" -lt $((24 << 20))
@@ -206,5 +208,48 @@ check_contains "the token asked for the repository's pull scope" "repository:pri
 	"$(cat "$TOK/scopes")"
 check_eq "the pulled image runs" "amd64" \
 	"$(BERTH_AUTH_FILE=$WORK/auth.json irun --image "$AREG/private/app:v1" -- echo amd64 2>&1)"
+
+echo "-- berthd: a class's image pulled when an instance first starts"
+COMPRESS=gzip mk_oci_layout "$WORK/layout" web '{"Cmd": ["sh", "-c", "env; exec echo-server --port 8080"],
+	"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "FROM_IMAGE=yes", "BOTH=image"],
+	"ExposedPorts": {"8080/tcp": {}}}' "$L1" >/dev/null
+push "oci:$WORK/layout:web" "$REG/test/web:1"
+SOCK=$STATE/berth.sock
+cat >"$STATE/berth.jsonc" <<JSON
+{
+  "containers": [
+    {"class_name": "Pulled", "image": "$REG/test/web:1", "envVars": {"BOTH": "class"}},
+    {"class_name": "Layout", "image": "$WORK/layout:v1",
+     "entrypoint": ["sh", "-c", "echo overridden; sleep 30"]},
+    {"class_name": "Missing", "image": "$REG/test/web:nope"},
+  ],
+  "berth": {"state_dir": "$STATE/d", "api": {"socket": "$SOCK"}},
+}
+JSON
+api() { curl -s --unix-socket "$SOCK" "$@"; }
+"$BERTH_BIN/berthd" --config "$STATE/berth.jsonc" >>"$STATE/berthd.log" 2>&1 &
+PIDS+=($!)
+wait_for "the API" 50 test -S "$SOCK"
+out=$(api -X POST http://b/v1/classes/Pulled/instances/one/start)
+check_contains "start pulls the image, then the instance is healthy on its exposed port" \
+	'"status":"healthy"' "$out"
+id=$(sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p' <<<"$out")
+log=$STATE/d/logs/$id/container.log
+check_contains "the image's Env applies" "FROM_IMAGE=yes" "$(cat "$log")"
+check_contains "the class's envVars win over the image's" "BOTH=class" "$(cat "$log")"
+check_contains "the pull is in berthd's log" "$REG/test/web:1: " "$(cat "$STATE/berthd.log")"
+out=$(api -X POST http://b/v1/classes/Pulled/instances/two/start)
+check_contains "a second instance starts from the stored image" '"status":"healthy"' "$out"
+check_eq "pulled once: two blobs (config, layer), one line each" 2 \
+	"$(grep -c "$REG/test/web:1: " "$STATE/berthd.log")"
+out=$(api -X POST -d '{"waitForPorts": false}' http://b/v1/classes/Layout/instances/l/start)
+check_contains "a layout's image with the class's entrypoint" '"status":"healthy"' "$out"
+id=$(sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p' <<<"$out")
+wait_for "its output" 50 grep -q overridden "$STATE/d/logs/$id/container.log"
+check_contains "the class's entrypoint replaces ENTRYPOINT and CMD" "overridden" \
+	"$(cat "$STATE/d/logs/$id/container.log")"
+out=$(api -X POST http://b/v1/classes/Missing/instances/m/start)
+want="failed to start container: pull \`$REG/test/web:nope\`: \`$REG/test/web:nope\` is not in registry"
+check_contains "an image that cannot be pulled fails the start clearly" "$want" "$out"
 
 finish
