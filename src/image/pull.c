@@ -689,6 +689,8 @@ int berth_image_pull(struct berth_image_store *s, const struct berth_image_ref *
 	r = load_credentials(&p, err);
 	if (r < 0)
 		goto out;
+	if (!p.opts->quiet)
+		berth_info("%s: pulling from %s", p.name, p.base);
 	r = fetch_manifest(&p, ref->digest != NULL ? ref->digest : ref->tag, digest, &doc,
 	                   media_type, sizeof(media_type), err);
 	if (r < 0)
@@ -734,6 +736,8 @@ int berth_image_pull(struct berth_image_store *s, const struct berth_image_ref *
 	if (r < 0)
 		goto out;
 	r = berth_image_store_commit_image(s, p.name, digest, err);
+	if (r == 0 && !p.opts->quiet)
+		berth_info("%s: %s, %zu layers", p.name, digest, m.nlayers);
 out:
 	if (r < 0)
 		berth_error_wrap(err, "pull `%s`", p.name);

@@ -240,8 +240,8 @@ check_contains "the class's envVars win over the image's" "BOTH=class" "$(cat "$
 check_contains "the pull is in berthd's log" "$REG/test/web:1: " "$(cat "$STATE/berthd.log")"
 out=$(api -X POST http://b/v1/classes/Pulled/instances/two/start)
 check_contains "a second instance starts from the stored image" '"status":"healthy"' "$out"
-check_eq "pulled once: two blobs (config, layer), one line each" 2 \
-	"$(grep -c "$REG/test/web:1: " "$STATE/berthd.log")"
+check_eq "pulled once for both instances" 1 \
+	"$(grep -c "$REG/test/web:1: pulling from http://$REG/v2/test/web" "$STATE/berthd.log")"
 out=$(api -X POST -d '{"waitForPorts": false}' http://b/v1/classes/Layout/instances/l/start)
 check_contains "a layout's image with the class's entrypoint" '"status":"healthy"' "$out"
 id=$(sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p' <<<"$out")
