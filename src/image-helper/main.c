@@ -46,7 +46,7 @@ static void usage(FILE *f)
 	        "  -h, --help                    show this help\n");
 }
 
-enum { OPT_STATE_DIR = 256, OPT_INSECURE, OPT_AUTH_FILE, OPT_PULL, OPT_LIMIT_RATE };
+enum { OPT_STATE_DIR = 256, OPT_INSECURE, OPT_AUTH_FILE, OPT_PULL, OPT_LIMIT_RATE, OPT_CONCURRENT };
 
 static const struct option options[] = {
         {"state-dir", required_argument, NULL, OPT_STATE_DIR},
@@ -54,6 +54,7 @@ static const struct option options[] = {
         {"auth-file", required_argument, NULL, OPT_AUTH_FILE},
         {"pull", no_argument, NULL, OPT_PULL},
         {"limit-rate", required_argument, NULL, OPT_LIMIT_RATE},
+        {"max-concurrent-downloads", required_argument, NULL, OPT_CONCURRENT},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -194,6 +195,15 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case OPT_CONCURRENT: {
+			uint64_t v;
+			if (berth_parse_u64(optarg, 1, 64, &v, &err) < 0) {
+				berth_error_log("--max-concurrent-downloads: %s", err.message);
+				return 2;
+			}
+			opts.concurrency = (unsigned)v;
+			break;
+		}
 		case 'q':
 			opts.quiet = true;
 			break;

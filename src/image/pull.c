@@ -43,6 +43,8 @@ struct puller {
 	bool insecure;  /* plain HTTP */
 	char *auth;     /* "Authorization: ..." header, or NULL */
 	char *userpass; /* from the auth file, or NULL */
+	/* A blob request refused for an expired token: the challenge to answer. */
+	char challenge[HEADER_MAX];
 };
 
 /* One response: bounded body, the headers we need. */
@@ -418,6 +420,7 @@ struct download {
 	long status;
 	bool started, writer_failed, done;
 	uint64_t resumed_at;
+	char www_auth[HEADER_MAX];
 	struct response error_body; /* a non-2xx answer's body, for the message */
 	berth_error_t err;
 };
@@ -462,8 +465,11 @@ static size_t on_blob_header(char *data, size_t size, size_t n, void *arg)
 	size_t len = size * n;
 
 	/* Redirects: the final response's status decides. */
-	if (len > 5 && strncmp(data, "HTTP/", 5) == 0)
+	if (len > 5 && strncmp(data, "HTTP/", 5) == 0) {
 		d->started = false;
+		d->www_auth[0] = '\0';
+	}
+	header_value(data, len, "WWW-Authenticate", d->www_auth, sizeof(d->www_auth));
 	return len;
 }
 
@@ -503,6 +509,13 @@ static int download_finish(struct download *d, CURLcode rc)
 		berth_blob_writer_abort(&d->w); /* the partial file stays, to be resumed */
 		return berth_error_set_plain(&d->err, EIO, "blob %s: %s", d->digest,
 		                             d->errbuf[0] ? d->errbuf : curl_easy_strerror(rc));
+	}
+	if (status == 401 && d->www_auth[0] != '\0') {
+		/* The token expired during a long pull: the caller gets a new one and goes on. */
+		berth_blob_writer_abort(&d->w);
+		snprintf(d->p->challenge, sizeof(d->p->challenge), "%s", d->www_auth);
+		return berth_error_set_plain(&d->err, EKEYEXPIRED,
+		                             "blob %s: the registry wants a new token", d->digest);
 	}
 	if (status != 200 && status != 206) {
 		char why[256];
@@ -733,6 +746,22 @@ int berth_image_pull(struct berth_image_store *s, const struct berth_image_ref *
 	for (size_t i = 0; i < n; i++)
 		ds[i].w.fd = -1;
 	r = download_all(&p, ds, n, err);
+	if (r == -EKEYEXPIRED) {
+		/* Once: a new token, then the blobs not yet stored (partial ones resume). */
+		r = authenticate(&p, p.challenge, err);
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			ds[i].started = ds[i].writer_failed = ds[i].done = false;
+			ds[i].status = 0;
+			ds[i].resumed_at = 0;
+			ds[i].w.fd = -1;
+		}
+		if (r == 0)
+			r = download_all(&p, ds, n, err);
+		if (r == -EKEYEXPIRED)
+			r = berth_error_set_plain(
+			        err, EACCES, "registry `%s` refused a blob again with a new token",
+			        ref->registry);
+	}
 	if (r < 0)
 		goto out;
 	r = berth_image_store_commit_image(s, p.name, digest, err);

@@ -176,10 +176,11 @@ echo "\$scope" >> "$TOK/scopes"
 access=\$(echo "\$scope" | tr ' ' '\n' | jq -R -s -c 'split("\n") | map(select(. != "") | split(":")
 	| {type: .[0], name: (.[1:-1] | join(":")), actions: (.[-1] | split(","))})')
 now=\$(date +%s)
+ttl=\$(cat "$TOK/ttl" 2>/dev/null || echo 300)
 x5c=\$(openssl x509 -in "$TOK/cert.pem" -outform DER | openssl base64 -A)
 h=\$(jq -c -n --arg x "\$x5c" '{alg: "RS256", typ: "JWT", x5c: [\$x]}' | tr -d '\n' | b64url)
-c=\$(jq -c -n --argjson a "\$access" --argjson n "\$now" '{iss: "berth-test", sub: "berth",
-	aud: "berth-registry", exp: (\$n + 300), nbf: (\$n - 10), iat: \$n, jti: "\(\$n)", access: \$a}' \
+c=\$(jq -c -n --argjson a "\$access" --argjson n "\$now" --argjson t "\$ttl" '{iss: "berth-test", sub: "berth",
+	aud: "berth-registry", exp: (\$n + \$t), nbf: (\$n - 100), iat: \$n, jti: "\(\$n)", access: \$a}' \
 	| tr -d '\n' | b64url)
 s=\$(printf '%s.%s' "\$h" "\$c" | openssl dgst -sha256 -sign "$TOK/key.pem" | b64url)
 printf 'Content-Type: application/json\r\n\r\n{"token": "%s.%s.%s"}\n' "\$h" "\$c" "\$s"
@@ -208,6 +209,20 @@ check_contains "the token asked for the repository's pull scope" "repository:pri
 	"$(cat "$TOK/scopes")"
 check_eq "the pulled image runs" "amd64" \
 	"$(BERTH_AUTH_FILE=$WORK/auth.json irun --image "$AREG/private/app:v1" -- echo amd64 2>&1)"
+# A token that expires during the pull (the registry allows 60 s past exp: these
+# live 2 s): one blob at a time, slowly, so a later blob's request gets a 401.
+mkdir -p "$WORK/big2" "$WORK/l4"
+head -c $((12 << 20)) /dev/urandom >"$WORK/big2/random"
+echo small >"$WORK/l4/small"
+COMPRESS=none mk_oci_layout "$WORK/layout" expiring '{"Cmd": ["true"]}' "$WORK/big2" "$WORK/l4" >/dev/null
+push "oci:$WORK/layout:expiring" "$AREG/private/expiring:1" --dest-creds berth:s3cret
+echo -58 >"$TOK/ttl"
+: >"$TOK/scopes"
+out=$(bimg pull --auth-file "$WORK/auth.json" --max-concurrent-downloads 1 --limit-rate 4M \
+	"$AREG/private/expiring:1" 2>&1)
+check_eq "a token that expires during a pull is renewed, and the pull goes on" 0 $?
+check_eq "the token server was asked twice" 2 "$(grep -c 'repository:private/expiring:pull' "$TOK/scopes")"
+rm -f "$TOK/ttl"
 
 echo "-- berthd: a class's image pulled when an instance first starts"
 COMPRESS=gzip mk_oci_layout "$WORK/layout" web '{"Cmd": ["sh", "-c", "env; exec echo-server --port 8080"],
