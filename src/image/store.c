@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,38 @@ static int open_dir(int at, const char *root, const char *name, berth_error_t *e
 	if (fd < 0)
 		return berth_error_set(err, errno, "open `%s/%s`", root, name);
 	return fd;
+}
+
+/*
+ * What killed processes left in tmp/: a blob or layer being written is
+ * abandoned after a day (nothing takes that long), a partial download after
+ * a week (a pull may resume it until then).
+ */
+static void remove_leftovers(struct berth_image_store *s)
+{
+	int fd = openat(s->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cleanup_closedir DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	time_t now = time(NULL);
+	struct dirent *e;
+
+	if (d == NULL) {
+		berth_close_keep_errno(fd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		struct stat st;
+		time_t max_age;
+
+		if (strncmp(e->d_name, "blob-", 5) == 0 || strncmp(e->d_name, "dir-", 4) == 0)
+			max_age = 24 * 3600;
+		else if (strncmp(e->d_name, "partial-", 8) == 0)
+			max_age = 7 * 24 * 3600;
+		else
+			continue;
+		if (fstatat(s->tmp_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_mtime + max_age < now)
+			berth_rmtree_at(s->tmp_fd, e->d_name, NULL);
+	}
 }
 
 int berth_image_store_open(const char *state_dir, struct berth_image_store **out,
@@ -73,6 +106,7 @@ int berth_image_store_open(const char *state_dir, struct berth_image_store **out
 		r = s->tmp_fd;
 		goto fail;
 	}
+	remove_leftovers(s);
 	*out = s;
 	return 0;
 fail:

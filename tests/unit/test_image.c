@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -543,6 +544,33 @@ static void test_image_user(void **state)
 	assert_int_equal(berth_image_user(layers, "app:wheel", &uid, &gid, &err), -ENOENT);
 }
 
+/* Opening a store removes what killed processes left, once it is old enough. */
+static void test_leftovers(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const names[] = {"dir-old", "blob-old", "partial-old", "dir-new",
+	                                    "partial-week"};
+	const time_t ages[] = {2 * 86400, 2 * 86400, 8 * 86400, 60, 2 * 86400};
+	struct berth_image_store *s2 = NULL;
+	berth_error_t err;
+
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(names); i++) {
+		cleanup_free char *p = xasprintf("%s/images/tmp/%s", f->dir, names[i]);
+		struct timespec ts[2] = {{.tv_sec = time(NULL) - ages[i]},
+		                         {.tv_sec = time(NULL) - ages[i]}};
+		assert_int_equal(mkdir(p, 0700), 0);
+		assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	}
+	assert_int_equal(berth_image_store_open(f->dir, &s2, &err), 0);
+	berth_image_store_free(s2);
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(names); i++) {
+		cleanup_free char *p = xasprintf("%s/images/tmp/%s", f->dir, names[i]);
+		bool gone = i < 3;
+		if ((access(p, F_OK) < 0) != gone)
+			fail_msg("%s: expected %s", names[i], gone ? "removed" : "kept");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -557,6 +585,7 @@ int main(void)
 	        cmocka_unit_test(test_manifest_parse),
 	        cmocka_unit_test(test_run_config),
 	        cmocka_unit_test_setup_teardown(test_image_user, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_leftovers, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
