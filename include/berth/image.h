@@ -74,6 +74,9 @@ bool berth_image_store_has_blob(const struct berth_image_store *s, const char *d
 /* Read blob `digest`, at most `max` bytes (EFBIG beyond), NUL-terminated. */
 int berth_image_store_read_blob(const struct berth_image_store *s, const char *digest, size_t max,
                                 char **out, size_t *len, berth_error_t *err);
+/* Parse blob `digest` (at most BERTH_MANIFEST_MAX bytes) as JSON. */
+int berth_image_store_read_json(const struct berth_image_store *s, const char *digest, json_t **out,
+                                berth_error_t *err);
 
 /*
  * A blob being written: hashed as it is written, then fsync'd, checked and
@@ -193,6 +196,15 @@ int berth_image_store_tag(struct berth_image_store *s, const char *name,
 /* The manifest digest `name` names; -ENOENT when it names none. */
 int berth_image_store_lookup(struct berth_image_store *s, const char *name,
                              char digest[BERTH_DIGEST_MAX], berth_error_t *err);
+
+/* The records: {DIGEST: {"config": DIGEST, "tags": [NAME...], "created": SECONDS}}. */
+int berth_image_store_records(struct berth_image_store *s, json_t **out, berth_error_t *err);
+/*
+ * Remove name `name` (or, given a manifest digest, every name of that image).
+ * An image left without names is forgotten; its blobs and layers stay, as
+ * other images or running containers may share them.
+ */
+int berth_image_store_untag(struct berth_image_store *s, const char *name, berth_error_t *err);
 
 /* ---- import.c: local sources ---- */
 

@@ -40,6 +40,9 @@ int berth_cli_image_prepare(const char *state_dir, const char *source, char *con
                             struct berth_cli_image *img, berth_error_t *err);
 void berth_cli_image_free(struct berth_cli_image *img);
 
+/* `berth image pull|import|ls|inspect|rm ...`: runs the `berth-image` helper. */
+int berth_cli_image(int argc, char **argv);
+
 /* A published port: HOST_ADDR:HOST_PORT on the host → CONTAINER_PORT inside. */
 struct berth_publish {
 	char host_addr[64];

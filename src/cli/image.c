@@ -96,6 +96,22 @@ static int resolve(const char *state_dir, const char *source, json_t **out, bert
 	return 0;
 }
 
+int berth_cli_image(int argc, char **argv)
+{
+	char path[PATH_MAX];
+	char **args = xcalloc((size_t)argc + 1, sizeof(char *));
+
+	/* The helper has the store's code: `berth image VERB ...` is `berth-image VERB ...`. */
+	image_helper_path(path, sizeof(path));
+	args[0] = (char *)"berth-image";
+	for (int i = 1; i < argc; i++)
+		args[i] = argv[i];
+	execv(path, args);
+	fprintf(stderr, "berth: run the image helper `%s`: %s\n", path, strerror(errno));
+	free(args);
+	return BERTH_EXIT_FAILED;
+}
+
 void berth_cli_image_free(struct berth_cli_image *img)
 {
 	json_decref(img->doc);

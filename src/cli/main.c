@@ -12,6 +12,7 @@ static void usage(FILE *f)
 	           "\n"
 	           "Commands:\n"
 	           "  run       run a command in a new container, in the foreground\n"
+	           "  image     pull, import, ls, inspect, rm images (berth image --help)\n"
 	           "  version   print the version\n"
 	           "  help      show this help\n"
 	           "\n"
@@ -27,6 +28,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "run") == 0)
 		return berth_cli_run(argc - 1, argv + 1);
+	if (strcmp(argv[1], "image") == 0)
+		return berth_cli_image(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("berth %s\n", BERTH_VERSION);
 		return 0;

@@ -11,6 +11,9 @@
  *     {"kind": "rootfs", "rootfs": DIR}         (a plain root directory)
  *   berth-image pull [OPTIONS] REF              pull (again), print the digest
  *   berth-image import [OPTIONS] PATH[:TAG]     import a layout or archive
+ *   berth-image ls [--json]                     the images in the store
+ *   berth-image inspect NAME|DIGEST             one image as JSON
+ *   berth-image rm NAME|DIGEST                  forget a name (blobs stay)
  *
  * $BERTH_INSECURE_REGISTRIES (comma-separated) and $BERTH_AUTH_FILE give
  * defaults for --insecure-registry and --auth-file.
@@ -46,7 +49,15 @@ static void usage(FILE *f)
 	        "  -h, --help                    show this help\n");
 }
 
-enum { OPT_STATE_DIR = 256, OPT_INSECURE, OPT_AUTH_FILE, OPT_PULL, OPT_LIMIT_RATE, OPT_CONCURRENT };
+enum {
+	OPT_STATE_DIR = 256,
+	OPT_INSECURE,
+	OPT_AUTH_FILE,
+	OPT_PULL,
+	OPT_LIMIT_RATE,
+	OPT_CONCURRENT,
+	OPT_JSON,
+};
 
 static const struct option options[] = {
         {"state-dir", required_argument, NULL, OPT_STATE_DIR},
@@ -56,6 +67,7 @@ static const struct option options[] = {
         {"limit-rate", required_argument, NULL, OPT_LIMIT_RATE},
         {"max-concurrent-downloads", required_argument, NULL, OPT_CONCURRENT},
         {"quiet", no_argument, NULL, 'q'},
+        {"json", no_argument, NULL, OPT_JSON},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
@@ -144,6 +156,119 @@ static int import(struct berth_image_store *s, const char *source)
 	return 0;
 }
 
+/* An image's record with what its manifest says: layers and their total size. */
+static json_t *describe(struct berth_image_store *s, const char *digest, json_t *rec)
+{
+	json_t *manifest = NULL, *d;
+	struct berth_image_manifest m;
+	uint64_t size = 0;
+
+	d = json_pack("{s:s, s:O, s:O, s:O}", "digest", digest, "tags",
+	              json_object_get(rec, "tags"), "config", json_object_get(rec, "config"),
+	              "created", json_object_get(rec, "created"));
+	if (berth_image_store_read_json(s, digest, &manifest, NULL) == 0 &&
+	    berth_image_manifest_parse(manifest, &m, NULL) == 0) {
+		json_t *layers = json_array();
+		for (size_t i = 0; i < m.nlayers; i++) {
+			size += m.layers[i].size;
+			json_array_append_new(layers,
+			                      json_pack("{s:s, s:I}", "digest", m.layers[i].digest,
+			                                "size", (json_int_t)m.layers[i].size));
+		}
+		json_object_set_new(d, "layers", layers);
+		json_object_set_new(d, "size", json_integer((json_int_t)size));
+		berth_image_manifest_free(&m);
+	}
+	json_decref(manifest);
+	return d;
+}
+
+static int list(struct berth_image_store *s, bool as_json)
+{
+	json_t *records = NULL, *rec, *out = json_array(), *d, *v;
+	const char *digest;
+	berth_error_t err;
+	size_t i, k;
+
+	if (berth_image_store_records(s, &records, &err) < 0) {
+		berth_error_log("%s", err.message);
+		json_decref(out);
+		return 1;
+	}
+	json_object_foreach (records, digest, rec)
+		json_array_append_new(out, describe(s, digest, rec));
+	json_decref(records);
+	if (as_json)
+		return print_json(out);
+	printf("%-50s  %-12s  %6s  %10s\n", "NAME", "DIGEST", "LAYERS", "SIZE");
+	json_array_foreach (out, i, d) {
+		json_array_foreach (json_object_get(d, "tags"), k, v)
+			printf("%-50s  %.12s  %6zu  %8.1f MB\n", json_string_value(v),
+			       json_string_value(json_object_get(d, "digest")) + 7,
+			       json_array_size(json_object_get(d, "layers")),
+			       (double)json_integer_value(json_object_get(d, "size")) / 1e6);
+	}
+	json_decref(out);
+	return 0;
+}
+
+/* NAME as recorded: a reference in canonical form, or a digest, or a recorded name as is. */
+static char *record_name(const char *name)
+{
+	struct berth_image_ref ref;
+	char *r;
+
+	if (berth_digest_valid(name) || strncmp(name, "oci:", 4) == 0 ||
+	    strncmp(name, "archive:", 8) == 0 || berth_image_ref_parse(name, &ref, NULL) < 0)
+		return xstrdup(name);
+	r = berth_image_ref_string(&ref);
+	berth_image_ref_free(&ref);
+	return r;
+}
+
+static int inspect(struct berth_image_store *s, const char *name)
+{
+	cleanup_free char *key = record_name(name);
+	json_t *records = NULL, *rec, *d, *config = NULL;
+	char digest[BERTH_DIGEST_MAX];
+	berth_error_t err;
+
+	if (berth_digest_valid(key))
+		snprintf(digest, sizeof(digest), "%s", key);
+	else if (berth_image_store_lookup(s, key, digest, &err) < 0) {
+		berth_error_log("no image named `%s`", name);
+		return 1;
+	}
+	if (berth_image_store_records(s, &records, &err) < 0) {
+		berth_error_log("%s", err.message);
+		return 1;
+	}
+	rec = json_object_get(records, digest);
+	if (rec == NULL) {
+		json_decref(records);
+		berth_error_log("no image `%s`", name);
+		return 1;
+	}
+	d = describe(s, digest, rec);
+	json_decref(records);
+	if (berth_image_store_read_json(s, json_string_value(json_object_get(d, "config")), &config,
+	                                NULL) == 0)
+		json_object_set_new(d, "config", config);
+	return print_json(d);
+}
+
+static int remove_name(struct berth_image_store *s, const char *name)
+{
+	cleanup_free char *key = record_name(name);
+	berth_error_t err;
+
+	if (berth_image_store_untag(s, key, &err) < 0) {
+		berth_error_log("%s", err.message);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct berth_pull_options opts = {0};
@@ -151,7 +276,7 @@ int main(int argc, char **argv)
 	const char *state_dir = DEFAULT_STATE_DIR;
 	struct berth_image_store *s = NULL;
 	size_t ninsecure = 0;
-	bool force_pull = false;
+	bool force_pull = false, as_json = false;
 	const char *verb;
 	berth_error_t err;
 	int opt, status;
@@ -207,6 +332,9 @@ int main(int argc, char **argv)
 		case 'q':
 			opts.quiet = true;
 			break;
+		case OPT_JSON:
+			as_json = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -216,6 +344,19 @@ int main(int argc, char **argv)
 		}
 	}
 	opts.insecure = insecure;
+	if (strcmp(verb, "ls") == 0) {
+		if (optind + 1 != argc) {
+			berth_error_log("ls takes no arguments");
+			return 2;
+		}
+		if (berth_image_store_open(state_dir, &s, &err) < 0) {
+			berth_error_log("%s", err.message);
+			return 1;
+		}
+		status = list(s, as_json);
+		berth_image_store_free(s);
+		return status;
+	}
 	if (optind + 1 != argc - 1) {
 		berth_error_log("%s: give exactly one image", verb);
 		return 2;
@@ -230,8 +371,13 @@ int main(int argc, char **argv)
 		status = pull(s, argv[optind + 1], &opts);
 	else if (strcmp(verb, "import") == 0)
 		status = import(s, argv[optind + 1]);
+	else if (strcmp(verb, "inspect") == 0)
+		status = inspect(s, argv[optind + 1]);
+	else if (strcmp(verb, "rm") == 0)
+		status = remove_name(s, argv[optind + 1]);
 	else {
-		berth_error_log("unknown command `%s` (resolve, pull or import)", verb);
+		berth_error_log("unknown command `%s` (resolve, pull, import, ls, inspect or rm)",
+		                verb);
 		status = 2;
 	}
 	berth_image_store_free(s);

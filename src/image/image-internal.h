@@ -18,10 +18,6 @@ void berth_digest_format(const uint8_t raw[32], char out[BERTH_DIGEST_MAX]);
 
 /* Read a JSON document of at most `max` bytes from `path`. */
 int berth_image_read_json(const char *path, size_t max, json_t **out, berth_error_t *err);
-/* Parse a blob of the store as JSON. */
-int berth_image_store_read_json(const struct berth_image_store *s, const char *digest, json_t **out,
-                                berth_error_t *err);
-
 /*
  * Move `path` (a file in STATE/images/tmp, so on the same filesystem) into
  * the store as a blob once its content is hashed and checked.

@@ -643,3 +643,60 @@ int berth_image_store_adopt_file(struct berth_image_store *s, const char *path, 
 	fsync(s->blobs_fd);
 	return 0;
 }
+
+int berth_image_store_records(struct berth_image_store *s, json_t **out, berth_error_t *err)
+{
+	json_t *doc = NULL;
+	int r = read_records(s, &doc, err);
+
+	if (r < 0)
+		return r;
+	*out = json_incref(json_object_get(doc, "images"));
+	json_decref(doc);
+	return 0;
+}
+
+int berth_image_store_untag(struct berth_image_store *s, const char *name, berth_error_t *err)
+{
+	cleanup_close int lock = lock_records(s, err);
+	json_t *doc = NULL, *images, *rec, *v;
+	const char *key;
+	void *tmp;
+	bool found = false;
+	size_t i;
+	int r;
+
+	if (lock < 0)
+		return lock;
+	r = read_records(s, &doc, err);
+	if (r < 0)
+		return r;
+	images = json_object_get(doc, "images");
+	json_object_foreach_safe(images, tmp, key, rec)
+	{
+		json_t *tags = json_object_get(rec, "tags");
+		/* A digest names the image itself: all its tags go. */
+		if (strcmp(key, name) == 0) {
+			json_array_clear(tags);
+			found = true;
+		}
+		json_array_foreach (tags, i, v) {
+			if (json_is_string(v) && strcmp(json_string_value(v), name) == 0) {
+				json_array_remove(tags, i);
+				found = true;
+				break;
+			}
+		}
+		/* An image with no name left is forgotten; its blobs stay (shared, maybe in use).
+		 */
+		if (json_array_size(tags) == 0)
+			json_object_del(images, key);
+	}
+	if (!found) {
+		json_decref(doc);
+		return berth_error_set_plain(err, ENOENT, "no image named `%s`", name);
+	}
+	r = write_records(s, doc, err);
+	json_decref(doc);
+	return r;
+}

@@ -72,6 +72,19 @@ check_eq "a second run uses the stored image (no registry needed)" "amd64" \
 digest=$(bimg pull -q "$REG/test/app:v1" 2>&1)
 check_eq "by digest" "amd64" "$(irun --image "$REG/test/app@$digest" -- echo amd64 2>&1)"
 check_eq "no partial files left" "" "$(ls "$STATE/images/tmp")"
+bimage() { "$BERTH_BIN/berth" image "$1" --state-dir "$STATE" "${@:2}"; }
+check_contains "berth image ls lists it" "$REG/test/app:v1" "$(bimage ls)"
+check_eq "berth image inspect: its config" "sh" \
+	"$(bimage inspect "$REG/test/app:v1" | jq -r '.config.config.Cmd[0]')"
+check_eq "berth image inspect: its layers" 2 \
+	"$(bimage inspect "$REG/test/app:v1" | jq -r '.layers | length')"
+check_eq "berth image pull --quiet: the digest only" "$digest" "$(bimage pull -q "$REG/test/app:v1" 2>&1)"
+bimage rm "$REG/test/app:v1"
+check_not_contains "berth image rm forgets the name" "$REG/test/app:v1" "$(bimage ls)"
+check_contains "rm of an unknown name" "no image named \`$REG/test/app:nope\`" \
+	"$(bimage rm "$REG/test/app:nope" 2>&1)"
+check_eq "the image runs again (pulled again)" "amd64" \
+	"$(irun --image "$REG/test/app:v1" -- echo amd64 2>/dev/null)"
 
 echo "-- manifest list"
 # The same tag for two platforms; only linux/amd64 runs here.
