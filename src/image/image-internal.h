@@ -29,10 +29,25 @@ int berth_image_store_adopt_file(struct berth_image_store *s, const char *path, 
 int berth_image_store_tmpdir(struct berth_image_store *s, char **path, berth_error_t *err);
 
 /*
+ * Tags with a stamp: what the source was when it was imported (an
+ * archive's size, mtime and inode), so that an unchanged source is not read
+ * again. A lookup with a stamp finds only a name recorded with that stamp.
+ */
+int berth_image_store_tag_stamped(struct berth_image_store *s, const char *name,
+                                  const char *manifest_digest, const char *stamp,
+                                  berth_error_t *err);
+int berth_image_store_lookup_stamped(struct berth_image_store *s, const char *name,
+                                     const char *stamp, char digest[BERTH_DIGEST_MAX],
+                                     berth_error_t *err);
+/* The stamp of an archive, and the name it is recorded by ("archive:ABSPATH"). */
+int berth_image_archive_stamp(const char *path, char **name, char **stamp, berth_error_t *err);
+
+/*
  * Record the image `manifest_digest` (whose manifest and config blobs are
  * in the store): its layers are unpacked, then it is tagged `name`.
  */
 int berth_image_store_commit_image(struct berth_image_store *s, const char *name,
-                                   const char *manifest_digest, berth_error_t *err);
+                                   const char *manifest_digest, const char *stamp,
+                                   berth_error_t *err);
 
 #endif

@@ -143,7 +143,8 @@ out:
 }
 
 int berth_image_store_commit_image(struct berth_image_store *s, const char *name,
-                                   const char *manifest_digest, berth_error_t *err)
+                                   const char *manifest_digest, const char *stamp,
+                                   berth_error_t *err)
 {
 	struct berth_image *img = NULL;
 	int r = berth_image_load(s, manifest_digest, &img, err);
@@ -151,5 +152,6 @@ int berth_image_store_commit_image(struct berth_image_store *s, const char *name
 	berth_image_free(img);
 	if (r < 0)
 		return r;
-	return name != NULL ? berth_image_store_tag(s, name, manifest_digest, err) : 0;
+	return name != NULL ? berth_image_store_tag_stamped(s, name, manifest_digest, stamp, err)
+	                    : 0;
 }

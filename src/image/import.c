@@ -121,7 +121,7 @@ int berth_image_import_layout(struct berth_image_store *s, const char *dir, cons
 		return berth_error_wrap(err, "import `%s%s%s`", dir, tag ? ":" : "",
 		                        tag ? tag : "");
 	name = xasprintf("oci:%s%s%s", abs, tag ? ":" : "", tag ? tag : "");
-	r = berth_image_store_commit_image(s, name, digest, err);
+	r = berth_image_store_commit_image(s, name, digest, NULL, err);
 	if (r < 0)
 		return berth_error_wrap(err, "import `%s`", dir);
 	return 0;
@@ -332,16 +332,36 @@ out:
 	return r;
 }
 
+int berth_image_archive_stamp(const char *path, char **name, char **stamp, berth_error_t *err)
+{
+	char abs[PATH_MAX];
+	struct stat st;
+
+	if (realpath(path, abs) == NULL || stat(abs, &st) < 0)
+		return berth_error_set(err, errno, "image archive `%s`", path);
+	*name = xasprintf("archive:%s", abs);
+	*stamp = xasprintf("%llu:%lld.%09ld:%llu:%llu", (unsigned long long)st.st_size,
+	                   (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+	                   (unsigned long long)st.st_ino, (unsigned long long)st.st_dev);
+	return 0;
+}
+
 int berth_image_import_archive(struct berth_image_store *s, const char *path,
                                char digest[BERTH_DIGEST_MAX], berth_error_t *err)
 {
 	cleanup_free char *tmp = NULL;
 	cleanup_free char *marker = NULL;
 	cleanup_free char *name = NULL;
+	cleanup_free char *stamp = NULL;
 	char abs[PATH_MAX];
 	struct stat st;
 	int r;
 
+	/* Stamped before reading: a change during the import makes the next resolve read it again.
+	 */
+	r = berth_image_archive_stamp(path, &name, &stamp, err);
+	if (r < 0)
+		return r;
 	if (realpath(path, abs) == NULL)
 		return berth_error_set(err, errno, "image archive `%s`", path);
 	r = berth_image_store_tmpdir(s, &tmp, err);
@@ -368,8 +388,7 @@ int berth_image_import_archive(struct berth_image_store *s, const char *path,
 	}
 	if (r < 0)
 		goto out;
-	name = xasprintf("archive:%s", abs);
-	r = berth_image_store_commit_image(s, name, digest, err);
+	r = berth_image_store_commit_image(s, name, digest, stamp, err);
 out:
 	berth_rmtree(tmp, NULL);
 	if (r < 0)

@@ -764,7 +764,7 @@ int berth_image_pull(struct berth_image_store *s, const struct berth_image_ref *
 	}
 	if (r < 0)
 		goto out;
-	r = berth_image_store_commit_image(s, p.name, digest, err);
+	r = berth_image_store_commit_image(s, p.name, digest, NULL, err);
 	if (r == 0 && !p.opts->quiet)
 		berth_info("%s: %s, %zu layers", p.name, digest, m.nlayers);
 out:

@@ -119,9 +119,15 @@ int berth_image_resolve(struct berth_image_store *s, const char *source,
 	case BERTH_IMAGE_SOURCE_LAYOUT:
 		r = berth_image_import_layout(s, path, tag, digest, err);
 		break;
-	case BERTH_IMAGE_SOURCE_ARCHIVE:
-		r = berth_image_import_archive(s, path, digest, err);
+	case BERTH_IMAGE_SOURCE_ARCHIVE: {
+		/* An archive unchanged since it was imported is not read again. */
+		cleanup_free char *name = NULL;
+		cleanup_free char *stamp = NULL;
+		r = berth_image_archive_stamp(path, &name, &stamp, err);
+		if (r == 0 && berth_image_store_lookup_stamped(s, name, stamp, digest, NULL) < 0)
+			r = berth_image_import_archive(s, path, digest, err);
 		break;
+	}
 	case BERTH_IMAGE_SOURCE_REGISTRY:
 		r = resolve_reference(s, source, opts, pull, digest, err);
 		break;

@@ -539,6 +539,13 @@ static int write_records(struct berth_image_store *s, json_t *doc, berth_error_t
 int berth_image_store_tag(struct berth_image_store *s, const char *name,
                           const char *manifest_digest, berth_error_t *err)
 {
+	return berth_image_store_tag_stamped(s, name, manifest_digest, NULL, err);
+}
+
+int berth_image_store_tag_stamped(struct berth_image_store *s, const char *name,
+                                  const char *manifest_digest, const char *stamp,
+                                  berth_error_t *err)
+{
 	cleanup_close int lock = lock_records(s, err);
 	json_t *doc = NULL, *images, *rec, *v;
 	const char *key;
@@ -576,6 +583,11 @@ int berth_image_store_tag(struct berth_image_store *s, const char *name,
 		json_object_set_new(images, manifest_digest, rec);
 	}
 	json_array_append_new(json_object_get(rec, "tags"), json_string(name));
+	if (stamp != NULL) {
+		if (!json_is_object(json_object_get(rec, "stamps")))
+			json_object_set_new(rec, "stamps", json_object());
+		json_object_set_new(json_object_get(rec, "stamps"), name, json_string(stamp));
+	}
 	r = write_records(s, doc, err);
 	json_decref(doc);
 	return r;
@@ -583,6 +595,13 @@ int berth_image_store_tag(struct berth_image_store *s, const char *name,
 
 int berth_image_store_lookup(struct berth_image_store *s, const char *name,
                              char digest[BERTH_DIGEST_MAX], berth_error_t *err)
+{
+	return berth_image_store_lookup_stamped(s, name, NULL, digest, err);
+}
+
+int berth_image_store_lookup_stamped(struct berth_image_store *s, const char *name,
+                                     const char *stamp, char digest[BERTH_DIGEST_MAX],
+                                     berth_error_t *err)
 {
 	json_t *doc = NULL, *rec, *v;
 	const char *key;
@@ -594,7 +613,10 @@ int berth_image_store_lookup(struct berth_image_store *s, const char *name,
 		return r;
 	json_object_foreach (json_object_get(doc, "images"), key, rec) {
 		json_array_foreach (json_object_get(rec, "tags"), i, v) {
+			const char *st = json_string_value(
+			        json_object_get(json_object_get(rec, "stamps"), name));
 			if (json_is_string(v) && strcmp(json_string_value(v), name) == 0 &&
+			    (stamp == NULL || (st != NULL && strcmp(st, stamp) == 0)) &&
 			    berth_digest_valid(key) && berth_image_store_has_blob(s, key)) {
 				snprintf(digest, BERTH_DIGEST_MAX, "%s", key);
 				json_decref(doc);

@@ -84,6 +84,16 @@ mk_docker_save "$WORK/saved.tar" "$CFG" "$L1" "$L2"
 check_eq "docker save archive" "from-cmd" "$(irun --image "$WORK/saved.tar" 2>&1)"
 check_contains "docker save archive: whiteouts" "opq: z" \
 	"$(irun --image "$WORK/saved.tar" -- 'echo opq: $(ls /opq)' 2>&1)"
+# An archive is read once: unchanged (size, mtime, inode) it comes from the store.
+cp "$WORK/saved.tar" "$WORK/once.tar"
+check_eq "archive: first run imports it" "from-cmd" "$(irun --image "$WORK/once.tar" 2>&1)"
+mtime=$(stat -c %y "$WORK/once.tar")
+dd if=/dev/zero of="$WORK/once.tar" bs=1k count=4 conv=notrunc status=none
+touch -d "$mtime" "$WORK/once.tar"
+check_eq "archive: unchanged, it is not read again" "from-cmd" "$(irun --image "$WORK/once.tar" 2>&1)"
+touch "$WORK/once.tar"
+check_contains "archive: changed, it is read again" "cannot be used" \
+	"$(irun --image "$WORK/once.tar" 2>&1)"
 gzip -c "$WORK/saved.tar" >"$WORK/saved.tar.gz"
 check_eq "compressed archive" "from-cmd" "$(irun --image "$WORK/saved.tar.gz" 2>&1)"
 tar -C "$WORK/layout" -cf "$WORK/layout.tar" .
