@@ -226,7 +226,13 @@ struct berth_pull_options {
 	const char *auth_file; /* Docker-style config.json with "auths"; NULL: none */
 	unsigned concurrency;  /* layers fetched at once; 0: 3 */
 	uint64_t max_rate;     /* bytes per second per transfer; 0: unlimited */
-	bool quiet;            /* no progress lines on stderr */
+	/*
+	 * When not NULL and set (from another thread) to non-zero, transfers
+	 * stop within a second and the pull fails with ECANCELED; what was
+	 * downloaded stays, to be resumed.
+	 */
+	const int *cancel;
+	bool quiet; /* no progress lines on stderr */
 };
 
 int berth_image_pull(struct berth_image_store *s, const struct berth_image_ref *ref,

@@ -44,6 +44,8 @@ struct berthd {
 	struct berthd_events *events;
 	/* notify.c: systemd's notify socket and watchdog; NULL without one */
 	struct berthd_notify *notify;
+	/* images.c: set at shutdown, read by pulls on worker threads (atomically) */
+	int images_cancel;
 };
 
 /* The classes as the API shows them (a JSON object; new reference). */

@@ -33,8 +33,19 @@ struct berthd_image_prep {
  * reached over plain HTTP, and $BERTH_AUTH_FILE has credentials.
  */
 int berthd_image_prepare(const char *state_dir, const char *source, char *const *entrypoint,
-                         char *const *env, struct berth_container_spec *spec,
+                         char *const *env, const int *cancel, struct berth_container_spec *spec,
                          struct berthd_image_prep *prep, berth_error_t *err);
 void berthd_image_prep_free(struct berthd_image_prep *prep);
+
+struct berthd;
+
+/*
+ * At start and after a reload: pull, on worker threads, every class's
+ * registry image the store does not have yet, so that first starts find it
+ * there (each class's outcome is logged). A pull that fails here is tried
+ * again by the class's first start. Pulls stop when d->images_cancel is set
+ * (shutdown), keeping what they downloaded.
+ */
+void berthd_images_prefetch(struct berthd *d);
 
 #endif

@@ -590,8 +590,8 @@ static void start_work(uv_work_t *req)
 	/* The container's output goes to its log, kept by its init (see runtime.h). */
 	j->spec.stdio[0] = j->spec.stdio[1] = j->spec.stdio[2] = -1;
 	/* The image: imported or pulled on first use, then its config applies. */
-	j->result = berthd_image_prepare(j->spec.state_dir, j->image, j->argv, j->env, &j->spec,
-	                                 &j->prep, &j->err);
+	j->result = berthd_image_prepare(j->spec.state_dir, j->image, j->argv, j->env,
+	                                 &j->in->d->images_cancel, &j->spec, &j->prep, &j->err);
 	if (j->result == 0)
 		j->result = berth_container_start(&j->spec, &j->ctr, &j->err);
 }

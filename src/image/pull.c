@@ -140,6 +140,22 @@ static bool is_loopback(const char *hostport)
 	return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
 }
 
+static bool cancelled(const struct puller *p)
+{
+	return p->opts->cancel != NULL && __atomic_load_n(p->opts->cancel, __ATOMIC_RELAXED) != 0;
+}
+
+/* curl asks about once a second, and at every chunk: a non-zero answer aborts. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return cancelled(arg) ? 1 : 0;
+}
+
 static CURL *new_handle(struct puller *p, const char *url, struct curl_slist *headers)
 {
 	CURL *c = curl_easy_init();
@@ -160,6 +176,11 @@ static CURL *new_handle(struct puller *p, const char *url, struct curl_slist *he
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "berth");
 	if (p->opts->max_rate > 0)
 		curl_easy_setopt(c, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)p->opts->max_rate);
+	if (p->opts->cancel != NULL) {
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, p);
+	}
 	return c;
 }
 
@@ -218,6 +239,8 @@ static int get(struct puller *p, const char *url, const char *accept, bool with_
 	if (resp->too_big)
 		return berth_error_set_plain(
 		        err, EFBIG, "GET %s: the answer is larger than %zu bytes", url, max);
+	if (rc == CURLE_ABORTED_BY_CALLBACK)
+		return berth_error_set_plain(err, ECANCELED, "cancelled");
 	if (rc != CURLE_OK)
 		return berth_error_set_plain(err, EHOSTUNREACH, "GET %s: %s", url,
 		                             errbuf[0] ? errbuf : curl_easy_strerror(rc));
@@ -504,6 +527,10 @@ static int download_finish(struct download *d, CURLcode rc)
 	if (d->writer_failed) {
 		berth_blob_writer_abort(&d->w);
 		return berth_error_ret(&d->err);
+	}
+	if (rc == CURLE_ABORTED_BY_CALLBACK) {
+		berth_blob_writer_abort(&d->w);
+		return berth_error_set_plain(&d->err, ECANCELED, "cancelled");
 	}
 	if (rc != CURLE_OK) {
 		berth_blob_writer_abort(&d->w); /* the partial file stays, to be resumed */

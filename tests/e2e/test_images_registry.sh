@@ -237,7 +237,7 @@ check_eq "a token that expires during a pull is renewed, and the pull goes on" 0
 check_eq "the token server was asked twice" 2 "$(grep -c 'repository:private/expiring:pull' "$TOK/scopes")"
 rm -f "$TOK/ttl"
 
-echo "-- berthd: a class's image pulled when an instance first starts"
+echo "-- berthd: a class's image pulled at start, or when an instance first starts"
 COMPRESS=gzip mk_oci_layout "$WORK/layout" web '{"Cmd": ["sh", "-c", "env; exec echo-server --port 8080"],
 	"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "FROM_IMAGE=yes", "BOTH=image"],
 	"ExposedPorts": {"8080/tcp": {}}}' "$L1" >/dev/null
@@ -258,8 +258,15 @@ api() { curl -s --unix-socket "$SOCK" "$@"; }
 "$BERTH_BIN/berthd" --config "$STATE/berth.jsonc" >>"$STATE/berthd.log" 2>&1 &
 PIDS+=($!)
 wait_for "the API" 50 test -S "$SOCK"
+wait_for "the class's image" 100 grep -q "class \`Pulled\`: image \`$REG/test/web:1\` ready" \
+	"$STATE/berthd.log"
+check_contains "berthd pulls a class's image when it starts" \
+	"class \`Pulled\`: image \`$REG/test/web:1\` ready" "$(cat "$STATE/berthd.log")"
+wait_for "the missing image's warning" 100 grep -q "class \`Missing\`" "$STATE/berthd.log"
+check_contains "an image it cannot pull is a warning at start" \
+	"class \`Missing\`: image \`$REG/test/web:nope\`: pull" "$(cat "$STATE/berthd.log")"
 out=$(api -X POST http://b/v1/classes/Pulled/instances/one/start)
-check_contains "start pulls the image, then the instance is healthy on its exposed port" \
+check_contains "the instance starts from it, healthy on the image's exposed port" \
 	'"status":"healthy"' "$out"
 id=$(sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p' <<<"$out")
 log=$STATE/d/logs/$id/container.log
