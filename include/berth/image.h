@@ -206,6 +206,17 @@ int berth_image_store_records(struct berth_image_store *s, json_t **out, berth_e
  */
 int berth_image_store_untag(struct berth_image_store *s, const char *name, berth_error_t *err);
 
+/* NAME as the records have it: a reference in canonical form; anything else as it is. */
+char *berth_image_record_name(const char *name);
+/*
+ * Every image: [{"digest", "tags", "config" (its digest), "created",
+ * "layers": [{"digest", "size"}], "size"}].
+ */
+int berth_image_store_list(struct berth_image_store *s, json_t **out, berth_error_t *err);
+/* One image by name or manifest digest, as in the list, with "config" the whole config. */
+int berth_image_store_inspect(struct berth_image_store *s, const char *name, json_t **out,
+                              berth_error_t *err);
+
 /* ---- import.c: local sources ---- */
 
 /*

@@ -15,6 +15,7 @@
 #include "berth/version.h"
 #include "daemon/daemon.h"
 #include "daemon/events.h"
+#include "daemon/images.h"
 #include "daemon/instances.h"
 
 #define MAX_SEGMENTS 8
@@ -477,6 +478,8 @@ static void route(struct route_args *a)
 	}
 	if (a->n >= 4 && strcmp(a->seg[0], "classes") == 0 && strcmp(a->seg[2], "instances") == 0)
 		return instance_endpoint(a);
+	if (strcmp(a->seg[0], "images") == 0)
+		return berthd_images_api(a->d, a->req);
 	not_found(a);
 }
 

@@ -137,3 +137,147 @@ void berthd_images_prefetch(struct berthd *d)
 		uv_queue_work(d->loop, &p->work, prefetch_work, prefetch_done);
 	}
 }
+
+/* ---- /v1/images ---- */
+
+enum image_op { OP_LIST, OP_INSPECT, OP_PULL, OP_REMOVE };
+
+struct image_call {
+	uv_work_t work;
+	struct berth_http_request *req;
+	enum image_op op;
+	char *name, *state_dir;
+	const int *cancel;
+	json_t *result;
+	berth_error_t err;
+	int r;
+};
+
+static void image_call_work(uv_work_t *w)
+{
+	struct image_call *c = w->data;
+	struct berth_pull_options opts = {
+	        .auth_file = getenv("BERTH_AUTH_FILE"), .cancel = c->cancel, .quiet = false};
+	struct berth_image_store *s = NULL;
+	cleanup_free char *list = NULL;
+	char *insecure[INSECURE_MAX + 1] = {0};
+	size_t n = 0;
+
+	c->r = berth_image_store_open(c->state_dir, &s, &c->err);
+	if (c->r < 0)
+		return;
+	switch (c->op) {
+	case OP_LIST:
+		c->r = berth_image_store_list(s, &c->result, &c->err);
+		break;
+	case OP_INSPECT:
+		c->r = berth_image_store_inspect(s, c->name, &c->result, &c->err);
+		break;
+	case OP_REMOVE: {
+		cleanup_free char *key = berth_image_record_name(c->name);
+		c->r = berth_image_store_untag(s, key, &c->err);
+		if (c->r == 0)
+			c->result = json_pack("{s:s}", "removed", key);
+		break;
+	}
+	case OP_PULL: {
+		struct berth_image_ref ref;
+		char digest[BERTH_DIGEST_MAX];
+
+		if (getenv("BERTH_INSECURE_REGISTRIES") != NULL) {
+			char *save = NULL;
+			list = xstrdup(getenv("BERTH_INSECURE_REGISTRIES"));
+			for (char *h = strtok_r(list, ",", &save); h != NULL && n < INSECURE_MAX;
+			     h = strtok_r(NULL, ",", &save))
+				insecure[n++] = h;
+		}
+		opts.insecure = insecure;
+		c->r = berth_image_ref_parse(c->name, &ref, &c->err);
+		if (c->r < 0) {
+			c->r = -EDOM; /* the caller's mistake: 400 */
+			break;
+		}
+		c->r = berth_image_pull(s, &ref, &opts, digest, &c->err);
+		berth_image_ref_free(&ref);
+		if (c->r == 0)
+			c->r = berth_image_store_inspect(s, digest, &c->result, &c->err);
+		break;
+	}
+	}
+	berth_image_store_free(s);
+}
+
+static void image_call_done(uv_work_t *w, int status)
+{
+	struct image_call *c = w->data;
+
+	(void)status;
+	/* A client that left meanwhile: the server drops the answer. */
+	if (c->r == 0)
+		berth_http_respond_json(c->req, 200, steal_pointer(&c->result));
+	else if (c->r == -EDOM)
+		berth_http_respond_error(c->req, 400, "bad_request", "%s", c->err.message);
+	else if (c->r == -ENOENT && c->op != OP_PULL)
+		berth_http_respond_error(c->req, 404, "image_not_found", "%s", c->err.message);
+	else if (c->op == OP_PULL)
+		berth_http_respond_error(c->req, c->r == -ECANCELED ? 503 : 502, "pull_failed",
+		                         "%s", c->err.message);
+	else
+		berth_http_respond_error(c->req, 500, "image_store", "%s", c->err.message);
+	json_decref(c->result);
+	free(c->name);
+	free(c->state_dir);
+	free(c);
+}
+
+static void image_call(struct berthd *d, struct berth_http_request *req, enum image_op op,
+                       const char *name)
+{
+	struct image_call *c = xcalloc(1, sizeof(*c));
+
+	c->work.data = c;
+	c->req = req;
+	c->op = op;
+	c->name = name != NULL ? xstrdup(name) : NULL;
+	c->state_dir = xstrdup(d->config->berth.state_dir);
+	c->cancel = &d->images_cancel;
+	uv_queue_work(d->loop, &c->work, image_call_work, image_call_done);
+}
+
+void berthd_images_api(struct berthd *d, struct berth_http_request *req)
+{
+	/* req->path is /v1/images[/NAME]; NAME may have slashes (a reference). */
+	const char *name = req->path + strlen("/v1/images");
+	bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+
+	while (*name == '/')
+		name++;
+	if (*name == '\0') {
+		if (!get)
+			berth_http_respond_error(req, 405, "method_not_allowed", "%s %s: use GET",
+			                         req->method, req->path);
+		else
+			image_call(d, req, OP_LIST, NULL);
+		return;
+	}
+	if (strcmp(name, "pull") == 0 && strcmp(req->method, "POST") == 0) {
+		json_t *body =
+		        json_loadb(req->body != NULL ? req->body : "", req->body_len, 0, NULL);
+		const char *image = json_string_value(json_object_get(body, "image"));
+
+		if (image == NULL)
+			berth_http_respond_error(req, 400, "bad_request",
+			                         "the body must be {\"image\": \"REFERENCE\"}");
+		else
+			image_call(d, req, OP_PULL, image);
+		json_decref(body);
+		return;
+	}
+	if (get)
+		image_call(d, req, OP_INSPECT, name);
+	else if (strcmp(req->method, "DELETE") == 0)
+		image_call(d, req, OP_REMOVE, name);
+	else
+		berth_http_respond_error(req, 405, "method_not_allowed", "%s %s: use GET or DELETE",
+		                         req->method, req->path);
+}

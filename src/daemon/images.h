@@ -48,4 +48,15 @@ struct berthd;
  */
 void berthd_images_prefetch(struct berthd *d);
 
+struct berth_http_request;
+
+/*
+ * /v1/images (each on a worker thread):
+ *   GET    /v1/images         every image (digest, tags, layers, size)
+ *   GET    /v1/images/NAME    one, with its config; NAME a reference or digest
+ *   POST   /v1/images/pull    {"image": "REF"}: pull (again); answers when done
+ *   DELETE /v1/images/NAME    forget the name (blobs and layers stay)
+ */
+void berthd_images_api(struct berthd *d, struct berth_http_request *req);
+
 #endif

@@ -156,48 +156,16 @@ static int import(struct berth_image_store *s, const char *source)
 	return 0;
 }
 
-/* An image's record with what its manifest says: layers and their total size. */
-static json_t *describe(struct berth_image_store *s, const char *digest, json_t *rec)
-{
-	json_t *manifest = NULL, *d;
-	struct berth_image_manifest m;
-	uint64_t size = 0;
-
-	d = json_pack("{s:s, s:O, s:O, s:O}", "digest", digest, "tags",
-	              json_object_get(rec, "tags"), "config", json_object_get(rec, "config"),
-	              "created", json_object_get(rec, "created"));
-	if (berth_image_store_read_json(s, digest, &manifest, NULL) == 0 &&
-	    berth_image_manifest_parse(manifest, &m, NULL) == 0) {
-		json_t *layers = json_array();
-		for (size_t i = 0; i < m.nlayers; i++) {
-			size += m.layers[i].size;
-			json_array_append_new(layers,
-			                      json_pack("{s:s, s:I}", "digest", m.layers[i].digest,
-			                                "size", (json_int_t)m.layers[i].size));
-		}
-		json_object_set_new(d, "layers", layers);
-		json_object_set_new(d, "size", json_integer((json_int_t)size));
-		berth_image_manifest_free(&m);
-	}
-	json_decref(manifest);
-	return d;
-}
-
 static int list(struct berth_image_store *s, bool as_json)
 {
-	json_t *records = NULL, *rec, *out = json_array(), *d, *v;
-	const char *digest;
+	json_t *out = NULL, *d, *v;
 	berth_error_t err;
 	size_t i, k;
 
-	if (berth_image_store_records(s, &records, &err) < 0) {
+	if (berth_image_store_list(s, &out, &err) < 0) {
 		berth_error_log("%s", err.message);
-		json_decref(out);
 		return 1;
 	}
-	json_object_foreach (records, digest, rec)
-		json_array_append_new(out, describe(s, digest, rec));
-	json_decref(records);
 	if (as_json)
 		return print_json(out);
 	printf("%-50s  %-12s  %6s  %10s\n", "NAME", "DIGEST", "LAYERS", "SIZE");
@@ -212,54 +180,21 @@ static int list(struct berth_image_store *s, bool as_json)
 	return 0;
 }
 
-/* NAME as recorded: a reference in canonical form, or a digest, or a recorded name as is. */
-static char *record_name(const char *name)
-{
-	struct berth_image_ref ref;
-	char *r;
-
-	if (berth_digest_valid(name) || strncmp(name, "oci:", 4) == 0 ||
-	    strncmp(name, "archive:", 8) == 0 || berth_image_ref_parse(name, &ref, NULL) < 0)
-		return xstrdup(name);
-	r = berth_image_ref_string(&ref);
-	berth_image_ref_free(&ref);
-	return r;
-}
-
 static int inspect(struct berth_image_store *s, const char *name)
 {
-	cleanup_free char *key = record_name(name);
-	json_t *records = NULL, *rec, *d, *config = NULL;
-	char digest[BERTH_DIGEST_MAX];
+	json_t *d = NULL;
 	berth_error_t err;
 
-	if (berth_digest_valid(key))
-		snprintf(digest, sizeof(digest), "%s", key);
-	else if (berth_image_store_lookup(s, key, digest, &err) < 0) {
-		berth_error_log("no image named `%s`", name);
-		return 1;
-	}
-	if (berth_image_store_records(s, &records, &err) < 0) {
+	if (berth_image_store_inspect(s, name, &d, &err) < 0) {
 		berth_error_log("%s", err.message);
 		return 1;
 	}
-	rec = json_object_get(records, digest);
-	if (rec == NULL) {
-		json_decref(records);
-		berth_error_log("no image `%s`", name);
-		return 1;
-	}
-	d = describe(s, digest, rec);
-	json_decref(records);
-	if (berth_image_store_read_json(s, json_string_value(json_object_get(d, "config")), &config,
-	                                NULL) == 0)
-		json_object_set_new(d, "config", config);
 	return print_json(d);
 }
 
 static int remove_name(struct berth_image_store *s, const char *name)
 {
-	cleanup_free char *key = record_name(name);
+	cleanup_free char *key = berth_image_record_name(name);
 	berth_error_t err;
 
 	if (berth_image_store_untag(s, key, &err) < 0) {

@@ -155,3 +155,86 @@ int berth_image_store_commit_image(struct berth_image_store *s, const char *name
 	return name != NULL ? berth_image_store_tag_stamped(s, name, manifest_digest, stamp, err)
 	                    : 0;
 }
+
+char *berth_image_record_name(const char *name)
+{
+	struct berth_image_ref ref;
+	char *r;
+
+	if (berth_digest_valid(name) || strncmp(name, "oci:", 4) == 0 ||
+	    strncmp(name, "archive:", 8) == 0 || berth_image_ref_parse(name, &ref, NULL) < 0)
+		return xstrdup(name);
+	r = berth_image_ref_string(&ref);
+	berth_image_ref_free(&ref);
+	return r;
+}
+
+/* A record with what its manifest says: layers and their total size. */
+static json_t *describe(struct berth_image_store *s, const char *digest, json_t *rec)
+{
+	json_t *manifest = NULL, *d;
+	struct berth_image_manifest m;
+	uint64_t size = 0;
+
+	d = json_pack("{s:s, s:O, s:O, s:O}", "digest", digest, "tags",
+	              json_object_get(rec, "tags"), "config", json_object_get(rec, "config"),
+	              "created", json_object_get(rec, "created"));
+	if (berth_image_store_read_json(s, digest, &manifest, NULL) == 0 &&
+	    berth_image_manifest_parse(manifest, &m, NULL) == 0) {
+		json_t *layers = json_array();
+		for (size_t i = 0; i < m.nlayers; i++) {
+			size += m.layers[i].size;
+			json_array_append_new(layers,
+			                      json_pack("{s:s, s:I}", "digest", m.layers[i].digest,
+			                                "size", (json_int_t)m.layers[i].size));
+		}
+		json_object_set_new(d, "layers", layers);
+		json_object_set_new(d, "size", json_integer((json_int_t)size));
+		berth_image_manifest_free(&m);
+	}
+	json_decref(manifest);
+	return d;
+}
+
+int berth_image_store_list(struct berth_image_store *s, json_t **out, berth_error_t *err)
+{
+	json_t *records = NULL, *rec;
+	const char *digest;
+	int r = berth_image_store_records(s, &records, err);
+
+	if (r < 0)
+		return r;
+	*out = json_array();
+	json_object_foreach (records, digest, rec)
+		json_array_append_new(*out, describe(s, digest, rec));
+	json_decref(records);
+	return 0;
+}
+
+int berth_image_store_inspect(struct berth_image_store *s, const char *name, json_t **out,
+                              berth_error_t *err)
+{
+	cleanup_free char *key = berth_image_record_name(name);
+	json_t *records = NULL, *rec, *config = NULL;
+	char digest[BERTH_DIGEST_MAX];
+	int r;
+
+	if (berth_digest_valid(key))
+		snprintf(digest, sizeof(digest), "%s", key);
+	else if (berth_image_store_lookup(s, key, digest, NULL) < 0)
+		return berth_error_set_plain(err, ENOENT, "no image named `%s`", name);
+	r = berth_image_store_records(s, &records, err);
+	if (r < 0)
+		return r;
+	rec = json_object_get(records, digest);
+	if (rec == NULL) {
+		json_decref(records);
+		return berth_error_set_plain(err, ENOENT, "no image `%s`", name);
+	}
+	*out = describe(s, digest, rec);
+	json_decref(records);
+	if (berth_image_store_read_json(s, json_string_value(json_object_get(*out, "config")),
+	                                &config, NULL) == 0)
+		json_object_set_new(*out, "config", config);
+	return 0;
+}

@@ -283,6 +283,22 @@ id=$(sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p' <<<"$out")
 wait_for "its output" 50 grep -q overridden "$STATE/d/logs/$id/container.log"
 check_contains "the class's entrypoint replaces ENTRYPOINT and CMD" "overridden" \
 	"$(cat "$STATE/d/logs/$id/container.log")"
+echo "-- /v1/images"
+check_contains "GET /v1/images lists the pulled image" "\"$REG/test/web:1\"" "$(api http://b/v1/images)"
+check_eq "GET /v1/images/NAME: its config" '{"8080/tcp":{}}' \
+	"$(api "http://b/v1/images/$REG/test/web:1" | jq -c .config.config.ExposedPorts)"
+out=$(api -X POST -d "{\"image\": \"$REG/test/app:v1\"}" http://b/v1/images/pull)
+check_eq "POST /v1/images/pull: the image pulled" "$digest" "$(jq -r .digest <<<"$out")"
+code() { curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" "$@"; }
+check_eq "a pull that fails: 502" 502 \
+	"$(code -X POST -d "{\"image\": \"$REG/test/app:nope\"}" http://b/v1/images/pull)"
+check_contains "saying why" "is not in registry" \
+	"$(api -X POST -d "{\"image\": \"$REG/test/app:nope\"}" http://b/v1/images/pull)"
+check_eq "a bad reference: 400" 400 \
+	"$(code -X POST -d '{"image": "Bad:ref:x"}' http://b/v1/images/pull)"
+check_eq "DELETE /v1/images/NAME" 200 "$(code -X DELETE "http://b/v1/images/$REG/test/app:v1")"
+check_eq "then it is not found" 404 "$(code "http://b/v1/images/$REG/test/app:v1")"
+
 out=$(api -X POST http://b/v1/classes/Missing/instances/m/start)
 want="failed to start container: pull \`$REG/test/web:nope\`: \`$REG/test/web:nope\` is not in registry"
 check_contains "an image that cannot be pulled fails the start clearly" "$want" "$out"
