@@ -601,7 +601,7 @@ static int download_all(struct puller *p, struct download *ds, size_t n, berth_e
 			curl_multi_add_handle(m, d->c);
 			running++;
 		}
-		if (running == 0)
+		if (running == 0 || r != 0)
 			break;
 		curl_multi_perform(m, &still);
 		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
