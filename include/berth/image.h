@@ -232,6 +232,13 @@ int berth_image_import_archive(struct berth_image_store *s, const char *path,
 
 /* ---- pull.c (berthd and berth-image only: libcurl) ---- */
 
+/* Where a blob's download is, for progress displays. */
+struct berth_pull_progress {
+	const char *digest;
+	uint64_t done, total; /* bytes; total 0 when unknown */
+	bool finished;        /* stored (or found stored) */
+};
+
 struct berth_pull_options {
 	char *const *insecure; /* registries (host[:port]) reached over plain HTTP */
 	const char *auth_file; /* Docker-style config.json with "auths"; NULL: none */
@@ -244,6 +251,13 @@ struct berth_pull_options {
 	 */
 	const int *cancel;
 	bool quiet; /* no progress lines on stderr */
+	/*
+	 * Progress: called on the pulling thread for each blob when it starts,
+	 * about four times a second while it downloads, and when it is stored.
+	 * With a callback the per-blob log lines are left out.
+	 */
+	void (*progress)(const struct berth_pull_progress *p, void *arg);
+	void *progress_arg;
 };
 
 int berth_image_pull(struct berth_image_store *s, const struct berth_image_ref *ref,

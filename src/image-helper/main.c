@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "berth/image.h"
 #include "berth/log.h"
@@ -72,6 +73,76 @@ static const struct option options[] = {
         {NULL, 0, NULL, 0},
 };
 
+/*
+ * Progress of a pull: a bar per blob on a terminal (redrawn in place), or a
+ * JSON object per event on stdout with --json.
+ */
+#define BARS_MAX  256
+#define BAR_WIDTH 30
+
+struct bars {
+	bool json;
+	size_t n, drawn;
+	struct {
+		char digest[BERTH_DIGEST_MAX];
+		uint64_t done, total;
+		bool finished;
+	} b[BARS_MAX];
+};
+
+static void draw(struct bars *bs)
+{
+	if (bs->drawn > 0)
+		fprintf(stderr, "\033[%zuA", bs->drawn);
+	for (size_t i = 0; i < bs->n; i++) {
+		char bar[BAR_WIDTH + 1];
+		size_t fill = bs->b[i].total > 0
+		                      ? (size_t)(bs->b[i].done * BAR_WIDTH / bs->b[i].total)
+		                      : 0;
+
+		if (fill > BAR_WIDTH)
+			fill = BAR_WIDTH;
+		memset(bar, ' ', BAR_WIDTH);
+		memset(bar, '=', fill);
+		bar[BAR_WIDTH] = '\0';
+		fprintf(stderr, "\r\033[K%.12s  [%s]  %7.1f / %.1f MiB%s\n", bs->b[i].digest + 7,
+		        bar, (double)bs->b[i].done / 1048576.0, (double)bs->b[i].total / 1048576.0,
+		        bs->b[i].finished ? "  done" : "");
+	}
+	bs->drawn = bs->n;
+	fflush(stderr);
+}
+
+static void on_progress(const struct berth_pull_progress *p, void *arg)
+{
+	struct bars *bs = arg;
+	size_t i;
+
+	if (bs->json) {
+		json_t *ev = json_pack("{s:s, s:I, s:I, s:b}", "digest", p->digest, "done",
+		                       (json_int_t)p->done, "total", (json_int_t)p->total,
+		                       "finished", p->finished);
+		json_dumpf(ev, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		fflush(stdout);
+		json_decref(ev);
+		return;
+	}
+	for (i = 0; i < bs->n; i++)
+		if (strcmp(bs->b[i].digest, p->digest) == 0)
+			break;
+	if (i == bs->n) {
+		if (bs->n == BARS_MAX)
+			return;
+		bs->n++;
+		snprintf(bs->b[i].digest, sizeof(bs->b[i].digest), "%s", p->digest);
+	}
+	bs->b[i].done = p->done;
+	bs->b[i].total = p->total;
+	bs->b[i].finished = p->finished;
+	draw(bs);
+}
+
 static int print_json(json_t *doc)
 {
 	int r = json_dumpf(doc, stdout, JSON_COMPACT);
@@ -109,7 +180,7 @@ static int resolve(struct berth_image_store *s, const char *source,
 }
 
 static int pull(struct berth_image_store *s, const char *source,
-                const struct berth_pull_options *opts)
+                const struct berth_pull_options *opts, bool as_json)
 {
 	struct berth_image_ref ref;
 	char digest[BERTH_DIGEST_MAX];
@@ -123,9 +194,13 @@ static int pull(struct berth_image_store *s, const char *source,
 	r = berth_image_pull(s, &ref, opts, digest, &err);
 	berth_image_ref_free(&ref);
 	if (r < 0) {
+		if (as_json)
+			print_json(json_pack("{s:s}", "error", err.message));
 		berth_error_log("%s", err.message);
 		return 1;
 	}
+	if (as_json)
+		return print_json(json_pack("{s:s}", "image", digest));
 	printf("%s\n", digest);
 	return 0;
 }
@@ -206,6 +281,7 @@ static int remove_name(struct berth_image_store *s, const char *name)
 
 int main(int argc, char **argv)
 {
+	static struct bars bars;
 	struct berth_pull_options opts = {0};
 	char *insecure[MAX_INSECURE + 1] = {0};
 	const char *state_dir = DEFAULT_STATE_DIR;
@@ -279,6 +355,12 @@ int main(int argc, char **argv)
 		}
 	}
 	opts.insecure = insecure;
+	/* Bars on a terminal; JSON events with `pull --json`; else a line per blob. */
+	bars.json = as_json && strcmp(verb, "pull") == 0;
+	if (bars.json || (!opts.quiet && isatty(STDERR_FILENO))) {
+		opts.progress = on_progress;
+		opts.progress_arg = &bars;
+	}
 	if (strcmp(verb, "ls") == 0) {
 		if (optind + 1 != argc) {
 			berth_error_log("ls takes no arguments");
@@ -303,7 +385,7 @@ int main(int argc, char **argv)
 	if (strcmp(verb, "resolve") == 0)
 		status = resolve(s, argv[optind + 1], &opts, force_pull);
 	else if (strcmp(verb, "pull") == 0)
-		status = pull(s, argv[optind + 1], &opts);
+		status = pull(s, argv[optind + 1], &opts, as_json);
 	else if (strcmp(verb, "import") == 0)
 		status = import(s, argv[optind + 1]);
 	else if (strcmp(verb, "inspect") == 0)

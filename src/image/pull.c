@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "berth/log.h"
 #include "berth/util.h"
@@ -553,7 +554,7 @@ static int download_finish(struct download *d, CURLcode rc)
 	}
 	if (berth_blob_writer_commit(&d->w, d->digest, NULL, &d->err) < 0)
 		return berth_error_wrap(&d->err, "blob %s", d->digest);
-	if (!d->p->opts->quiet) {
+	if (!d->p->opts->quiet && d->p->opts->progress == NULL) {
 		char resumed[64] = "";
 		if (d->resumed_at > 0)
 			snprintf(resumed, sizeof(resumed), " (resumed at %.1f MiB)",
@@ -564,8 +565,32 @@ static int download_finish(struct download *d, CURLcode rc)
 	return 0;
 }
 
+#define PROGRESS_INTERVAL_MS 250
+
+static void report(struct puller *p, const struct download *d, bool finished)
+{
+	struct berth_pull_progress pr = {
+	        .digest = d->digest,
+	        .done = finished ? d->size : d->w.offset,
+	        .total = d->size,
+	        .finished = finished,
+	};
+
+	if (p->opts->progress != NULL)
+		p->opts->progress(&pr, p->opts->progress_arg);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static int download_all(struct puller *p, struct download *ds, size_t n, berth_error_t *err)
 {
+	uint64_t last_report = 0;
 	CURLM *m = curl_multi_init();
 	unsigned limit = p->opts->concurrency ? p->opts->concurrency : CONCURRENCY;
 	size_t next = 0, running = 0;
@@ -580,6 +605,7 @@ static int download_all(struct puller *p, struct download *ds, size_t n, berth_e
 			struct download *d = &ds[next++];
 			if (berth_image_store_has_blob(p->s, d->digest)) {
 				d->done = true;
+				report(p, d, true);
 				continue;
 			}
 			r = berth_blob_writer_open(p->s, d->digest, &d->w, err);
@@ -587,6 +613,7 @@ static int download_all(struct puller *p, struct download *ds, size_t n, berth_e
 				/* Another pull stored it while we waited for it. */
 				r = 0;
 				d->done = true;
+				report(p, d, true);
 				continue;
 			}
 			if (r < 0)
@@ -595,8 +622,11 @@ static int download_all(struct puller *p, struct download *ds, size_t n, berth_e
 				/* A complete partial file from an earlier pull: just check it. */
 				r = berth_blob_writer_commit(&d->w, d->digest, NULL, err);
 				d->done = true;
+				if (r == 0)
+					report(p, d, true);
 				continue;
 			}
+			report(p, d, false);
 			download_setup(d);
 			curl_multi_add_handle(m, d->c);
 			running++;
@@ -611,9 +641,13 @@ static int download_all(struct puller *p, struct download *ds, size_t n, berth_e
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&d);
 			curl_multi_remove_handle(m, d->c);
 			running--;
-			if (download_finish(d, msg->data.result) < 0 && r == 0) {
-				*err = d->err;
-				r = berth_error_ret(err);
+			if (download_finish(d, msg->data.result) < 0) {
+				if (r == 0) {
+					*err = d->err;
+					r = berth_error_ret(err);
+				}
+			} else {
+				report(p, d, true);
 			}
 			d->done = true;
 			curl_easy_cleanup(d->c);
@@ -623,7 +657,13 @@ static int download_all(struct puller *p, struct download *ds, size_t n, berth_e
 			response_free(&d->error_body);
 		}
 		if (running > 0)
-			curl_multi_poll(m, NULL, 0, 1000, NULL);
+			curl_multi_poll(m, NULL, 0, PROGRESS_INTERVAL_MS, NULL);
+		if (p->opts->progress != NULL && now_ms() - last_report >= PROGRESS_INTERVAL_MS) {
+			last_report = now_ms();
+			for (size_t i = 0; i < n; i++)
+				if (ds[i].c != NULL)
+					report(p, &ds[i], false);
+		}
 	}
 	/* After a failure: the others stop, keeping what they have for the next pull. */
 	for (size_t i = 0; i < n; i++) {

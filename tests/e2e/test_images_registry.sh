@@ -79,6 +79,10 @@ check_eq "berth image inspect: its config" "sh" \
 check_eq "berth image inspect: its layers" 2 \
 	"$(bimage inspect "$REG/test/app:v1" | jq -r '.layers | length')"
 check_eq "berth image pull --quiet: the digest only" "$digest" "$(bimage pull -q "$REG/test/app:v1" 2>&1)"
+out=$(bimage pull --json "$REG/test/app:v1" 2>/dev/null)
+check_eq "pull --json: the result last" "$digest" "$(tail -n 1 <<<"$out" | jq -r .image)"
+check_eq "pull --json: every blob finished (config and two layers)" 3 \
+	"$(grep -c '"finished":true' <<<"$out")"
 bimage rm "$REG/test/app:v1"
 check_not_contains "berth image rm forgets the name" "$REG/test/app:v1" "$(bimage ls)"
 check_contains "rm of an unknown name" "no image named \`$REG/test/app:nope\`" \
