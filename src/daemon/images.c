@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "berth/log.h"
 #include "berth/util.h"
 #include "daemon/daemon.h"
+#include "http/http.h"
 #include "images.h"
 
 #define INSECURE_MAX 32
@@ -151,13 +153,64 @@ struct image_call {
 	json_t *result;
 	berth_error_t err;
 	int r;
+	/*
+	 * A pull streamed as server-sent events: the pulling thread leaves the
+	 * latest progress of each blob in `pending` (so it stays small however
+	 * slow the client) and wakes the loop, which writes them out.
+	 */
+	bool stream, client_gone;
+	uv_async_t async;
+	pthread_mutex_t lock;
+	json_t *pending; /* digest → the last progress event */
 };
+
+static void on_pull_progress(const struct berth_pull_progress *p, void *arg)
+{
+	struct image_call *c = arg;
+	json_t *ev =
+	        json_pack("{s:s, s:I, s:I, s:b}", "digest", p->digest, "done", (json_int_t)p->done,
+	                  "total", (json_int_t)p->total, "finished", p->finished);
+
+	pthread_mutex_lock(&c->lock);
+	json_object_set_new(c->pending, p->digest, ev);
+	pthread_mutex_unlock(&c->lock);
+	uv_async_send(&c->async);
+}
+
+static void send_event(struct image_call *c, const char *type, json_t *data)
+{
+	cleanup_free char *text = json_dumps(data, JSON_COMPACT);
+	cleanup_free char *frame = xasprintf("event: %s\ndata: %s\n\n", type, text);
+
+	if (!c->client_gone && berth_http_stream_write(c->req, frame, strlen(frame)) < 0)
+		c->client_gone = true;
+}
+
+/* On the loop: what the pulling thread reported since the last wake-up. */
+static void flush_progress(uv_async_t *h)
+{
+	struct image_call *c = h->data;
+	json_t *pending, *ev;
+	const char *digest;
+
+	pthread_mutex_lock(&c->lock);
+	pending = c->pending;
+	c->pending = json_object();
+	pthread_mutex_unlock(&c->lock);
+	json_object_foreach (pending, digest, ev)
+		send_event(c, "progress", ev);
+	json_decref(pending);
+}
 
 static void image_call_work(uv_work_t *w)
 {
 	struct image_call *c = w->data;
 	struct berth_pull_options opts = {
-	        .auth_file = getenv("BERTH_AUTH_FILE"), .cancel = c->cancel, .quiet = false};
+	        .auth_file = getenv("BERTH_AUTH_FILE"),
+	        .cancel = c->cancel,
+	        .progress = c->stream ? on_pull_progress : NULL,
+	        .progress_arg = c,
+	};
 	struct berth_image_store *s = NULL;
 	cleanup_free char *list = NULL;
 	char *insecure[INSECURE_MAX + 1] = {0};
@@ -207,11 +260,40 @@ static void image_call_work(uv_work_t *w)
 	berth_image_store_free(s);
 }
 
+static void image_call_free(struct image_call *c)
+{
+	json_decref(c->result);
+	json_decref(c->pending);
+	free(c->name);
+	free(c->state_dir);
+	if (c->stream)
+		pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static void on_async_closed(uv_handle_t *h)
+{
+	image_call_free(h->data);
+}
+
 static void image_call_done(uv_work_t *w, int status)
 {
 	struct image_call *c = w->data;
 
 	(void)status;
+	if (c->stream) {
+		flush_progress(&c->async);
+		if (c->r == 0)
+			send_event(c, "done", c->result);
+		else {
+			json_t *e = json_pack("{s:s}", "message", c->err.message);
+			send_event(c, "error", e);
+			json_decref(e);
+		}
+		berth_http_stream_end(c->req);
+		uv_close((uv_handle_t *)&c->async, on_async_closed);
+		return;
+	}
 	/* A client that left meanwhile: the server drops the answer. */
 	if (c->r == 0)
 		berth_http_respond_json(c->req, 200, steal_pointer(&c->result));
@@ -224,24 +306,40 @@ static void image_call_done(uv_work_t *w, int status)
 		                         "%s", c->err.message);
 	else
 		berth_http_respond_error(c->req, 500, "image_store", "%s", c->err.message);
-	json_decref(c->result);
-	free(c->name);
-	free(c->state_dir);
-	free(c);
+	image_call_free(c);
 }
 
 static void image_call(struct berthd *d, struct berth_http_request *req, enum image_op op,
-                       const char *name)
+                       const char *name, bool stream)
 {
 	struct image_call *c = xcalloc(1, sizeof(*c));
 
 	c->work.data = c;
+	if (stream) {
+		c->stream = true;
+		c->pending = json_object();
+		pthread_mutex_init(&c->lock, NULL);
+		uv_async_init(d->loop, &c->async, flush_progress);
+		c->async.data = c;
+		berth_http_stream_begin(req, 200, "text/event-stream",
+		                        "Cache-Control: no-cache\r\n");
+	}
 	c->req = req;
 	c->op = op;
 	c->name = name != NULL ? xstrdup(name) : NULL;
 	c->state_dir = xstrdup(d->config->berth.state_dir);
 	c->cancel = &d->images_cancel;
 	uv_queue_work(d->loop, &c->work, image_call_work, image_call_done);
+}
+
+/* ?stream=1 or Accept: text/event-stream: progress as server-sent events. */
+static bool wants_stream(const struct berth_http_request *req)
+{
+	cleanup_free char *q = berth_http_query_param(req, "stream");
+	const char *accept = berth_http_header(req, "accept");
+
+	return (q != NULL && strcmp(q, "0") != 0 && strcmp(q, "false") != 0) ||
+	       (accept != NULL && strstr(accept, "text/event-stream") != NULL);
 }
 
 void berthd_images_api(struct berthd *d, struct berth_http_request *req)
@@ -257,7 +355,7 @@ void berthd_images_api(struct berthd *d, struct berth_http_request *req)
 			berth_http_respond_error(req, 405, "method_not_allowed", "%s %s: use GET",
 			                         req->method, req->path);
 		else
-			image_call(d, req, OP_LIST, NULL);
+			image_call(d, req, OP_LIST, NULL, false);
 		return;
 	}
 	if (strcmp(name, "pull") == 0 && strcmp(req->method, "POST") == 0) {
@@ -269,14 +367,14 @@ void berthd_images_api(struct berthd *d, struct berth_http_request *req)
 			berth_http_respond_error(req, 400, "bad_request",
 			                         "the body must be {\"image\": \"REFERENCE\"}");
 		else
-			image_call(d, req, OP_PULL, image);
+			image_call(d, req, OP_PULL, image, wants_stream(req));
 		json_decref(body);
 		return;
 	}
 	if (get)
-		image_call(d, req, OP_INSPECT, name);
+		image_call(d, req, OP_INSPECT, name, false);
 	else if (strcmp(req->method, "DELETE") == 0)
-		image_call(d, req, OP_REMOVE, name);
+		image_call(d, req, OP_REMOVE, name, false);
 	else
 		berth_http_respond_error(req, 405, "method_not_allowed", "%s %s: use GET or DELETE",
 		                         req->method, req->path);

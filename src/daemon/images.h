@@ -54,7 +54,9 @@ struct berth_http_request;
  * /v1/images (each on a worker thread):
  *   GET    /v1/images         every image (digest, tags, layers, size)
  *   GET    /v1/images/NAME    one, with its config; NAME a reference or digest
- *   POST   /v1/images/pull    {"image": "REF"}: pull (again); answers when done
+ *   POST   /v1/images/pull    {"image": "REF"}: pull (again); answers when done,
+ *                              or with ?stream=1 (or Accept: text/event-stream)
+ *                              streams "progress" events, then "done" or "error"
  *   DELETE /v1/images/NAME    forget the name (blobs and layers stay)
  */
 void berthd_images_api(struct berthd *d, struct berth_http_request *req);

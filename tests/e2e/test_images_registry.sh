@@ -294,6 +294,13 @@ check_eq "GET /v1/images/NAME: its config" '{"8080/tcp":{}}' \
 out=$(api -X POST -d "{\"image\": \"$REG/test/app:v1\"}" http://b/v1/images/pull)
 check_eq "POST /v1/images/pull: the image pulled" "$digest" "$(jq -r .digest <<<"$out")"
 code() { curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" "$@"; }
+out=$(api -N -X POST -d "{\"image\": \"$REG/test/big:1\"}" "http://b/v1/images/pull?stream=1")
+check_contains "pull ?stream=1: progress as server-sent events" "event: progress" "$out"
+check_contains "each blob finishes" '"finished":true' "$out"
+check_contains "then done, with the image" "event: done
+data: {\"digest\":" "$out"
+check_contains "a failed streamed pull ends with an error event" "event: error" \
+	"$(api -N -X POST -d "{\"image\": \"$REG/test/app:nope\"}" "http://b/v1/images/pull?stream=1")"
 check_eq "a pull that fails: 502" 502 \
 	"$(code -X POST -d "{\"image\": \"$REG/test/app:nope\"}" http://b/v1/images/pull)"
 check_contains "saying why" "is not in registry" \
