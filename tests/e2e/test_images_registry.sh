@@ -177,6 +177,23 @@ check_contains "the next pull resumes where the first stopped (a Range request, 
 check_true "the blob is complete and right" \
 	test "$(sha256sum "$STATE/images/blobs/sha256/${layer#sha256:}" | cut -d' ' -f1)" = "${layer#sha256:}"
 
+echo "-- two pulls of one image at once"
+"$BERTH_BIN/berth-image" pull --state-dir "$STATE/conc" --limit-rate 12M "$REG/test/big:1" \
+	>"$WORK/c1" 2>&1 &
+c1=$!
+"$BERTH_BIN/berth-image" pull --state-dir "$STATE/conc" --limit-rate 12M "$REG/test/big:1" \
+	>"$WORK/c2" 2>&1 &
+c2=$!
+wait $c1
+s1=$?
+wait $c2
+s2=$?
+check_eq "both succeed" "0 0" "$s1 $s2"
+check_true "the blob is right" \
+	test "$(sha256sum "$STATE/conc/images/blobs/sha256/${layer#sha256:}" | cut -d' ' -f1)" = "${layer#sha256:}"
+check_eq "each of the 2 layers in one directory" 2 "$(ls "$STATE/conc/images/layers/sha256" | wc -l)"
+check_eq "nothing left in tmp/" "" "$(ls "$STATE/conc/images/tmp")"
+
 echo "-- token auth"
 TPORT=$(free_port)
 TOK=$WORK/token
