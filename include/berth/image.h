@@ -217,6 +217,22 @@ int berth_image_store_list(struct berth_image_store *s, json_t **out, berth_erro
 int berth_image_store_inspect(struct berth_image_store *s, const char *name, json_t **out,
                               berth_error_t *err);
 
+/* ---- gc.c ---- */
+
+struct berth_prune_report {
+	uint64_t blobs, layers; /* removed */
+	uint64_t bytes;         /* of the blobs removed */
+	bool layers_kept_all;   /* a living container's layers were unknown: none removed */
+};
+
+/*
+ * Remove the blobs and unpacked layers that no recorded image and no living
+ * container (of STATE/containers) uses. Waits until no one else has the
+ * store open (an import or pull may hold blobs it has not recorded yet).
+ */
+int berth_image_store_prune(struct berth_image_store *s, struct berth_prune_report *rep,
+                            berth_error_t *err);
+
 /* ---- import.c: local sources ---- */
 
 /*

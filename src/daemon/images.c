@@ -142,7 +142,7 @@ void berthd_images_prefetch(struct berthd *d)
 
 /* ---- /v1/images ---- */
 
-enum image_op { OP_LIST, OP_INSPECT, OP_PULL, OP_REMOVE };
+enum image_op { OP_LIST, OP_INSPECT, OP_PULL, OP_REMOVE, OP_PRUNE };
 
 struct image_call {
 	uv_work_t work;
@@ -231,6 +231,16 @@ static void image_call_work(uv_work_t *w)
 		c->r = berth_image_store_untag(s, key, &c->err);
 		if (c->r == 0)
 			c->result = json_pack("{s:s}", "removed", key);
+		break;
+	}
+	case OP_PRUNE: {
+		struct berth_prune_report rep;
+		c->r = berth_image_store_prune(s, &rep, &c->err);
+		if (c->r == 0)
+			c->result =
+			        json_pack("{s:I, s:I, s:I, s:b}", "blobs", (json_int_t)rep.blobs,
+			                  "layers", (json_int_t)rep.layers, "bytes",
+			                  (json_int_t)rep.bytes, "layersKept", rep.layers_kept_all);
 		break;
 	}
 	case OP_PULL: {
@@ -356,6 +366,10 @@ void berthd_images_api(struct berthd *d, struct berth_http_request *req)
 			                         req->method, req->path);
 		else
 			image_call(d, req, OP_LIST, NULL, false);
+		return;
+	}
+	if (strcmp(name, "prune") == 0 && strcmp(req->method, "POST") == 0) {
+		image_call(d, req, OP_PRUNE, NULL, false);
 		return;
 	}
 	if (strcmp(name, "pull") == 0 && strcmp(req->method, "POST") == 0) {

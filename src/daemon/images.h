@@ -58,6 +58,7 @@ struct berth_http_request;
  *                              or with ?stream=1 (or Accept: text/event-stream)
  *                              streams "progress" events, then "done" or "error"
  *   DELETE /v1/images/NAME    forget the name (blobs and layers stay)
+ *   POST   /v1/images/prune   remove what no image and no living container uses
  */
 void berthd_images_api(struct berthd *d, struct berth_http_request *req);
 

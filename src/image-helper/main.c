@@ -14,6 +14,7 @@
  *   berth-image ls [--json]                     the images in the store
  *   berth-image inspect NAME|DIGEST             one image as JSON
  *   berth-image rm NAME|DIGEST                  forget a name (blobs stay)
+ *   berth-image prune [--json]                  remove what nothing uses
  *
  * $BERTH_INSECURE_REGISTRIES (comma-separated) and $BERTH_AUTH_FILE give
  * defaults for --insecure-registry and --auth-file.
@@ -279,6 +280,28 @@ static int remove_name(struct berth_image_store *s, const char *name)
 	return 0;
 }
 
+static int prune(struct berth_image_store *s, bool as_json)
+{
+	struct berth_prune_report rep;
+	berth_error_t err;
+
+	if (berth_image_store_prune(s, &rep, &err) < 0) {
+		berth_error_log("%s", err.message);
+		return 1;
+	}
+	if (as_json)
+		return print_json(json_pack("{s:I, s:I, s:I, s:b}", "blobs", (json_int_t)rep.blobs,
+		                            "layers", (json_int_t)rep.layers, "bytes",
+		                            (json_int_t)rep.bytes, "layersKept",
+		                            rep.layers_kept_all));
+	printf("removed %llu blob%s (%.1f MB) and %llu layer%s\n", (unsigned long long)rep.blobs,
+	       rep.blobs == 1 ? "" : "s", (double)rep.bytes / 1e6, (unsigned long long)rep.layers,
+	       rep.layers == 1 ? "" : "s");
+	if (rep.layers_kept_all)
+		printf("layers kept: a running container's layers could not be known\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct bars bars;
@@ -361,16 +384,16 @@ int main(int argc, char **argv)
 		opts.progress = on_progress;
 		opts.progress_arg = &bars;
 	}
-	if (strcmp(verb, "ls") == 0) {
+	if (strcmp(verb, "ls") == 0 || strcmp(verb, "prune") == 0) {
 		if (optind + 1 != argc) {
-			berth_error_log("ls takes no arguments");
+			berth_error_log("%s takes no arguments", verb);
 			return 2;
 		}
 		if (berth_image_store_open(state_dir, &s, &err) < 0) {
 			berth_error_log("%s", err.message);
 			return 1;
 		}
-		status = list(s, as_json);
+		status = strcmp(verb, "ls") == 0 ? list(s, as_json) : prune(s, as_json);
 		berth_image_store_free(s);
 		return status;
 	}
@@ -393,7 +416,8 @@ int main(int argc, char **argv)
 	else if (strcmp(verb, "rm") == 0)
 		status = remove_name(s, argv[optind + 1]);
 	else {
-		berth_error_log("unknown command `%s` (resolve, pull, import, ls, inspect or rm)",
+		berth_error_log("unknown command `%s` (resolve, pull, import, ls, inspect, rm or "
+		                "prune)",
 		                verb);
 		status = 2;
 	}

@@ -12,6 +12,8 @@ struct berth_image_store {
 	int root_fd;  /* O_PATH of root */
 	int blobs_fd; /* blobs/sha256 */
 	int tmp_fd;   /* tmp */
+	int gc_fd;    /* gc.lock: shared while the store is open, exclusive to prune */
+	char *state_dir;
 };
 
 void berth_digest_format(const uint8_t raw[32], char out[BERTH_DIGEST_MAX]);

@@ -80,8 +80,9 @@ int berth_image_store_open(const char *state_dir, struct berth_image_store **out
 	int r;
 
 	*out = NULL;
-	s->root_fd = s->blobs_fd = s->tmp_fd = -1;
+	s->root_fd = s->blobs_fd = s->tmp_fd = s->gc_fd = -1;
 	s->root = xasprintf("%s/images", state_dir);
+	s->state_dir = xstrdup(state_dir);
 	r = berth_mkdir_p(s->root, 0700, err);
 	if (r < 0)
 		goto fail;
@@ -106,6 +107,12 @@ int berth_image_store_open(const char *state_dir, struct berth_image_store **out
 		r = s->tmp_fd;
 		goto fail;
 	}
+	/* Whoever has the store open may be writing blobs not yet recorded: prune waits. */
+	s->gc_fd = openat(s->root_fd, "gc.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->gc_fd < 0 || flock(s->gc_fd, LOCK_SH) < 0) {
+		r = berth_error_set(err, errno, "lock `%s/gc.lock`", s->root);
+		goto fail;
+	}
 	remove_leftovers(s);
 	*out = s;
 	return 0;
@@ -121,7 +128,9 @@ void berth_image_store_free(struct berth_image_store *s)
 	berth_close_keep_errno(s->root_fd);
 	berth_close_keep_errno(s->blobs_fd);
 	berth_close_keep_errno(s->tmp_fd);
+	berth_close_keep_errno(s->gc_fd);
 	free(s->root);
+	free(s->state_dir);
 	free(s);
 }
 

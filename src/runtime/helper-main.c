@@ -251,21 +251,29 @@ static int create_cgroup(const struct berth_cgroup_config *cfg,
  * STATE/containers/ID/init.json: what a later caller needs to take the
  * running container over (berth_container_adopt()): the init's pid and
  * start time (which tell it from a process that got its pid later), and the
- * user and environment an exec into it gets. Written under a temporary name
- * and renamed, so it is whole or absent.
+ * user and environment an exec into it gets; and the overlay's lower
+ * directories, which an image prune must keep while the container lives.
+ * Written under a temporary name and renamed, so it is whole or absent.
  */
 static void write_init_record(int dir_fd, const struct berth_start_request *req, pid_t pid)
 {
 	unsigned long long start = 0;
-	json_t *rec;
+	json_t *rec, *lowers = json_array();
 	char *text;
 	int fd;
 
-	if (berth_proc_start_time(pid, &start) < 0)
+	if (berth_proc_start_time(pid, &start) < 0) {
+		json_decref(lowers);
 		return;
-	rec = json_pack("{s:i, s:I, s:I, s:I, s:O}", "pid", (int)pid, "start_time",
+	}
+	for (size_t i = 0; req->spec.layers != NULL && req->spec.layers[i] != NULL; i++)
+		json_array_append_new(lowers, json_string(req->spec.layers[i]));
+	if (req->spec.layers == NULL)
+		json_array_append_new(lowers, json_string(req->spec.rootfs));
+	rec = json_pack("{s:i, s:I, s:I, s:I, s:O, s:o}", "pid", (int)pid, "start_time",
 	                (json_int_t)start, "uid", (json_int_t)req->spec.uid, "gid",
-	                (json_int_t)req->spec.gid, "env", json_object_get(req->json, "env"));
+	                (json_int_t)req->spec.gid, "env", json_object_get(req->json, "env"),
+	                "lowers", lowers);
 	text = json_dumps(rec, JSON_COMPACT);
 	json_decref(rec);
 	fd = openat(dir_fd, BERTH_CONTAINER_INIT_RECORD ".tmp",

@@ -128,6 +128,33 @@ COMPRESS=none mk_oci_layout "$WORK/layout" many '{"Cmd": ["sh", "-c", "ls /many 
 	"$L1" "${many[@]}" >/dev/null
 check_eq "46 layers" "45" "$(irun --image "$WORK/layout:many" 2>&1 | tr -d ' ')"
 
+echo "-- prune"
+bimage() { "$BERTH_BIN/berth" image "$1" --state-dir "$STATE" "${@:2}"; }
+count_layers() { ls "$STATE/images/layers/sha256" | wc -l; }
+# Started directly (not through a function), so that $! is berth; on SIGTERM the
+# container lists its layers' files, then ends.
+"$BERTH_BIN/berth" run --state-dir "$STATE" --name keeper --image "$WORK/layout:many" -- \
+	sh -c 'trap "ls /many | wc -l; exit 0" TERM; while :; do sleep 0.1; done' >"$WORK/keeper.out" &
+kp=$!
+wait_for "the container's record" 50 test -s "$STATE/containers/keeper/init.json"
+before=$(count_layers)
+many=oci:$(realpath "$WORK/layout"):many
+check_contains "ls shows the image's name" "$many" "$(bimage ls)"
+bimage rm "$many"
+check_not_contains "rm forgets it" "$many" "$(bimage ls)"
+out=$(bimage prune --json)
+check_eq "prune keeps the layers a running container uses" "$before" "$(count_layers)"
+check_eq "and says it knew them" "false" "$(jq -r .layersKept <<<"$out")"
+kill -TERM $kp
+wait $kp
+check_eq "the container still read them after the prune" "45" "$(tr -d ' ' <"$WORK/keeper.out")"
+out=$(bimage prune --json)
+check_eq "once it is gone, its 45 layers go" $((before - 45)) "$(count_layers)"
+check_eq "prune says so" 45 "$(jq -r .layers <<<"$out")"
+check_eq "images still named keep theirs" "from-cmd" "$(irun --image "$WORK/layout:v1" 2>&1)"
+check_eq "the removed image comes back from its layout" "45" \
+	"$(irun --image "$WORK/layout:many" 2>&1 | tr -d ' ')"
+
 echo "-- refused layers and bad sources"
 evil() { # NAME TAR: a layout whose only layer is TAR
 	local d=$WORK/evil-$1 diff

@@ -326,6 +326,13 @@ check_eq "a bad reference: 400" 400 \
 	"$(code -X POST -d '{"image": "Bad:ref:x"}' http://b/v1/images/pull)"
 check_eq "DELETE /v1/images/NAME" 200 "$(code -X DELETE "http://b/v1/images/$REG/test/app:v1")"
 check_eq "then it is not found" 404 "$(code "http://b/v1/images/$REG/test/app:v1")"
+out=$(api -X POST http://b/v1/images/prune)
+check_eq "POST /v1/images/prune answers what it removed" "0 0" "$(jq -r '"\(.blobs) \(.layers)"' <<<"$out")"
+check_eq "nothing: the image is still named by the Layout class's layout" 200 \
+	"$(code "http://b/v1/images/$digest")"
+check_eq "the running instances' image stays" 200 "$(code "http://b/v1/images/$REG/test/web:1")"
+check_contains "and a new instance of it starts" '"status":"healthy"' \
+	"$(api -X POST http://b/v1/classes/Pulled/instances/three/start)"
 
 out=$(api -X POST http://b/v1/classes/Missing/instances/m/start)
 want="failed to start container: pull \`$REG/test/web:nope\`: \`$REG/test/web:nope\` is not in registry"
