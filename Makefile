@@ -1,6 +1,6 @@
 # berth — build, test, benchmark and demo.
 #
-#   make            bin/berthd, bin/berth, bin/berth-runtime
+#   make            bin/berthd, bin/berth, bin/berth-client, bin/berth-runtime
 #   make test       unit tests, then end-to-end tests (root; real containers)
 #   make asan       the same suite built with AddressSanitizer + UBSan
 #   make bench      benchmarks against peers measured in the same run
@@ -24,11 +24,14 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) \
-	-Iinclude -Isrc -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS)) -MMD -MP \
+	-Iinclude -Isrc -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) libcurl) -MMD -MP \
 	-DBERTH_LIBEXECDIR='"$(PREFIX)/libexec/berth"'
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 # http-parser ships no pkg-config file.
 LIBS := $(shell pkg-config --libs $(PKGS)) -lhttp_parser
+# Only berth-client links libcurl (Debian has no static libcurl, and `berth`
+# must stay static).
+CLIENT_LIBS := $(shell pkg-config --libs libcurl jansson)
 
 # make TRACE=1: timestamps of every start step on stderr (include/berth/trace.h).
 ifneq ($(TRACE),)
@@ -57,6 +60,7 @@ INSTANCE_SRC:= $(wildcard src/instance/*.c)
 REGISTRY_SRC := $(wildcard src/registry/*.c)
 HTTP_SRC    := $(wildcard src/http/*.c)
 CLI_SRC     := $(wildcard src/cli/*.c)
+CLIENT_SRC  := $(wildcard src/client/*.c)
 DAEMON_SRC  := $(wildcard src/daemon/*.c)
 HELPER_SRC  := src/runtime/helper-main.c
 
@@ -70,7 +74,7 @@ LIBBERTH := $(BUILD)/libberth.a
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-PROGRAMS := $(BINDIR)/berthd $(BINDIR)/berth $(BINDIR)/berth-runtime
+PROGRAMS := $(BINDIR)/berthd $(BINDIR)/berth $(BINDIR)/berth-client $(BINDIR)/berth-runtime
 
 .SECONDARY:
 .PHONY: all deps test unit e2e asan bench demo rootfs format format-check clean install
@@ -109,6 +113,12 @@ $(BINDIR)/berth: $(call obj,$(CLI_SRC)) $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(STATIC_LDFLAGS) -o $@ $^ $(CLI_LIBS)
 
+# The daemon's client commands (`berth ps`, `berth logs`, ...), which `berth`
+# execs: dynamically linked, because libcurl has no static build here.
+$(BINDIR)/berth-client: $(call obj,$(CLIENT_SRC)) $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
+
 $(BINDIR)/berthd: $(call obj,$(DAEMON_SRC)) $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
@@ -120,6 +130,12 @@ $(BINDIR)/berth-runtime: $(call obj,$(HELPER_SRC)) $(LIBBERTH)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+# The client's pure helpers (parsers, formatting) are tested without its main().
+$(BUILD)/tests/test_client: $(BUILD)/obj/tests/unit/test_client.o \
+		$(call obj,$(filter-out src/client/main.c,$(CLIENT_SRC))) $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CLIENT_LIBS) -lcmocka
 
 # Root filesystems for tests and the demo, built from busybox-static and the
 # project's own static test programs (no network needed).
@@ -161,7 +177,8 @@ format-check:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/berth
 	install -m 0755 $(BINDIR)/berth $(BINDIR)/berthd $(DESTDIR)$(PREFIX)/bin/
-	install -m 0755 $(BINDIR)/berth-runtime $(DESTDIR)$(PREFIX)/libexec/berth/
+	install -m 0755 $(BINDIR)/berth-runtime $(BINDIR)/berth-client \
+		$(DESTDIR)$(PREFIX)/libexec/berth/
 
 clean:
 	rm -rf build bin
