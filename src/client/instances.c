@@ -111,7 +111,7 @@ int berth_client_cmd_ps(int argc, char **argv, struct berth_client_opts *o)
 	cleanup_json json_t *shown = json_array();
 	cleanup_free char *class_q = NULL;
 	cleanup_free char *after = NULL;
-	const char *class_name = NULL;
+	const char *class_name = NULL, *last_id;
 	bool all = false;
 	berth_error_t err;
 	int opt, r;
@@ -156,9 +156,16 @@ int berth_client_cmd_ps(int argc, char **argv, struct berth_client_opts *o)
 				json_array_append(shown, rec);
 		if (json_array_size(list) < PAGE)
 			break;
+		last_id = json_string_value(
+		        json_object_get(json_array_get(list, json_array_size(list) - 1), "id"));
+		if (last_id == NULL) {
+			berth_error_set(&err, 0,
+			                "berthd's answer to GET /v1/instances has a "
+			                "record without an id");
+			return berth_client_fail(&err);
+		}
 		free(after);
-		after = xstrdup(json_string_value(
-		        json_object_get(json_array_get(list, json_array_size(list) - 1), "id")));
+		after = xstrdup(last_id);
 	}
 	if (o->json) {
 		cleanup_json json_t *answer = json_pack("{s:O}", "instances", shown);
