@@ -1,6 +1,6 @@
 # berth — build, test, benchmark and demo.
 #
-#   make            bin/berthd, bin/berth, bin/berth-runtime
+#   make            bin/berthd, bin/berth, bin/berth-client, bin/berth-runtime
 #   make test       unit tests, then end-to-end tests (root; real containers)
 #   make asan       the same suite built with AddressSanitizer + UBSan
 #   make bench      benchmarks against peers measured in the same run
@@ -26,12 +26,16 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) \
-	-Iinclude -Isrc -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) $(DAEMON_PKGS)) -MMD -MP \
+	-Iinclude -Isrc -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) $(DAEMON_PKGS) libcurl) \
+	-MMD -MP \
 	-DBERTH_LIBEXECDIR='"$(PREFIX)/libexec/berth"'
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 # http-parser ships no pkg-config file.
 LIBS := $(shell pkg-config --libs $(PKGS)) -lhttp_parser
 DAEMON_LIBS := $(shell pkg-config --libs $(DAEMON_PKGS))
+# Only berth-client links libcurl (Debian has no static libcurl, and `berth`
+# must stay static).
+CLIENT_LIBS := $(shell pkg-config --libs libcurl jansson)
 
 # make TRACE=1: timestamps of every start step on stderr (include/berth/trace.h).
 ifneq ($(TRACE),)
@@ -60,6 +64,7 @@ INSTANCE_SRC:= $(wildcard src/instance/*.c)
 REGISTRY_SRC := $(wildcard src/registry/*.c)
 HTTP_SRC    := $(wildcard src/http/*.c)
 CLI_SRC     := $(wildcard src/cli/*.c)
+CLIENT_SRC  := $(wildcard src/client/*.c)
 DAEMON_SRC  := $(wildcard src/daemon/*.c)
 HELPER_SRC  := src/runtime/helper-main.c
 
@@ -76,7 +81,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
 
-PROGRAMS := $(BINDIR)/berthd $(BINDIR)/berth $(BINDIR)/berth-runtime
+PROGRAMS := $(BINDIR)/berthd $(BINDIR)/berth $(BINDIR)/berth-client $(BINDIR)/berth-runtime
 
 .SECONDARY:
 .PHONY: all deps test unit e2e asan bench demo rootfs format format-check clean install
@@ -115,6 +120,12 @@ $(BINDIR)/berth: $(call obj,$(CLI_SRC)) $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(STATIC_LDFLAGS) -o $@ $^ $(CLI_LIBS)
 
+# The daemon's client commands (`berth ps`, `berth logs`, ...), which `berth`
+# execs: dynamically linked, because libcurl has no static build here.
+$(BINDIR)/berth-client: $(call obj,$(CLIENT_SRC)) $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
+
 $(BINDIR)/berthd: $(call obj,$(DAEMON_SRC)) $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(DAEMON_LIBS)
@@ -131,6 +142,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBBERTH)
 $(TOOL_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^
+# The client's pure helpers (parsers, formatting) are tested without its main().
+$(BUILD)/tests/test_client: $(BUILD)/obj/tests/unit/test_client.o \
+		$(call obj,$(filter-out src/client/main.c,$(CLIENT_SRC))) $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CLIENT_LIBS) -lcmocka
 
 # Root filesystems for tests and the demo, built from busybox-static and the
 # project's own static test programs (no network needed).
@@ -172,7 +188,8 @@ format-check:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/berth
 	install -m 0755 $(BINDIR)/berth $(BINDIR)/berthd $(DESTDIR)$(PREFIX)/bin/
-	install -m 0755 $(BINDIR)/berth-runtime $(DESTDIR)$(PREFIX)/libexec/berth/
+	install -m 0755 $(BINDIR)/berth-runtime $(BINDIR)/berth-client \
+		$(DESTDIR)$(PREFIX)/libexec/berth/
 
 clean:
 	rm -rf build bin

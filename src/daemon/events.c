@@ -122,6 +122,7 @@ void berthd_events_subscribe(struct berthd *d, struct berth_http_request *req)
 	cleanup_free char *name = berth_http_query_param(req, "name");
 	cleanup_free char *instance = berth_http_query_param(req, "instance");
 	cleanup_free char *since = berth_http_query_param(req, "since");
+	cleanup_free char *follow = berth_http_query_param(req, "follow");
 	const char *last_id = berth_http_header(req, "last-event-id");
 	berth_error_t err;
 	uint64_t after = 0;
@@ -131,6 +132,10 @@ void berthd_events_subscribe(struct berthd *d, struct berth_http_request *req)
 		since = xstrdup(last_id);
 	if (since != NULL && berth_parse_u64(since, 0, INT64_MAX, &after, &err) < 0) {
 		berth_http_respond_error(req, 400, "bad_request", "since: %s", err.message);
+		return;
+	}
+	if (follow != NULL && strcmp(follow, "0") != 0 && strcmp(follow, "1") != 0) {
+		berth_http_respond_error(req, 400, "bad_request", "follow: use 0 or 1");
 		return;
 	}
 	if (name != NULL && class_name == NULL) {
@@ -172,6 +177,11 @@ void berthd_events_subscribe(struct berthd *d, struct berth_http_request *req)
 			}
 		}
 		berth_registry_events_free(history, n);
+	}
+	/* follow=0: the history only, for clients that want a finished answer (`berth events`). */
+	if (follow != NULL && strcmp(follow, "0") == 0) {
+		unsubscribe(s);
+		return;
 	}
 	if (!events_of(d)->timer_running) {
 		uv_timer_start(&events_of(d)->keepalive, on_keepalive, KEEPALIVE_MS, KEEPALIVE_MS);
