@@ -41,6 +41,8 @@ struct berthd {
 	struct berthd_instances *instances;
 	/* events.c: SSE subscribers */
 	struct berthd_events *events;
+	/* logs.c: log readers */
+	struct berthd_logs *logs;
 };
 
 /* The classes as the API shows them (a JSON object; new reference). */
