@@ -16,6 +16,7 @@
 #include "daemon/daemon.h"
 #include "daemon/events.h"
 #include "daemon/instances.h"
+#include "daemon/logs.h"
 
 #define MAX_SEGMENTS 8
 
@@ -397,6 +398,24 @@ static void post_stop(struct route_args *a, const struct berth_config_class *cls
 	              berthd_instance_stop(a->d, id, signal, grace, "stop_requested") ? 202 : 200);
 }
 
+/* Only an instance with a record has logs to ask for: one that was started at some time. */
+static void get_logs(struct route_args *a, const char *class_name, const char *name, const char *id)
+{
+	struct berth_registry_instance r;
+	berth_error_t err;
+	int ret = berth_registry_get(a->d->registry, id, &r, &err);
+
+	berth_registry_instance_clear(&r);
+	if (ret == -ENOENT)
+		berth_http_respond_error(a->req, 404, "instance_not_found",
+		                         "%s/%s has never been started: it has no logs", class_name,
+		                         name);
+	else if (ret < 0)
+		berth_http_respond_error(a->req, 500, "registry", "%s", err.message);
+	else
+		berthd_logs_serve(a->d, a->req, id);
+}
+
 static void instance_endpoint(struct route_args *a)
 {
 	const char *class_name = a->seg[1], *name = a->seg[3];
@@ -451,7 +470,12 @@ static void instance_endpoint(struct route_args *a)
 			                         class_name, name);
 		return;
 	}
-	if (strcmp(action, "logs") == 0 || strcmp(action, "fetch") == 0) {
+	if (strcmp(action, "logs") == 0) {
+		if (method_is(a, "GET"))
+			get_logs(a, class_name, name, id);
+		return;
+	}
+	if (strcmp(action, "fetch") == 0) {
 		/* Honest about what is missing rather than pretending. */
 		berth_http_respond_error(a->req, 501, "not_implemented",
 		                         "`%s` is not implemented yet in this berthd", action);

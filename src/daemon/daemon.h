@@ -44,6 +44,8 @@ struct berthd {
 	struct berthd_events *events;
 	/* notify.c: systemd's notify socket and watchdog; NULL without one */
 	struct berthd_notify *notify;
+	/* logs.c: log readers */
+	struct berthd_logs *logs;
 };
 
 /* The classes as the API shows them (a JSON object; new reference). */

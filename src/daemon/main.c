@@ -21,6 +21,7 @@
 #include "daemon/events.h"
 #include "daemon/instances.h"
 #include "daemon/notify.h"
+#include "daemon/logs.h"
 
 static void usage(FILE *f)
 {
@@ -183,6 +184,7 @@ static void on_containers_stopped(struct berthd *d)
 {
 	berthd_events_close(d);
 	berthd_notify_close(d);
+	berthd_logs_close(d);
 	/* The loop ends once the last registry write and handle are done. */
 	if (d->api_unix != NULL)
 		berth_http_server_close(d->api_unix, NULL, NULL);
@@ -378,6 +380,7 @@ int main(int argc, char **argv)
 	berthd_instances_init(&d);
 	berthd_events_init(&d);
 	berthd_notify_init(&d);
+	berthd_logs_init(&d);
 	d.started_ms = (uint64_t)berthd_now_ms();
 	/* Before the API opens: callers see the adopted instances as they are. */
 	if (berthd_instances_restore(&d, &err) < 0) {
@@ -404,6 +407,7 @@ out_loop:
 		/* Close what start_api opened, so the loop can end. */
 		berthd_events_close(&d);
 		berthd_notify_close(&d);
+		berthd_logs_close(&d);
 		if (d.api_unix != NULL)
 			berth_http_server_close(d.api_unix, NULL, NULL);
 		if (d.api_tcp != NULL)

@@ -424,11 +424,20 @@ static void on_written(uv_write_t *wr, int status)
 {
 	struct write_req *w = (struct write_req *)wr;
 	struct http_conn *c = w->conn;
+	struct berth_http_request *req;
 
 	free(w->buf);
 	if (!c->closing && (status < 0 || w->close_after))
 		conn_close(c);
 	free(w);
+	/* After a close the request is gone, and on_gone has been called instead. */
+	req = c->closing ? NULL : c->active;
+	if (req != NULL && req->on_drain != NULL &&
+	    c->h.stream.write_queue_size <= req->drain_low_water) {
+		void (*fn)(struct berth_http_request *, void *) = req->on_drain;
+		req->on_drain = NULL;
+		fn(req, req->on_drain_arg);
+	}
 }
 
 /* Queue `len` bytes of `buf` (taken over) on the connection. */
@@ -753,6 +762,19 @@ void berth_http_stream_end(struct berth_http_request *req)
 		conn_write(c, xstrdup(last), sizeof(last) - 1, !c->keep_alive || c->peer_eof);
 	}
 	request_done(req);
+}
+
+size_t berth_http_stream_queued(const struct berth_http_request *req)
+{
+	return req->conn != NULL ? req->conn->h.stream.write_queue_size : 0;
+}
+
+void berth_http_stream_on_drain(struct berth_http_request *req, size_t low_water,
+                                void (*fn)(struct berth_http_request *req, void *arg), void *arg)
+{
+	req->on_drain = fn;
+	req->on_drain_arg = arg;
+	req->drain_low_water = low_water;
 }
 
 /* ---- listeners ---- */
