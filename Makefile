@@ -73,7 +73,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 PROGRAMS := $(BINDIR)/berthd $(BINDIR)/berth $(BINDIR)/berth-runtime
 
 .SECONDARY:
-.PHONY: all deps test unit e2e asan bench demo rootfs format format-check clean install
+.PHONY: all deps test unit e2e asan bench bench-progs demo rootfs format format-check clean install
 all: $(PROGRAMS)
 
 $(BUILD)/obj/%.o: %.c
@@ -145,8 +145,20 @@ asan:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 BUILD=build/asan BINDIR=build/asan/bin \
 		CFLAGS="-O1 -g" test
 
-bench: all rootfs
-	$(Q)BERTH_BIN=$(abspath $(BINDIR)) bench/run.sh
+# The benchmarks' own programs (bench/*.c but the standalone cgroup-move.c):
+# a load generator that speaks over unix sockets too, and a registry filler.
+BENCH_PROGS := $(BUILD)/bench/loadgen $(BUILD)/bench/fill-registry
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+bench-progs: $(BENCH_PROGS)
+
+# make bench BENCH=daemon runs one group (bench/run.sh --help lists them).
+bench: all rootfs bench-progs
+	$(Q)BERTH_BIN=$(abspath $(BINDIR)) BERTH_BENCH_PROGS=$(abspath $(BUILD))/bench \
+		bench/run.sh $(BENCH)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all rootfs
