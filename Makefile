@@ -84,7 +84,7 @@ TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
 PROGRAMS := $(BINDIR)/berthd $(BINDIR)/berth $(BINDIR)/berth-client $(BINDIR)/berth-runtime
 
 .SECONDARY:
-.PHONY: all deps test unit e2e asan bench demo rootfs format format-check clean install
+.PHONY: all deps test unit e2e asan bench bench-progs demo rootfs format format-check clean install
 all: $(PROGRAMS) $(TOOL_BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -172,8 +172,20 @@ asan:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 BUILD=build/asan BINDIR=build/asan/bin \
 		CFLAGS="-O1 -g" test
 
-bench: all rootfs
-	$(Q)BERTH_BIN=$(abspath $(BINDIR)) bench/run.sh
+# The benchmarks' own programs (bench/*.c but the standalone cgroup-move.c):
+# a load generator that speaks over unix sockets too, and a registry filler.
+BENCH_PROGS := $(BUILD)/bench/loadgen $(BUILD)/bench/fill-registry
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+bench-progs: $(BENCH_PROGS)
+
+# make bench BENCH=daemon runs one group (bench/run.sh --help lists them).
+bench: all rootfs bench-progs
+	$(Q)BERTH_BIN=$(abspath $(BINDIR)) BERTH_BENCH_PROGS=$(abspath $(BUILD))/bench \
+		bench/run.sh $(BENCH)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all rootfs

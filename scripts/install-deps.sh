@@ -11,7 +11,7 @@ PACKAGES="
   libwslay-dev libsystemd-dev
   busybox-static musl-tools nettle-dev
   iproute2 util-linux procps curl
-  crun hyperfine jq
+  crun hyperfine jq wrk nginx
 "
 
 missing=""
@@ -41,5 +41,19 @@ for p in $missing; do
 		break
 	fi
 done
+# nginx is only a peer for the benchmarks, run with their own configuration:
+# its package must not start a system service on port 80. Images built for
+# containers already forbid that with a policy-rc.d; elsewhere we do, for
+# the install only.
+policy=/usr/sbin/policy-rc.d
+own_policy=""
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' > "$policy"
+	chmod 755 "$policy"
+	own_policy=1
+fi
+rc=0
 # shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $missing
+apt-get install -y -q --no-install-recommends $missing || rc=$?
+[ -z "$own_policy" ] || rm -f "$policy"
+exit "$rc"

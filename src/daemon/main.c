@@ -376,6 +376,11 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/*
+	 * A client that leaves before its answer is written must cost only its
+	 * connection (EPIPE), not the daemon. The helper resets every signal.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	d.loop = uv_default_loop();
 	berthd_instances_init(&d);
 	berthd_events_init(&d);
