@@ -6,7 +6,7 @@
  * (persist.c). Runtime calls run on the thread pool.
  *
  *   start:  START (running) ─▶ runtime start (pool) ─▶ exit watch on the
- *           init's pidfd ─▶ readiness probes every 300 ms ─▶ READY (healthy)
+ *           init's pidfd ─▶ readiness probes (2 ms, 5 ms, … then every 300 ms) ─▶ READY
  *           ─▶ callers answered once that state is durable ─▶ sleepAfter
  *   stop:   STOP (stopping) ─▶ signal ─▶ SIGKILL after the grace period
  *   exit:   pidfd readable ─▶ EXIT_CLEAN / EXIT_ERROR ─▶ runtime destroy
@@ -31,7 +31,7 @@
 #include "daemon/probe.h"
 
 #define BUCKETS          1024
-#define PROBE_INTERVAL   300  /* ms, as the library polls */
+#define PROBE_INTERVAL   300  /* ms, as the library polls; but see probe_delay() */
 #define PROBE_TIMEOUT_MS 5000 /* per attempt, the library's PING_TIMEOUT_MS */
 /*
  * Activity is kept in memory and written this long after it first changed,
@@ -89,6 +89,7 @@ struct instance {
 	enum timer_use timer_use;
 	struct berthd_probe *probe;
 	size_t probe_port;
+	unsigned probe_attempt; /* failed attempts since the last success */
 	int64_t ready_deadline_ms;
 	/* who waits */
 	struct waiter *start_waiters;
@@ -377,6 +378,19 @@ static void became_ready(struct instance *in)
 
 static void probe_next(struct instance *in);
 
+/*
+ * The wait before the next readiness attempt. A server is usually listening
+ * within milliseconds of its exec, and the first attempt comes right after
+ * the exec: retrying soon at first takes a cold start from ~300 ms to what
+ * the server needs. Then the library's 300 ms.
+ */
+static uint64_t probe_delay(unsigned attempt)
+{
+	static const uint64_t ramp[] = {2, 5, 10, 20, 50, 100, 200};
+
+	return attempt < BERTH_ARRAY_SIZE(ramp) ? ramp[attempt] : PROBE_INTERVAL;
+}
+
 static void on_probe(int result, void *arg)
 {
 	struct instance *in = arg;
@@ -385,6 +399,7 @@ static void on_probe(int result, void *arg)
 	if (in->ctr == NULL || in->state != BERTH_STATE_RUNNING)
 		return;
 	if (result == 0) {
+		in->probe_attempt = 0;
 		if (++in->probe_port < in->n_ports) {
 			probe_next(in);
 			return;
@@ -405,7 +420,7 @@ static void on_probe(int result, void *arg)
 		return;
 	}
 	in->timer_use = TIMER_PROBE;
-	uv_timer_start(&in->timer, on_timer, PROBE_INTERVAL, 0);
+	uv_timer_start(&in->timer, on_timer, probe_delay(in->probe_attempt++), 0);
 }
 
 static void probe_next(struct instance *in)
@@ -436,6 +451,7 @@ static void wait_for_ports(struct instance *in)
 	}
 	timer_stop(in);
 	in->probe_port = 0;
+	in->probe_attempt = 0;
 	in->ready_deadline_ms = berthd_now_ms() + (int64_t)in->port_ready_timeout_ms;
 	probe_next(in);
 }
