@@ -129,7 +129,7 @@ static void get_instances(struct route_args *a)
 	}
 	f.class_name = class_name;
 	f.after_id = after;
-	if (berth_registry_list(a->d->registry, &f, &v, &n, &err) < 0) {
+	if (berth_registry_list(a->d->reader, &f, &v, &n, &err) < 0) {
 		berth_http_respond_error(a->req, 500, "registry", "%s", err.message);
 		return;
 	}
@@ -156,7 +156,7 @@ static int lookup(struct route_args *a, const char *class_name, const char *name
 		return -1;
 	}
 	memset(r, 0, sizeof(*r));
-	ret = berth_registry_get_by_name(a->d->registry, class_name, name, r, &err);
+	ret = berth_registry_get_by_name(a->d->reader, class_name, name, r, &err);
 	if (ret == -ENOENT) {
 		berth_id_from_name(class_name, name, r->id);
 		r->class_name = xstrdup(class_name);
@@ -190,7 +190,7 @@ static void answer_record(struct berthd *d, struct berth_http_request *req, cons
 	berth_error_t err;
 
 	memset(&r, 0, sizeof(r));
-	if (berth_registry_get_by_name(d->registry, class_name, name, &r, &err) < 0) {
+	if (berth_registry_get_by_name(d->reader, class_name, name, &r, &err) < 0) {
 		berth_id_from_name(class_name, name, r.id);
 		r.class_name = xstrdup(class_name);
 		r.name = xstrdup(name);
@@ -403,7 +403,7 @@ static void get_logs(struct route_args *a, const char *class_name, const char *n
 {
 	struct berth_registry_instance r;
 	berth_error_t err;
-	int ret = berth_registry_get(a->d->registry, id, &r, &err);
+	int ret = berth_registry_get(a->d->reader, id, &r, &err);
 
 	berth_registry_instance_clear(&r);
 	if (ret == -ENOENT)

@@ -155,7 +155,7 @@ void berthd_events_subscribe(struct berthd *d, struct berth_http_request *req)
 	/* Without `since`, only what happens from now on. */
 	if (since == NULL) {
 		int64_t last = 0;
-		berth_registry_last_event_seq(d->registry, &last, NULL);
+		berth_registry_last_event_seq(d->reader, &last, NULL);
 		after = (uint64_t)last;
 	}
 	s->last_seq = (int64_t)after;
@@ -168,7 +168,7 @@ void berthd_events_subscribe(struct berthd *d, struct berth_http_request *req)
 	f.after_seq = (int64_t)after;
 	f.class_name = s->class_name;
 	f.instance_id = s->instance_id;
-	if (berth_registry_list_events(d->registry, &f, &history, &n, &err) == 0) {
+	if (berth_registry_list_events(d->reader, &f, &history, &n, &err) == 0) {
 		for (size_t i = 0; i < n; i++) {
 			if (!send_event(s, &history[i])) {
 				berth_registry_events_free(history, n);

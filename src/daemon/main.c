@@ -20,6 +20,7 @@
 #include "daemon/daemon.h"
 #include "daemon/events.h"
 #include "daemon/instances.h"
+#include "daemon/persist.h"
 #include "daemon/notify.h"
 #include "daemon/logs.h"
 
@@ -362,7 +363,8 @@ int main(int argc, char **argv)
 	berth_log_init("berthd", d.config->berth.log_level);
 	if (berth_mkdir_p(d.config->berth.state_dir, 0711, &err) < 0 ||
 	    berth_registry_lock_state_dir(d.config->berth.state_dir, &d.state_lock_fd, &err) < 0 ||
-	    berth_registry_open(d.config->berth.state_dir, NULL, &d.registry, &err) < 0) {
+	    berth_registry_open(d.config->berth.state_dir, NULL, &d.registry, &err) < 0 ||
+	    berth_registry_open(d.config->berth.state_dir, NULL, &d.reader, &err) < 0) {
 		berth_error_log("%s", err.message);
 		goto out;
 	}
@@ -382,6 +384,10 @@ int main(int argc, char **argv)
 	 */
 	signal(SIGPIPE, SIG_IGN);
 	d.loop = uv_default_loop();
+	if (berthd_persist_init(&d, &err) < 0) {
+		berth_error_log("%s", err.message);
+		goto out;
+	}
 	berthd_instances_init(&d);
 	berthd_events_init(&d);
 	berthd_notify_init(&d);
@@ -419,10 +425,13 @@ out_loop:
 			berth_http_server_close(d.api_tcp, NULL, NULL);
 		uv_run(d.loop, UV_RUN_DEFAULT);
 	}
+	berthd_persist_shutdown(&d);
+	uv_run(d.loop, UV_RUN_DEFAULT);
 	uv_loop_close(d.loop);
 out:
 	free(d.instances);
 	free(d.events);
+	berth_registry_close(d.reader);
 	berth_registry_close(d.registry);
 	berth_close_keep_errno(d.state_lock_fd);
 	berth_config_free(d.config);
