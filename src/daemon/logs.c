@@ -34,6 +34,7 @@
 #define QUEUE_LOW   (64 * 1024)  /* ... until it is down to this */
 #define READERS_MAX 256
 #define CURRENT     "container.log"
+#define RECHECK_MS  250 /* while container.log is missing (see reader.recheck) */
 
 enum step {
 	STEP_DATA,   /* bytes were added to the buffer */
@@ -74,8 +75,14 @@ struct reader {
 	/* The loop's. */
 	uv_work_t work;
 	uv_fs_event_t watch;
+	/*
+	 * A look again while container.log is missing: inotify says nothing
+	 * when the directory itself goes while we hold it open (its self-events
+	 * come only with the last reference), so a removal is checked by time.
+	 */
+	uv_timer_t recheck;
 	bool busy;     /* a job runs */
-	bool watching; /* `watch` is open */
+	bool watching; /* `watch` and `recheck` are open */
 	bool dirty;    /* something changed while a job ran */
 	bool draining; /* waiting for the client's queue to go down */
 	bool streaming;
@@ -399,8 +406,11 @@ static void on_watch_closed(uv_handle_t *h)
 {
 	struct reader *r = h->data;
 
-	r->watching = false;
-	maybe_free(r);
+	/* The timer closes second. */
+	if (h == (uv_handle_t *)&r->recheck) {
+		r->watching = false;
+		maybe_free(r);
+	}
 }
 
 /*
@@ -435,8 +445,10 @@ static void reader_end(struct reader *r, const char *error)
 		berth_http_respond_error(req, 500, "logs", "%s", error);
 	else
 		berth_http_respond_error(req, 503, "shutting_down", "berthd is shutting down");
-	if (r->watching)
+	if (r->watching) {
 		uv_close((uv_handle_t *)&r->watch, on_watch_closed);
+		uv_close((uv_handle_t *)&r->recheck, on_watch_closed);
+	}
 	maybe_free(r);
 }
 
@@ -507,6 +519,11 @@ static void emit(struct reader *r)
 	}
 }
 
+static void on_recheck(uv_timer_t *t)
+{
+	pump(t->data);
+}
+
 static void after_read(uv_work_t *w, int status)
 {
 	struct reader *r = w->data;
@@ -531,8 +548,15 @@ static void after_read(uv_work_t *w, int status)
 		pump(r);
 		return;
 	case STEP_WAIT:
-		if (r->dirty)
+		if (r->dirty) {
 			pump(r);
+			return;
+		}
+		{
+			struct stat st;
+			if (fstatat(r->dirfd, CURRENT, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				uv_timer_start(&r->recheck, on_recheck, RECHECK_MS, 0);
+		}
 		return;
 	case STEP_DONE:
 		reader_end(r, NULL);
@@ -614,6 +638,8 @@ static void after_open(uv_work_t *w, int status)
 		 */
 		uv_fs_event_init(r->d->loop, &r->watch);
 		r->watch.data = r;
+		uv_timer_init(r->d->loop, &r->recheck);
+		r->recheck.data = r;
 		r->watching = true;
 		ret = uv_fs_event_start(&r->watch, on_change, r->dir, 0);
 		if (ret < 0) {
