@@ -17,6 +17,8 @@ BINDIR   ?= bin
 PREFIX   ?= /usr/local
 
 PKGS := libuv jansson libseccomp libcap sqlite3 nettle
+# berthd alone: `berth` and the helper are linked statically without it.
+DAEMON_PKGS := libcurl
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-format-nonliteral -Wpointer-arith -Wcast-align -Wwrite-strings \
@@ -24,11 +26,12 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) \
-	-Iinclude -Isrc -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS)) -MMD -MP \
-	-DBERTH_LIBEXECDIR='"$(PREFIX)/libexec/berth"'
+	-Iinclude -Isrc -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) $(DAEMON_PKGS)) \
+	-MMD -MP -DBERTH_LIBEXECDIR='"$(PREFIX)/libexec/berth"'
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 # http-parser ships no pkg-config file.
 LIBS := $(shell pkg-config --libs $(PKGS)) -lhttp_parser
+DAEMON_LIBS := $(shell pkg-config --libs $(DAEMON_PKGS))
 
 # make TRACE=1: timestamps of every start step on stderr (include/berth/trace.h).
 ifneq ($(TRACE),)
@@ -111,7 +114,7 @@ $(BINDIR)/berth: $(call obj,$(CLI_SRC)) $(LIBBERTH)
 
 $(BINDIR)/berthd: $(call obj,$(DAEMON_SRC)) $(LIBBERTH)
 	@mkdir -p $(dir $@)
-	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(DAEMON_LIBS)
 
 $(BINDIR)/berth-runtime: $(call obj,$(HELPER_SRC)) $(LIBBERTH)
 	@mkdir -p $(dir $@)
@@ -120,6 +123,12 @@ $(BINDIR)/berth-runtime: $(call obj,$(HELPER_SRC)) $(LIBBERTH)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+# test_hooks checks berthd's webhook rules: it links that object and libcurl.
+$(BUILD)/tests/test_hooks: $(BUILD)/obj/tests/unit/test_hooks.o $(call obj,src/daemon/hooks.c) \
+		$(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(DAEMON_LIBS) -lcmocka
 
 # Root filesystems for tests and the demo, built from busybox-static and the
 # project's own static test programs (no network needed).

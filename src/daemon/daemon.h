@@ -41,6 +41,8 @@ struct berthd {
 	struct berthd_instances *instances;
 	/* events.c: SSE subscribers */
 	struct berthd_events *events;
+	/* hooks.c: webhook deliveries; NULL once shut down */
+	struct berthd_hooks *hooks;
 };
 
 /* The classes as the API shows them (a JSON object; new reference). */

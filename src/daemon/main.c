@@ -19,6 +19,7 @@
 #include "berth/version.h"
 #include "daemon/daemon.h"
 #include "daemon/events.h"
+#include "daemon/hooks.h"
 #include "daemon/instances.h"
 
 static void usage(FILE *f)
@@ -160,6 +161,7 @@ static int register_classes(struct berthd *d, const struct berth_config *cfg)
 static void on_containers_stopped(struct berthd *d)
 {
 	berthd_events_close(d);
+	berthd_hooks_shutdown(d);
 	/* The loop ends once the last registry write and handle are done. */
 	if (d->api_unix != NULL)
 		berth_http_server_close(d->api_unix, NULL, NULL);
@@ -325,6 +327,7 @@ int main(int argc, char **argv)
 	d.loop = uv_default_loop();
 	berthd_instances_init(&d);
 	berthd_events_init(&d);
+	berthd_hooks_init(&d);
 	d.started_ms = (uint64_t)berthd_now_ms();
 	if (start_api(&d) < 0)
 		goto out_loop;
@@ -344,6 +347,7 @@ out_loop:
 	if (status != 0) {
 		/* Close what start_api opened, so the loop can end. */
 		berthd_events_close(&d);
+		berthd_hooks_shutdown(&d);
 		if (d.api_unix != NULL)
 			berth_http_server_close(d.api_unix, NULL, NULL);
 		if (d.api_tcp != NULL)
