@@ -74,10 +74,13 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 PROGRAMS := $(BINDIR)/berthd $(BINDIR)/berth $(BINDIR)/berth-runtime
+# Programs the end-to-end tests run on the host, built with everything so
+# that `make && tests/e2e/run.sh NAME` works.
+TEST_TOOLS := $(BUILD)/tests/hook-receiver
 
 .SECONDARY:
 .PHONY: all deps test unit e2e asan bench demo rootfs format format-check clean install
-all: $(PROGRAMS)
+all: $(PROGRAMS) $(TEST_TOOLS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -123,6 +126,10 @@ $(BINDIR)/berth-runtime: $(call obj,$(HELPER_SRC)) $(LIBBERTH)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+$(BUILD)/tests/hook-receiver: $(call obj,tests/tools/hook-receiver.c)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ -ljansson
 
 # test_hooks checks berthd's webhook rules: it links that object and libcurl.
 $(BUILD)/tests/test_hooks: $(BUILD)/obj/tests/unit/test_hooks.o $(call obj,src/daemon/hooks.c) \
