@@ -17,8 +17,9 @@ BINDIR   ?= bin
 PREFIX   ?= /usr/local
 
 PKGS := libuv jansson libseccomp libcap sqlite3 nettle
-# Only berthd links libsystemd (sd_notify); `berth` and the helper are static.
-DAEMON_PKGS := libsystemd
+# Only berthd links libsystemd (sd_notify) and libcurl (webhooks); `berth`
+# and the helper are static.
+DAEMON_PKGS := libsystemd libcurl
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-format-nonliteral -Wpointer-arith -Wcast-align -Wwrite-strings \
@@ -141,12 +142,18 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBBERTH)
 # A static pattern rule: explicit, so it wins over the unit tests' pattern.
 $(TOOL_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o
 	@mkdir -p $(dir $@)
-	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ -ljansson
 # The client's pure helpers (parsers, formatting) are tested without its main().
 $(BUILD)/tests/test_client: $(BUILD)/obj/tests/unit/test_client.o \
 		$(call obj,$(filter-out src/client/main.c,$(CLIENT_SRC))) $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CLIENT_LIBS) -lcmocka
+
+# test_hooks checks berthd's webhook rules: it links that object and libcurl.
+$(BUILD)/tests/test_hooks: $(BUILD)/obj/tests/unit/test_hooks.o $(call obj,src/daemon/hooks.c) \
+		$(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(DAEMON_LIBS) -lcmocka
 
 # Root filesystems for tests and the demo, built from busybox-static and the
 # project's own static test programs (no network needed).

@@ -50,6 +50,8 @@ struct berthd {
 	struct berthd_notify *notify;
 	/* logs.c: log readers */
 	struct berthd_logs *logs;
+	/* hooks.c: webhook deliveries; NULL once shut down */
+	struct berthd_hooks *hooks;
 };
 
 /* The classes as the API shows them (a JSON object; new reference). */

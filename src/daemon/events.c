@@ -6,6 +6,7 @@
 #include "berth/util.h"
 #include "daemon/daemon.h"
 #include "daemon/events.h"
+#include "daemon/hooks.h"
 
 #define KEEPALIVE_MS 15000
 #define HISTORY_MAX  10000 /* events replayed to a new subscriber, at most */
@@ -191,6 +192,7 @@ void berthd_events_subscribe(struct berthd *d, struct berth_http_request *req)
 
 void berthd_events_publish(struct berthd *d, const struct berth_registry_event *ev)
 {
+	berthd_hooks_event(d, ev);
 	for (struct subscriber *s = events_of(d)->subs, *next; s != NULL; s = next) {
 		next = s->next;
 		if (matches(s, ev) && !send_event(s, ev))

@@ -19,6 +19,7 @@
 #include "berth/version.h"
 #include "daemon/daemon.h"
 #include "daemon/events.h"
+#include "daemon/hooks.h"
 #include "daemon/instances.h"
 #include "daemon/persist.h"
 #include "daemon/notify.h"
@@ -186,6 +187,7 @@ static void on_containers_stopped(struct berthd *d)
 	berthd_events_close(d);
 	berthd_notify_close(d);
 	berthd_logs_close(d);
+	berthd_hooks_shutdown(d);
 	/* The loop ends once the last registry write and handle are done. */
 	if (d->api_unix != NULL)
 		berth_http_server_close(d->api_unix, NULL, NULL);
@@ -392,6 +394,7 @@ int main(int argc, char **argv)
 	berthd_events_init(&d);
 	berthd_notify_init(&d);
 	berthd_logs_init(&d);
+	berthd_hooks_init(&d);
 	d.started_ms = (uint64_t)berthd_now_ms();
 	/* Before the API opens: callers see the adopted instances as they are. */
 	if (berthd_instances_restore(&d, &err) < 0) {
@@ -419,6 +422,7 @@ out_loop:
 		berthd_events_close(&d);
 		berthd_notify_close(&d);
 		berthd_logs_close(&d);
+		berthd_hooks_shutdown(&d);
 		if (d.api_unix != NULL)
 			berth_http_server_close(d.api_unix, NULL, NULL);
 		if (d.api_tcp != NULL)
