@@ -25,6 +25,10 @@ cg_dir() {
 }
 
 cleanup_e2e() {
+	# Background jobs a failed check left behind would hold run.sh's pipe open.
+	local jobs_left
+	jobs_left=$(jobs -p)
+	[ -n "$jobs_left" ] && kill $jobs_left 2>/dev/null
 	# Daemons log into the state directory: show any sanitizer report before
 	# it goes, so that run.sh fails the test on it.
 	grep -h -A30 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$STATE"/*.log 2>/dev/null
