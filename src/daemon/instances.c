@@ -1040,7 +1040,11 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 	j->spec.env = j->env;
 	j->spec.hostname = hostname_for(in);
 	j->spec.limits = cls->instance_type.limits;
-	j->spec.net = BERTH_NET_LOOPBACK;
+	/* enableInternet: a veth on the host's bridge with NAT; else loopback only. */
+	j->spec.net = (opts != NULL && opts->enable_internet >= 0 ? opts->enable_internet
+	                                                          : cls->enable_internet)
+	                      ? BERTH_NET_BRIDGE
+	                      : BERTH_NET_LOOPBACK;
 	/* Containers outlive a berthd restart (live restore). */
 	j->spec.die_with_parent = false;
 	in->busy++;
