@@ -1145,6 +1145,15 @@ void berthd_instance_destroy(struct berthd *d, const char *class_name, const cha
 		struct waiter *w = xcalloc(1, sizeof(*w));
 		w->cb = cb;
 		w->arg = arg;
+		/*
+		 * While the cleanup runs (a bridged container's takes tens of ms),
+		 * readers see this instance's state from memory: it must say what
+		 * the reset record will.
+		 */
+		if (in != NULL && !in->released) {
+			in->state = BERTH_STATE_STOPPED;
+			in->last_change_ms = berthd_now_ms();
+		}
 		berthd_persist_destroy(d, class_name, id, on_destroyed, w);
 		return;
 	}
