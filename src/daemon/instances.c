@@ -820,6 +820,16 @@ static void release_if_idle(struct instance *in)
 }
 
 /* Host-wide limits (berth.limits) over every active instance. */
+/*
+ * An instance whose container has ended and is only being cleaned up (its
+ * writable layer, cgroup and, bridged, its veth: tens of milliseconds) holds
+ * no more memory or CPU, and its state already says stopped.
+ */
+static bool cleaning_up(const struct instance *in)
+{
+	return in->ctr == NULL && !in->starting && !berth_state_is_active(in->state);
+}
+
 static bool within_host_limits(struct berthd *d, const struct berth_limits *want, char *why,
                                size_t len)
 {
@@ -828,6 +838,8 @@ static bool within_host_limits(struct berthd *d, const struct berth_limits *want
 
 	for (size_t i = 0; i < BUCKETS; i++) {
 		for (struct instance *in = d->instances->buckets[i]; in != NULL; in = in->next) {
+			if (cleaning_up(in))
+				continue;
 			mem += in->limits.memory_bytes;
 			cpu += in->limits.nanocpus;
 		}
@@ -851,7 +863,8 @@ static size_t active_of_class(struct berthd *d, const char *class_name)
 
 	for (size_t i = 0; i < BUCKETS; i++)
 		for (struct instance *in = d->instances->buckets[i]; in != NULL; in = in->next)
-			if (!in->released && strcmp(in->class_name, class_name) == 0)
+			if (!in->released && !cleaning_up(in) &&
+			    strcmp(in->class_name, class_name) == 0)
 				n++;
 	return n;
 }
