@@ -4,13 +4,14 @@
  * (no exec, so no binary of ours is ever reachable inside the container).
  *
  * It moves itself into the container's cgroup (v1; on v2 it was cloned into
- * it), builds the container (namespaces, filesystem, hostname, loopback),
- * sets the CPU quota, forks the entrypoint, and then only reaps: every orphan
- * of the container is re-parented to it. It forwards SIGTERM, SIGINT,
- * SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH to the entrypoint, and when
- * the entrypoint ends it tells the caller how (one line on the status pipe)
- * and exits with the shell's convention (code, or 128+signal); the kernel
- * then kills whatever else still runs in the namespace. With a log
+ * it), builds the container (namespaces, filesystem, hostname, loopback, and
+ * eth0 for bridge networking), sets the CPU quota, forks the entrypoint, and
+ * then only reaps: every orphan of the container is re-parented to it. It
+ * forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH to
+ * the entrypoint, and when the entrypoint ends it tells the caller how (one
+ * line on the status pipe) and exits with the shell's convention (code, or
+ * 128+signal); the kernel then kills whatever else still runs in the
+ * namespace. With a log
  * directory it also keeps the container's log: the entrypoint's stdout and
  * stderr are pipes it reads, writing records (logwriter.c), so the log goes
  * on when whoever started the container is gone.
