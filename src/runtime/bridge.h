@@ -34,7 +34,13 @@
 #define BERTH_BRIDGE_DEFAULT_NAME   "berth0"
 #define BERTH_BRIDGE_DEFAULT_SUBNET "10.88.0.1/16"
 #define BERTH_BRIDGE_DEFAULT_TABLE  "berth"
-#define BERTH_BRIDGE_RUN_DIR        "/run/berth/network"
+/*
+ * Leases outlive berthd's restarts (live restore keeps containers running), so
+ * not under /run/berth, which a systemd unit's RuntimeDirectory= removes when
+ * the service stops. /run is the right lifetime otherwise: leases describe
+ * namespaces and links, which a reboot ends too.
+ */
+#define BERTH_BRIDGE_RUN_DIR "/run/berth-network"
 /* In the container's directory: a symlink to its lease. */
 #define BERTH_CONTAINER_NET_RECORD "network"
 

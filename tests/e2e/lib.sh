@@ -37,7 +37,7 @@ cleanup_e2e() {
 	rm -rf "$STATE"
 	ip link del "$BERTH_BRIDGE" 2>/dev/null
 	nft delete table ip "$BERTH_NFT_TABLE" 2>/dev/null
-	rm -rf "/run/berth/network/$BERTH_BRIDGE"
+	rm -rf "/run/berth-network/$BERTH_BRIDGE"
 	for d in /sys/fs/cgroup/*/"$BERTH_CGROUP_PARENT" /sys/fs/cgroup/"$BERTH_CGROUP_PARENT"; do
 		[ -d "$d" ] && rmdir "$d" 2>/dev/null
 	done

@@ -15,7 +15,7 @@ SERVER=198.18.$n.1         # a server out there
 HOST_OUT=198.18.$n.2       # the host's address on that link: what NAT shows
 GATEWAY=${BERTH_SUBNET%/*} # the bridge's address
 PREFIX=${GATEWAY%.*}.      # the containers' addresses start so
-LEASES=/run/berth/network/$BERTH_BRIDGE
+LEASES=/run/berth-network/$BERTH_BRIDGE
 # A second bridge with a /30: room for one container.
 SMALL_BRIDGE="bts$$"
 SMALL_TABLE="berth_e2e_small_$$"
@@ -29,7 +29,7 @@ cleanup_bridge() {
 	ip link del "$INET_HOST" 2>/dev/null
 	ip link del "$SMALL_BRIDGE" 2>/dev/null
 	nft delete table ip "$SMALL_TABLE" 2>/dev/null
-	rm -rf "/run/berth/network/$SMALL_BRIDGE"
+	rm -rf "/run/berth-network/$SMALL_BRIDGE"
 	cleanup_e2e
 }
 trap cleanup_bridge EXIT
@@ -165,7 +165,7 @@ check_contains "a full subnet is reported" \
 out=$(small brun --name second --net bridge -- sh -c 'ip -4 -o addr show eth0' 2>&1)
 check_contains "a dead container's address is reclaimed" "inet 10.214.$n.2/30" "$out"
 small brun --name only --net bridge -- true
-check_eq "and given back" 0 "$(find "/run/berth/network/$SMALL_BRIDGE" -type l | wc -l)"
+check_eq "and given back" 0 "$(find "/run/berth-network/$SMALL_BRIDGE" -type l | wc -l)"
 
 out=$(BERTH_SUBNET=10.1.2.3/40 brun --net bridge -- true 2>&1)
 check_contains "a bad subnet is reported" "subnet \`10.1.2.3/40\`: the prefix length must be 8 to 30" "$out"
