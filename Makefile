@@ -16,7 +16,7 @@ BUILD    ?= build
 BINDIR   ?= bin
 PREFIX   ?= /usr/local
 
-PKGS := libuv jansson libseccomp libcap sqlite3 nettle
+PKGS := libuv jansson libseccomp libcap sqlite3 nettle libnl-route-3.0
 # Only berthd links libsystemd (sd_notify) and libcurl (webhooks); `berth`
 # and the helper are static.
 DAEMON_PKGS := libsystemd libcurl
@@ -109,9 +109,11 @@ $(LIBBERTH): $(LIB_OBJ)
 # `berth` and the helper run on every container start (and exec): linked
 # statically they start without the dynamic loader's work, about 1 ms per
 # program on the build machines. Sanitizer runtimes need dynamic linking.
+# Netlink (bridge networking) is libnl: Debian ships no static libmnl.a.
+NL_LIBS := -lnl-route-3 -lnl-3 -lpthread -lm
 ifeq ($(SANITIZE),)
 STATIC_LDFLAGS := $(filter-out -pie,$(ALL_LDFLAGS)) -static-pie
-CLI_LIBS := -l:libuv_a.a -ljansson -lseccomp -lcap -lpthread -ldl -lrt
+CLI_LIBS := -l:libuv_a.a -ljansson -lseccomp -lcap $(NL_LIBS) -ldl -lrt
 else
 STATIC_LDFLAGS := $(ALL_LDFLAGS)
 CLI_LIBS := $(LIBS)
@@ -133,7 +135,7 @@ $(BINDIR)/berthd: $(call obj,$(DAEMON_SRC)) $(LIBBERTH)
 
 $(BINDIR)/berth-runtime: $(call obj,$(HELPER_SRC)) $(LIBBERTH)
 	@mkdir -p $(dir $@)
-	$(call say,LINK,$@)$(CC) $(STATIC_LDFLAGS) -o $@ $^ -ljansson -lseccomp -lcap
+	$(call say,LINK,$@)$(CC) $(STATIC_LDFLAGS) -o $@ $^ -ljansson -lseccomp -lcap $(NL_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBBERTH)
 	@mkdir -p $(dir $@)

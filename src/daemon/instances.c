@@ -820,6 +820,16 @@ static void release_if_idle(struct instance *in)
 }
 
 /* Host-wide limits (berth.limits) over every active instance. */
+/*
+ * An instance whose container has ended and is only being cleaned up (its
+ * writable layer, cgroup and, bridged, its veth: tens of milliseconds) holds
+ * no more memory or CPU, and its state already says stopped.
+ */
+static bool cleaning_up(const struct instance *in)
+{
+	return in->ctr == NULL && !in->starting && !berth_state_is_active(in->state);
+}
+
 static bool within_host_limits(struct berthd *d, const struct berth_limits *want, char *why,
                                size_t len)
 {
@@ -828,6 +838,8 @@ static bool within_host_limits(struct berthd *d, const struct berth_limits *want
 
 	for (size_t i = 0; i < BUCKETS; i++) {
 		for (struct instance *in = d->instances->buckets[i]; in != NULL; in = in->next) {
+			if (cleaning_up(in))
+				continue;
 			mem += in->limits.memory_bytes;
 			cpu += in->limits.nanocpus;
 		}
@@ -851,7 +863,8 @@ static size_t active_of_class(struct berthd *d, const char *class_name)
 
 	for (size_t i = 0; i < BUCKETS; i++)
 		for (struct instance *in = d->instances->buckets[i]; in != NULL; in = in->next)
-			if (!in->released && strcmp(in->class_name, class_name) == 0)
+			if (!in->released && !cleaning_up(in) &&
+			    strcmp(in->class_name, class_name) == 0)
 				n++;
 	return n;
 }
@@ -1040,7 +1053,11 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 	j->spec.env = j->env;
 	j->spec.hostname = hostname_for(in);
 	j->spec.limits = cls->instance_type.limits;
-	j->spec.net = BERTH_NET_LOOPBACK;
+	/* enableInternet: a veth on the host's bridge with NAT; else loopback only. */
+	j->spec.net = (opts != NULL && opts->enable_internet >= 0 ? opts->enable_internet
+	                                                          : cls->enable_internet)
+	                      ? BERTH_NET_BRIDGE
+	                      : BERTH_NET_LOOPBACK;
 	/* Containers outlive a berthd restart (live restore). */
 	j->spec.die_with_parent = false;
 	in->busy++;
@@ -1141,6 +1158,15 @@ void berthd_instance_destroy(struct berthd *d, const char *class_name, const cha
 		struct waiter *w = xcalloc(1, sizeof(*w));
 		w->cb = cb;
 		w->arg = arg;
+		/*
+		 * While the cleanup runs (a bridged container's takes tens of ms),
+		 * readers see this instance's state from memory: it must say what
+		 * the reset record will.
+		 */
+		if (in != NULL && !in->released) {
+			in->state = BERTH_STATE_STOPPED;
+			in->last_change_ms = berthd_now_ms();
+		}
 		berthd_persist_destroy(d, class_name, id, on_destroyed, w);
 		return;
 	}
