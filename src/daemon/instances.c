@@ -819,7 +819,6 @@ static void release_if_idle(struct instance *in)
 	uv_close((uv_handle_t *)&in->timer, on_released);
 }
 
-/* Host-wide limits (berth.limits) over every active instance. */
 /*
  * An instance whose container has ended and is only being cleaned up (its
  * writable layer, cgroup and, bridged, its veth: tens of milliseconds) holds
@@ -830,6 +829,7 @@ static bool cleaning_up(const struct instance *in)
 	return in->ctr == NULL && !in->starting && !berth_state_is_active(in->state);
 }
 
+/* Host-wide limits (berth.limits) over every active instance. */
 static bool within_host_limits(struct berthd *d, const struct berth_limits *want, char *why,
                                size_t len)
 {
