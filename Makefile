@@ -1,6 +1,6 @@
 # berth — build, test, benchmark and demo.
 #
-#   make            bin/berthd, bin/berth, bin/berth-runtime
+#   make            bin/berthd, bin/berth, bin/berth-client, bin/berth-runtime
 #   make test       unit tests, then end-to-end tests (root; real containers)
 #   make asan       the same suite built with AddressSanitizer + UBSan
 #   make bench      benchmarks against peers measured in the same run
@@ -16,9 +16,10 @@ BUILD    ?= build
 BINDIR   ?= bin
 PREFIX   ?= /usr/local
 
-PKGS := libuv jansson libseccomp libcap sqlite3 nettle
-# Only berthd links libsystemd (sd_notify); `berth` and the helper are static.
-DAEMON_PKGS := libsystemd
+PKGS := libuv jansson libseccomp libcap sqlite3 nettle libnl-route-3.0
+# Only berthd links libsystemd (sd_notify) and libcurl (webhooks); `berth`
+# and the helper are static.
+DAEMON_PKGS := libsystemd libcurl
 # Images: unpacking (libarchive) and pulls (libcurl) live in berthd and the dynamic
 # `berth-image` helper only; the static `berth` execs that helper.
 IMAGE_PKGS := libarchive libcurl
@@ -29,13 +30,17 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) \
-	-Iinclude -Isrc -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) $(DAEMON_PKGS) $(IMAGE_PKGS)) -MMD -MP \
+	-Iinclude -Isrc -I$(BUILD)/gen \
+	$(shell pkg-config --cflags $(PKGS) $(DAEMON_PKGS) $(IMAGE_PKGS)) -MMD -MP \
 	-DBERTH_LIBEXECDIR='"$(PREFIX)/libexec/berth"'
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 # http-parser ships no pkg-config file.
 LIBS := $(shell pkg-config --libs $(PKGS)) -lhttp_parser
 DAEMON_LIBS := $(shell pkg-config --libs $(DAEMON_PKGS))
 IMAGE_LIBS := $(shell pkg-config --libs $(IMAGE_PKGS))
+# Only berth-client links libcurl (Debian has no static libcurl, and `berth`
+# must stay static).
+CLIENT_LIBS := $(shell pkg-config --libs libcurl jansson)
 
 # make TRACE=1: timestamps of every start step on stderr (include/berth/trace.h).
 ifneq ($(TRACE),)
@@ -64,6 +69,7 @@ INSTANCE_SRC:= $(wildcard src/instance/*.c)
 REGISTRY_SRC := $(wildcard src/registry/*.c)
 HTTP_SRC    := $(wildcard src/http/*.c)
 CLI_SRC     := $(wildcard src/cli/*.c)
+CLIENT_SRC  := $(wildcard src/client/*.c)
 DAEMON_SRC  := $(wildcard src/daemon/*.c)
 HELPER_SRC  := src/runtime/helper-main.c
 # The image module's pure parts (references, digests, the config's rules) are in
@@ -86,10 +92,11 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
 
-PROGRAMS := $(BINDIR)/berthd $(BINDIR)/berth $(BINDIR)/berth-runtime $(BINDIR)/berth-image
+PROGRAMS := $(BINDIR)/berthd $(BINDIR)/berth $(BINDIR)/berth-client $(BINDIR)/berth-runtime \
+	$(BINDIR)/berth-image
 
 .SECONDARY:
-.PHONY: all deps test unit e2e asan bench demo rootfs format format-check clean install
+.PHONY: all deps test unit e2e asan bench bench-progs demo rootfs format format-check clean install
 all: $(PROGRAMS) $(TOOL_BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -116,9 +123,11 @@ $(LIBIMAGE): $(call obj,$(IMAGE_SRC))
 # `berth` and the helper run on every container start (and exec): linked
 # statically they start without the dynamic loader's work, about 1 ms per
 # program on the build machines. Sanitizer runtimes need dynamic linking.
+# Netlink (bridge networking) is libnl: Debian ships no static libmnl.a.
+NL_LIBS := -lnl-route-3 -lnl-3 -lpthread -lm
 ifeq ($(SANITIZE),)
 STATIC_LDFLAGS := $(filter-out -pie,$(ALL_LDFLAGS)) -static-pie
-CLI_LIBS := -l:libuv_a.a -ljansson -lseccomp -lcap -lpthread -ldl -lrt
+CLI_LIBS := -l:libuv_a.a -ljansson -lseccomp -lcap $(NL_LIBS) -ldl -lrt
 else
 STATIC_LDFLAGS := $(ALL_LDFLAGS)
 CLI_LIBS := $(LIBS)
@@ -128,13 +137,19 @@ $(BINDIR)/berth: $(call obj,$(CLI_SRC)) $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(STATIC_LDFLAGS) -o $@ $^ $(CLI_LIBS)
 
+# The daemon's client commands (`berth ps`, `berth logs`, ...), which `berth`
+# execs: dynamically linked, because libcurl has no static build here.
+$(BINDIR)/berth-client: $(call obj,$(CLIENT_SRC)) $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
+
 $(BINDIR)/berthd: $(call obj,$(DAEMON_SRC)) $(LIBIMAGE) $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(DAEMON_LIBS) $(IMAGE_LIBS)
 
 $(BINDIR)/berth-runtime: $(call obj,$(HELPER_SRC)) $(LIBBERTH)
 	@mkdir -p $(dir $@)
-	$(call say,LINK,$@)$(CC) $(STATIC_LDFLAGS) -o $@ $^ -ljansson -lseccomp -lcap
+	$(call say,LINK,$@)$(CC) $(STATIC_LDFLAGS) -o $@ $^ -ljansson -lseccomp -lcap $(NL_LIBS)
 
 # `berth-image`: import and pull images for the static `berth` (which execs it).
 $(BINDIR)/berth-image: $(call obj,$(IMAGE_TOOL_SRC)) $(LIBIMAGE) $(LIBBERTH)
@@ -148,7 +163,18 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBIMAGE) $(LIBBERTH)
 # A static pattern rule: explicit, so it wins over the unit tests' pattern.
 $(TOOL_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o
 	@mkdir -p $(dir $@)
-	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ -ljansson
+# The client's pure helpers (parsers, formatting) are tested without its main().
+$(BUILD)/tests/test_client: $(BUILD)/obj/tests/unit/test_client.o \
+		$(call obj,$(filter-out src/client/main.c,$(CLIENT_SRC))) $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CLIENT_LIBS) -lcmocka
+
+# test_hooks checks berthd's webhook rules: it links that object and libcurl.
+$(BUILD)/tests/test_hooks: $(BUILD)/obj/tests/unit/test_hooks.o $(call obj,src/daemon/hooks.c) \
+		$(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(DAEMON_LIBS) -lcmocka
 
 # Root filesystems for tests and the demo, built from busybox-static and the
 # project's own static test programs (no network needed).
@@ -174,8 +200,20 @@ asan:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 BUILD=build/asan BINDIR=build/asan/bin \
 		CFLAGS="-O1 -g" test
 
-bench: all rootfs
-	$(Q)BERTH_BIN=$(abspath $(BINDIR)) bench/run.sh
+# The benchmarks' own programs (bench/*.c but the standalone cgroup-move.c):
+# a load generator that speaks over unix sockets too, and a registry filler.
+BENCH_PROGS := $(BUILD)/bench/loadgen $(BUILD)/bench/fill-registry
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+bench-progs: $(BENCH_PROGS)
+
+# make bench BENCH=daemon runs one group (bench/run.sh --help lists them).
+bench: all rootfs bench-progs
+	$(Q)BERTH_BIN=$(abspath $(BINDIR)) BERTH_BENCH_PROGS=$(abspath $(BUILD))/bench \
+		bench/run.sh $(BENCH)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all rootfs
@@ -190,7 +228,8 @@ format-check:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/berth
 	install -m 0755 $(BINDIR)/berth $(BINDIR)/berthd $(DESTDIR)$(PREFIX)/bin/
-	install -m 0755 $(BINDIR)/berth-runtime $(BINDIR)/berth-image $(DESTDIR)$(PREFIX)/libexec/berth/
+	install -m 0755 $(BINDIR)/berth-runtime $(BINDIR)/berth-client $(BINDIR)/berth-image \
+		$(DESTDIR)$(PREFIX)/libexec/berth/
 
 clean:
 	rm -rf build bin

@@ -9,9 +9,10 @@ PACKAGES="
   libuv1-dev libjansson-dev libsqlite3-dev libseccomp-dev libcap-dev
   libcurl4-openssl-dev libcmocka-dev libhttp-parser-dev libarchive-dev
   libwslay-dev libsystemd-dev
+  libnl-route-3-dev nftables
   busybox-static musl-tools nettle-dev
   iproute2 util-linux procps curl
-  crun hyperfine jq
+  crun hyperfine jq wrk nginx
   zstd attr skopeo umoci docker-registry
 "
 
@@ -42,5 +43,19 @@ for p in $missing; do
 		break
 	fi
 done
+# nginx is only a peer for the benchmarks, run with their own configuration:
+# its package must not start a system service on port 80. Images built for
+# containers already forbid that with a policy-rc.d; elsewhere we do, for
+# the install only.
+policy=/usr/sbin/policy-rc.d
+own_policy=""
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' > "$policy"
+	chmod 755 "$policy"
+	own_policy=1
+fi
+rc=0
 # shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $missing
+apt-get install -y -q --no-install-recommends $missing || rc=$?
+[ -z "$own_policy" ] || rm -f "$policy"
+exit "$rc"

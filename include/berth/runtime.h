@@ -22,6 +22,15 @@
 enum berth_net_mode {
 	BERTH_NET_LOOPBACK = 0, /* own network namespace with lo up (the default) */
 	BERTH_NET_NONE,         /* own network namespace, lo left down */
+	/*
+	 * Own network namespace with lo up and `eth0`, a veth whose host end is
+	 * an isolated port of a host bridge (default `berth0`, 10.88.0.1/16;
+	 * BERTH_BRIDGE, BERTH_SUBNET and BERTH_NFT_TABLE override), with an
+	 * address of the bridge's subnet and a default route through it; the
+	 * host masquerades the subnet. The host's setup (bridge, forwarding,
+	 * nftables table `ip berth`) is made by the first start that needs it.
+	 */
+	BERTH_NET_BRIDGE,
 };
 
 struct berth_limits {

@@ -47,8 +47,11 @@ static void run_usage(FILE *f)
 	        "      --hostname NAME         hostname (default: the container name)\n"
 	        "  -u, --user UID[:GID]        run as this numeric user and group\n"
 	        "      --read-only             mount the container's root read-only\n"
-	        "      --net none|loopback     network: loopback (default: own namespace\n"
-	        "                              with lo up) or none (lo down)\n"
+	        "      --net none|loopback|bridge\n"
+	        "                              network: loopback (default: own namespace\n"
+	        "                              with lo up), none (lo down), or bridge\n"
+	        "                              (lo, and eth0 on bridge berth0 with NAT to\n"
+	        "                              the outside; needs root and nftables)\n"
 	        "  -p, --publish [ADDR:]HOST_PORT:PORT\n"
 	        "                              forward ADDR:HOST_PORT (default address\n"
 	        "                              127.0.0.1) to PORT inside the container\n"
@@ -276,9 +279,12 @@ int berth_cli_run(int argc, char **argv)
 				spec.net = BERTH_NET_NONE;
 			else if (strcmp(optarg, "loopback") == 0)
 				spec.net = BERTH_NET_LOOPBACK;
+			else if (strcmp(optarg, "bridge") == 0)
+				spec.net = BERTH_NET_BRIDGE;
 			else {
-				status = usage_error("unknown network `%s` (use none or loopback)",
-				                     optarg);
+				status = usage_error(
+				        "unknown network `%s` (use none, loopback or bridge)",
+				        optarg);
 				goto out;
 			}
 			break;

@@ -17,6 +17,7 @@
 #include "daemon/events.h"
 #include "daemon/images.h"
 #include "daemon/instances.h"
+#include "daemon/logs.h"
 
 #define MAX_SEGMENTS 8
 
@@ -129,7 +130,7 @@ static void get_instances(struct route_args *a)
 	}
 	f.class_name = class_name;
 	f.after_id = after;
-	if (berth_registry_list(a->d->registry, &f, &v, &n, &err) < 0) {
+	if (berth_registry_list(a->d->reader, &f, &v, &n, &err) < 0) {
 		berth_http_respond_error(a->req, 500, "registry", "%s", err.message);
 		return;
 	}
@@ -156,7 +157,7 @@ static int lookup(struct route_args *a, const char *class_name, const char *name
 		return -1;
 	}
 	memset(r, 0, sizeof(*r));
-	ret = berth_registry_get_by_name(a->d->registry, class_name, name, r, &err);
+	ret = berth_registry_get_by_name(a->d->reader, class_name, name, r, &err);
 	if (ret == -ENOENT) {
 		berth_id_from_name(class_name, name, r->id);
 		r->class_name = xstrdup(class_name);
@@ -190,7 +191,7 @@ static void answer_record(struct berthd *d, struct berth_http_request *req, cons
 	berth_error_t err;
 
 	memset(&r, 0, sizeof(r));
-	if (berth_registry_get_by_name(d->registry, class_name, name, &r, &err) < 0) {
+	if (berth_registry_get_by_name(d->reader, class_name, name, &r, &err) < 0) {
 		berth_id_from_name(class_name, name, r.id);
 		r.class_name = xstrdup(class_name);
 		r.name = xstrdup(name);
@@ -398,6 +399,24 @@ static void post_stop(struct route_args *a, const struct berth_config_class *cls
 	              berthd_instance_stop(a->d, id, signal, grace, "stop_requested") ? 202 : 200);
 }
 
+/* Only an instance with a record has logs to ask for: one that was started at some time. */
+static void get_logs(struct route_args *a, const char *class_name, const char *name, const char *id)
+{
+	struct berth_registry_instance r;
+	berth_error_t err;
+	int ret = berth_registry_get(a->d->reader, id, &r, &err);
+
+	berth_registry_instance_clear(&r);
+	if (ret == -ENOENT)
+		berth_http_respond_error(a->req, 404, "instance_not_found",
+		                         "%s/%s has never been started: it has no logs", class_name,
+		                         name);
+	else if (ret < 0)
+		berth_http_respond_error(a->req, 500, "registry", "%s", err.message);
+	else
+		berthd_logs_serve(a->d, a->req, id);
+}
+
 static void instance_endpoint(struct route_args *a)
 {
 	const char *class_name = a->seg[1], *name = a->seg[3];
@@ -452,7 +471,12 @@ static void instance_endpoint(struct route_args *a)
 			                         class_name, name);
 		return;
 	}
-	if (strcmp(action, "logs") == 0 || strcmp(action, "fetch") == 0) {
+	if (strcmp(action, "logs") == 0) {
+		if (method_is(a, "GET"))
+			get_logs(a, class_name, name, id);
+		return;
+	}
+	if (strcmp(action, "fetch") == 0) {
 		/* Honest about what is missing rather than pretending. */
 		berth_http_respond_error(a->req, 501, "not_implemented",
 		                         "`%s` is not implemented yet in this berthd", action);

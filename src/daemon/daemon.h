@@ -28,22 +28,30 @@ struct berthd {
 	uv_loop_t *loop;
 	struct berthd_options options;
 	struct berth_config *config;
-	struct berth_registry *registry;
+	struct berth_registry *registry; /* writes: persist.c's thread (and start-up) */
+	/*
+	 * Reads on the loop: a second connection, so that in WAL mode a read
+	 * never waits for the writer's transaction and its sync.
+	 */
+	struct berth_registry *reader;
 	int state_lock_fd;
 	struct berth_http_server *api_unix; /* no token needed: the socket's mode guards it */
 	struct berth_http_server *api_tcp;  /* bearer token unless api.insecure_no_token */
 	uv_signal_t sigterm, sigint, sighup;
 	uint64_t started_ms;
 	bool stopping;
-	/* persist.c: registry writes, in order, one at a time */
-	struct berthd_write *write_head, *write_tail;
-	bool writing;
+	/* persist.c: registry writes, in order, by a writer thread */
+	struct berthd_persist *persist;
 	/* instances.c: the active instances */
 	struct berthd_instances *instances;
 	/* events.c: SSE subscribers */
 	struct berthd_events *events;
 	/* notify.c: systemd's notify socket and watchdog; NULL without one */
 	struct berthd_notify *notify;
+	/* logs.c: log readers */
+	struct berthd_logs *logs;
+	/* hooks.c: webhook deliveries; NULL once shut down */
+	struct berthd_hooks *hooks;
 	/* images.c: set at shutdown, read by pulls on worker threads (atomically) */
 	int images_cancel;
 };

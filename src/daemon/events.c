@@ -6,6 +6,7 @@
 #include "berth/util.h"
 #include "daemon/daemon.h"
 #include "daemon/events.h"
+#include "daemon/hooks.h"
 
 #define KEEPALIVE_MS 15000
 #define HISTORY_MAX  10000 /* events replayed to a new subscriber, at most */
@@ -122,6 +123,7 @@ void berthd_events_subscribe(struct berthd *d, struct berth_http_request *req)
 	cleanup_free char *name = berth_http_query_param(req, "name");
 	cleanup_free char *instance = berth_http_query_param(req, "instance");
 	cleanup_free char *since = berth_http_query_param(req, "since");
+	cleanup_free char *follow = berth_http_query_param(req, "follow");
 	const char *last_id = berth_http_header(req, "last-event-id");
 	berth_error_t err;
 	uint64_t after = 0;
@@ -131,6 +133,10 @@ void berthd_events_subscribe(struct berthd *d, struct berth_http_request *req)
 		since = xstrdup(last_id);
 	if (since != NULL && berth_parse_u64(since, 0, INT64_MAX, &after, &err) < 0) {
 		berth_http_respond_error(req, 400, "bad_request", "since: %s", err.message);
+		return;
+	}
+	if (follow != NULL && strcmp(follow, "0") != 0 && strcmp(follow, "1") != 0) {
+		berth_http_respond_error(req, 400, "bad_request", "follow: use 0 or 1");
 		return;
 	}
 	if (name != NULL && class_name == NULL) {
@@ -150,7 +156,7 @@ void berthd_events_subscribe(struct berthd *d, struct berth_http_request *req)
 	/* Without `since`, only what happens from now on. */
 	if (since == NULL) {
 		int64_t last = 0;
-		berth_registry_last_event_seq(d->registry, &last, NULL);
+		berth_registry_last_event_seq(d->reader, &last, NULL);
 		after = (uint64_t)last;
 	}
 	s->last_seq = (int64_t)after;
@@ -163,7 +169,7 @@ void berthd_events_subscribe(struct berthd *d, struct berth_http_request *req)
 	f.after_seq = (int64_t)after;
 	f.class_name = s->class_name;
 	f.instance_id = s->instance_id;
-	if (berth_registry_list_events(d->registry, &f, &history, &n, &err) == 0) {
+	if (berth_registry_list_events(d->reader, &f, &history, &n, &err) == 0) {
 		for (size_t i = 0; i < n; i++) {
 			if (!send_event(s, &history[i])) {
 				berth_registry_events_free(history, n);
@@ -173,6 +179,11 @@ void berthd_events_subscribe(struct berthd *d, struct berth_http_request *req)
 		}
 		berth_registry_events_free(history, n);
 	}
+	/* follow=0: the history only, for clients that want a finished answer (`berth events`). */
+	if (follow != NULL && strcmp(follow, "0") == 0) {
+		unsubscribe(s);
+		return;
+	}
 	if (!events_of(d)->timer_running) {
 		uv_timer_start(&events_of(d)->keepalive, on_keepalive, KEEPALIVE_MS, KEEPALIVE_MS);
 		events_of(d)->timer_running = true;
@@ -181,6 +192,7 @@ void berthd_events_subscribe(struct berthd *d, struct berth_http_request *req)
 
 void berthd_events_publish(struct berthd *d, const struct berth_registry_event *ev)
 {
+	berthd_hooks_event(d, ev);
 	for (struct subscriber *s = events_of(d)->subs, *next; s != NULL; s = next) {
 		next = s->next;
 		if (matches(s, ev) && !send_event(s, ev))

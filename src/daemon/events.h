@@ -4,6 +4,7 @@
  * events after `since` (or Last-Event-ID), then every new one as soon as it
  * is durable, filtered by class and instance. Each event's SSE id is its
  * seq, so a client that reconnects with Last-Event-ID misses nothing.
+ * With `follow=0` the stream ends after the recorded events (a listing).
  */
 #ifndef BERTH_DAEMON_EVENTS_H
 #define BERTH_DAEMON_EVENTS_H

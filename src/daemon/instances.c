@@ -6,7 +6,7 @@
  * (persist.c). Runtime calls run on the thread pool.
  *
  *   start:  START (running) ─▶ runtime start (pool) ─▶ exit watch on the
- *           init's pidfd ─▶ readiness probes every 300 ms ─▶ READY (healthy)
+ *           init's pidfd ─▶ readiness probes (2 ms, 5 ms, … then every 300 ms) ─▶ READY
  *           ─▶ callers answered once that state is durable ─▶ sleepAfter
  *   stop:   STOP (stopping) ─▶ signal ─▶ SIGKILL after the grace period
  *   exit:   pidfd readable ─▶ EXIT_CLEAN / EXIT_ERROR ─▶ runtime destroy
@@ -32,7 +32,7 @@
 #include "daemon/probe.h"
 
 #define BUCKETS          1024
-#define PROBE_INTERVAL   300  /* ms, as the library polls */
+#define PROBE_INTERVAL   300  /* ms, as the library polls; but see probe_delay() */
 #define PROBE_TIMEOUT_MS 5000 /* per attempt, the library's PING_TIMEOUT_MS */
 /*
  * Activity is kept in memory and written this long after it first changed,
@@ -90,6 +90,7 @@ struct instance {
 	enum timer_use timer_use;
 	struct berthd_probe *probe;
 	size_t probe_port;
+	unsigned probe_attempt; /* failed attempts since the last success */
 	int64_t ready_deadline_ms;
 	/* who waits */
 	struct waiter *start_waiters;
@@ -378,6 +379,19 @@ static void became_ready(struct instance *in)
 
 static void probe_next(struct instance *in);
 
+/*
+ * The wait before the next readiness attempt. A server is usually listening
+ * within milliseconds of its exec, and the first attempt comes right after
+ * the exec: retrying soon at first takes a cold start from ~300 ms to what
+ * the server needs. Then the library's 300 ms.
+ */
+static uint64_t probe_delay(unsigned attempt)
+{
+	static const uint64_t ramp[] = {2, 5, 10, 20, 50, 100, 200};
+
+	return attempt < BERTH_ARRAY_SIZE(ramp) ? ramp[attempt] : PROBE_INTERVAL;
+}
+
 static void on_probe(int result, void *arg)
 {
 	struct instance *in = arg;
@@ -386,6 +400,7 @@ static void on_probe(int result, void *arg)
 	if (in->ctr == NULL || in->state != BERTH_STATE_RUNNING)
 		return;
 	if (result == 0) {
+		in->probe_attempt = 0;
 		if (++in->probe_port < in->n_ports) {
 			probe_next(in);
 			return;
@@ -406,7 +421,7 @@ static void on_probe(int result, void *arg)
 		return;
 	}
 	in->timer_use = TIMER_PROBE;
-	uv_timer_start(&in->timer, on_timer, PROBE_INTERVAL, 0);
+	uv_timer_start(&in->timer, on_timer, probe_delay(in->probe_attempt++), 0);
 }
 
 static void probe_next(struct instance *in)
@@ -437,6 +452,7 @@ static void wait_for_ports(struct instance *in)
 	}
 	timer_stop(in);
 	in->probe_port = 0;
+	in->probe_attempt = 0;
 	in->ready_deadline_ms = berthd_now_ms() + (int64_t)in->port_ready_timeout_ms;
 	probe_next(in);
 }
@@ -818,6 +834,16 @@ static void release_if_idle(struct instance *in)
 	uv_close((uv_handle_t *)&in->timer, on_released);
 }
 
+/*
+ * An instance whose container has ended and is only being cleaned up (its
+ * writable layer, cgroup and, bridged, its veth: tens of milliseconds) holds
+ * no more memory or CPU, and its state already says stopped.
+ */
+static bool cleaning_up(const struct instance *in)
+{
+	return in->ctr == NULL && !in->starting && !berth_state_is_active(in->state);
+}
+
 /* Host-wide limits (berth.limits) over every active instance. */
 static bool within_host_limits(struct berthd *d, const struct berth_limits *want, char *why,
                                size_t len)
@@ -827,6 +853,8 @@ static bool within_host_limits(struct berthd *d, const struct berth_limits *want
 
 	for (size_t i = 0; i < BUCKETS; i++) {
 		for (struct instance *in = d->instances->buckets[i]; in != NULL; in = in->next) {
+			if (cleaning_up(in))
+				continue;
 			mem += in->limits.memory_bytes;
 			cpu += in->limits.nanocpus;
 		}
@@ -850,7 +878,8 @@ static size_t active_of_class(struct berthd *d, const char *class_name)
 
 	for (size_t i = 0; i < BUCKETS; i++)
 		for (struct instance *in = d->instances->buckets[i]; in != NULL; in = in->next)
-			if (!in->released && strcmp(in->class_name, class_name) == 0)
+			if (!in->released && !cleaning_up(in) &&
+			    strcmp(in->class_name, class_name) == 0)
 				n++;
 	return n;
 }
@@ -1032,7 +1061,11 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 	j->spec.env = j->env;
 	j->spec.hostname = hostname_for(in);
 	j->spec.limits = cls->instance_type.limits;
-	j->spec.net = BERTH_NET_LOOPBACK;
+	/* enableInternet: a veth on the host's bridge with NAT; else loopback only. */
+	j->spec.net = (opts != NULL && opts->enable_internet >= 0 ? opts->enable_internet
+	                                                          : cls->enable_internet)
+	                      ? BERTH_NET_BRIDGE
+	                      : BERTH_NET_LOOPBACK;
 	/* Containers outlive a berthd restart (live restore). */
 	j->spec.die_with_parent = false;
 	in->busy++;
@@ -1133,6 +1166,15 @@ void berthd_instance_destroy(struct berthd *d, const char *class_name, const cha
 		struct waiter *w = xcalloc(1, sizeof(*w));
 		w->cb = cb;
 		w->arg = arg;
+		/*
+		 * While the cleanup runs (a bridged container's takes tens of ms),
+		 * readers see this instance's state from memory: it must say what
+		 * the reset record will.
+		 */
+		if (in != NULL && !in->released) {
+			in->state = BERTH_STATE_STOPPED;
+			in->last_change_ms = berthd_now_ms();
+		}
 		berthd_persist_destroy(d, class_name, id, on_destroyed, w);
 		return;
 	}

@@ -19,9 +19,12 @@
 #include "berth/version.h"
 #include "daemon/daemon.h"
 #include "daemon/events.h"
+#include "daemon/hooks.h"
 #include "daemon/images.h"
 #include "daemon/instances.h"
+#include "daemon/persist.h"
 #include "daemon/notify.h"
+#include "daemon/logs.h"
 
 static void usage(FILE *f)
 {
@@ -184,6 +187,8 @@ static void on_containers_stopped(struct berthd *d)
 {
 	berthd_events_close(d);
 	berthd_notify_close(d);
+	berthd_logs_close(d);
+	berthd_hooks_shutdown(d);
 	/* The loop ends once the last registry write and handle are done. */
 	if (d->api_unix != NULL)
 		berth_http_server_close(d->api_unix, NULL, NULL);
@@ -363,7 +368,8 @@ int main(int argc, char **argv)
 	berth_log_init("berthd", d.config->berth.log_level);
 	if (berth_mkdir_p(d.config->berth.state_dir, 0711, &err) < 0 ||
 	    berth_registry_lock_state_dir(d.config->berth.state_dir, &d.state_lock_fd, &err) < 0 ||
-	    berth_registry_open(d.config->berth.state_dir, NULL, &d.registry, &err) < 0) {
+	    berth_registry_open(d.config->berth.state_dir, NULL, &d.registry, &err) < 0 ||
+	    berth_registry_open(d.config->berth.state_dir, NULL, &d.reader, &err) < 0) {
 		berth_error_log("%s", err.message);
 		goto out;
 	}
@@ -377,10 +383,21 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/*
+	 * A client that leaves before its answer is written must cost only its
+	 * connection (EPIPE), not the daemon. The helper resets every signal.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	d.loop = uv_default_loop();
+	if (berthd_persist_init(&d, &err) < 0) {
+		berth_error_log("%s", err.message);
+		goto out;
+	}
 	berthd_instances_init(&d);
 	berthd_events_init(&d);
 	berthd_notify_init(&d);
+	berthd_logs_init(&d);
+	berthd_hooks_init(&d);
 	d.started_ms = (uint64_t)berthd_now_ms();
 	/* Before the API opens: callers see the adopted instances as they are. */
 	if (berthd_instances_restore(&d, &err) < 0) {
@@ -408,16 +425,21 @@ out_loop:
 		/* Close what start_api opened, so the loop can end. */
 		berthd_events_close(&d);
 		berthd_notify_close(&d);
+		berthd_logs_close(&d);
+		berthd_hooks_shutdown(&d);
 		if (d.api_unix != NULL)
 			berth_http_server_close(d.api_unix, NULL, NULL);
 		if (d.api_tcp != NULL)
 			berth_http_server_close(d.api_tcp, NULL, NULL);
 		uv_run(d.loop, UV_RUN_DEFAULT);
 	}
+	berthd_persist_shutdown(&d);
+	uv_run(d.loop, UV_RUN_DEFAULT);
 	uv_loop_close(d.loop);
 out:
 	free(d.instances);
 	free(d.events);
+	berth_registry_close(d.reader);
 	berth_registry_close(d.registry);
 	berth_close_keep_errno(d.state_lock_fd);
 	berth_config_free(d.config);

@@ -31,6 +31,11 @@ struct berthd_state_write {
 	const char *labels;     /* the container's labels (JSON object), or NULL */
 };
 
+/* Start the writer thread (after the loop and the registry exist). */
+int berthd_persist_init(struct berthd *d, berth_error_t *err);
+/* Write what is queued, end the writer thread, close its handle (after the loop ran out). */
+void berthd_persist_shutdown(struct berthd *d);
+
 void berthd_persist_state(struct berthd *d, const struct berthd_state_write *w,
                           berthd_write_done done, void *arg);
 

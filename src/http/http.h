@@ -46,6 +46,9 @@ struct berth_http_request {
 	bool responded, streaming, stream_ended;
 	void (*on_gone)(struct berth_http_request *req, void *arg);
 	void *on_gone_arg;
+	void (*on_drain)(struct berth_http_request *req, void *arg);
+	void *on_drain_arg;
+	size_t drain_low_water;
 };
 
 typedef void (*berth_http_handler_fn)(struct berth_http_request *req, void *data);
@@ -122,6 +125,18 @@ void berth_http_stream_begin(struct berth_http_request *req, int status, const c
                              const char *extra_headers);
 int berth_http_stream_write(struct berth_http_request *req, const void *data, size_t len);
 void berth_http_stream_end(struct berth_http_request *req);
+
+/* Bytes of the answer queued for the client, not yet taken by the kernel (0 when gone). */
+size_t berth_http_stream_queued(const struct berth_http_request *req);
+
+/*
+ * Call `fn` once, when a write completes and leaves `low_water` bytes or
+ * fewer queued: for a writer that paused because the queue was long. Only
+ * while the queue is above `low_water` (otherwise no write may complete to
+ * call it). If the client leaves first, on_gone is called instead.
+ */
+void berth_http_stream_on_drain(struct berth_http_request *req, size_t low_water,
+                                void (*fn)(struct berth_http_request *req, void *arg), void *arg);
 
 /* The standard reason phrase of `status` ("Not Found"), or "Unknown". */
 const char *berth_http_reason(int status);

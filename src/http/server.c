@@ -424,17 +424,27 @@ static void on_written(uv_write_t *wr, int status)
 {
 	struct write_req *w = (struct write_req *)wr;
 	struct http_conn *c = w->conn;
+	struct berth_http_request *req;
 
 	free(w->buf);
 	if (!c->closing && (status < 0 || w->close_after))
 		conn_close(c);
 	free(w);
+	/* After a close the request is gone, and on_gone has been called instead. */
+	req = c->closing ? NULL : c->active;
+	if (req != NULL && req->on_drain != NULL &&
+	    c->h.stream.write_queue_size <= req->drain_low_water) {
+		void (*fn)(struct berth_http_request *, void *) = req->on_drain;
+		req->on_drain = NULL;
+		fn(req, req->on_drain_arg);
+	}
 }
 
 /* Queue `len` bytes of `buf` (taken over) on the connection. */
 static int conn_write(struct http_conn *c, char *buf, size_t len, bool close_after)
 {
 	struct write_req *w;
+	size_t off = 0;
 	uv_buf_t b;
 	int r;
 
@@ -442,11 +452,28 @@ static int conn_write(struct http_conn *c, char *buf, size_t len, bool close_aft
 		free(buf);
 		return UV_ECONNRESET;
 	}
+	/*
+	 * Nothing queued: write now. An answer usually fits the socket buffer,
+	 * and then costs one write(2) instead of a queued request, an epoll
+	 * registration and a callback.
+	 */
+	if (c->h.stream.write_queue_size == 0) {
+		b = uv_buf_init(buf, (unsigned)len);
+		r = uv_try_write(&c->h.stream, &b, 1);
+		if (r == (int)len) {
+			free(buf);
+			if (close_after)
+				conn_close(c);
+			return 0;
+		}
+		if (r > 0)
+			off = (size_t)r;
+	}
 	w = xcalloc(1, sizeof(*w));
 	w->conn = c;
 	w->buf = buf;
 	w->close_after = close_after;
-	b = uv_buf_init(buf, (unsigned)len);
+	b = uv_buf_init(buf + off, (unsigned)(len - off));
 	r = uv_write(&w->req, &c->h.stream, &b, 1, on_written);
 	if (r < 0) {
 		free(buf);
@@ -753,6 +780,19 @@ void berth_http_stream_end(struct berth_http_request *req)
 		conn_write(c, xstrdup(last), sizeof(last) - 1, !c->keep_alive || c->peer_eof);
 	}
 	request_done(req);
+}
+
+size_t berth_http_stream_queued(const struct berth_http_request *req)
+{
+	return req->conn != NULL ? req->conn->h.stream.write_queue_size : 0;
+}
+
+void berth_http_stream_on_drain(struct berth_http_request *req, size_t low_water,
+                                void (*fn)(struct berth_http_request *req, void *arg), void *arg)
+{
+	req->on_drain = fn;
+	req->on_drain_arg = arg;
+	req->drain_low_water = low_water;
 }
 
 /* ---- listeners ---- */

@@ -332,26 +332,35 @@ static int open_cgroup(const char *id, struct berth_cgroup **cg, berth_error_t *
 }
 
 /*
- * Remove a dead container's directory, unless a new container of the same
- * name has taken it (and its lock) since.
+ * Remove a dead container's directory and give back its network address,
+ * unless a new container of the same name has taken it (and its lock) since.
  */
 static int remove_layers(const char *dir, berth_error_t *err)
 {
 	cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	int r;
+	berth_error_t nerr;
+	int r, rn;
 
 	if (fd < 0)
 		return errno == ENOENT ? 0 : berth_error_set(err, errno, "open `%s`", dir);
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
 		return errno == EWOULDBLOCK ? 0 : berth_error_set(err, errno, "lock `%s`", dir);
+	/* Under the lock: the record is this container's, not a successor's. */
+	rn = berth_bridge_release(dir, &nerr);
 	r = berth_rmtree_at(fd, BERTH_CONTAINER_UPPER, err);
 	if (r == 0)
 		r = berth_rmtree_at(fd, BERTH_CONTAINER_WORK, err);
 	unlinkat(fd, BERTH_CONTAINER_EXIT_RECORD, 0);
 	unlinkat(fd, BERTH_CONTAINER_INIT_RECORD, 0);
 	unlinkat(fd, BERTH_CONTAINER_INIT_RECORD ".tmp", 0);
+	unlinkat(fd, BERTH_CONTAINER_NET_RECORD, 0);
 	if (r == 0 && rmdir(dir) < 0 && errno != ENOENT)
 		r = berth_error_set(err, errno, "remove `%s`", dir);
+	if (r == 0 && rn < 0) {
+		if (err != NULL)
+			*err = nerr;
+		r = rn;
+	}
 	return r;
 }
 

@@ -306,7 +306,9 @@ static int helper_start(berth_error_t *err)
 	cleanup_close int dir_fd = -1;
 	cleanup_close int status_fd = -1;
 	cleanup_close int log_dir_fd = -1;
-	bool created = false;
+	struct berth_bridge_config netcfg;
+	struct berth_bridge_lease lease;
+	bool created = false, leased = false;
 	json_t *json = NULL;
 	pid_t pid;
 	int r;
@@ -339,6 +341,16 @@ static int helper_start(berth_error_t *err)
 		if (r < 0)
 			goto out;
 	}
+	if (req.spec.net == BERTH_NET_BRIDGE) {
+		r = berth_bridge_config_load(&netcfg, err);
+		if (r == 0)
+			r = berth_bridge_prepare(&netcfg, req.container_dir, dir_fd, &lease, err);
+		if (r < 0) {
+			berth_error_wrap(err, "bridge networking");
+			goto out;
+		}
+		leased = true;
+	}
 	BERTH_TRACE("helper: state prepared");
 	r = create_cgroup(&cgcfg, &req, &cg, err);
 	if (r < 0)
@@ -367,6 +379,7 @@ static int helper_start(berth_error_t *err)
 		        .status_fd = status_fd,
 		        .log_dir_fd = log_dir_fd,
 		        .seccomp = berth_seccomp_default(),
+		        .lease = leased ? &lease : NULL,
 		        .arg_area = arg_area,
 		        .arg_area_len = arg_area_len,
 		};
@@ -380,6 +393,8 @@ static int helper_start(berth_error_t *err)
 	write_init_record(dir_fd, &req, pid);
 out:
 	if (r < 0 && created) {
+		if (leased)
+			berth_bridge_release(req.container_dir, NULL);
 		if (cg != NULL)
 			berth_cgroup_destroy(cg, NULL);
 		berth_rmtree(req.container_dir, NULL);

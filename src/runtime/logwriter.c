@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "berth/crilog.h"
 #include "berth/util.h"
 #include "runtime-internal.h"
 
@@ -82,25 +83,22 @@ static void rotate(struct berth_log_writer *w)
 		w->size = 0; /* records are dropped until the next rotation retries */
 }
 
-/* "2026-11-27T10:54:39.123456789Z " into `out` (at least 32 bytes). */
-static size_t timestamp(char *out, size_t len)
+/* "2026-11-27T10:54:39.123456789Z " into `out` (at least BERTH_CRILOG_TIME_LEN + 1 bytes). */
+static size_t timestamp(char *out)
 {
 	struct timespec ts;
-	struct tm tm;
-	size_t n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(out + n, len - n, ".%09ldZ ", ts.tv_nsec);
-	return n;
+	berth_crilog_format_time((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, out);
+	out[BERTH_CRILOG_TIME_LEN - 1] = ' ';
+	return BERTH_CRILOG_TIME_LEN;
 }
 
 static void write_record(struct berth_log_writer *w, const char *stream, bool partial,
                          const char *data, size_t len)
 {
 	char head[64];
-	size_t n = timestamp(head, sizeof(head));
+	size_t n = timestamp(head);
 	struct iovec iov[3];
 	uint64_t total;
 	ssize_t done;

@@ -102,6 +102,25 @@ static uint64_t get_u64(json_t *o, const char *key)
 	return v > 0 ? (uint64_t)v : 0;
 }
 
+static const char *const net_modes[] = {
+        [BERTH_NET_LOOPBACK] = "loopback",
+        [BERTH_NET_NONE] = "none",
+        [BERTH_NET_BRIDGE] = "bridge",
+};
+
+static const char *net_name(enum berth_net_mode mode)
+{
+	return (size_t)mode < BERTH_ARRAY_SIZE(net_modes) ? net_modes[mode] : "loopback";
+}
+
+static enum berth_net_mode net_mode(const char *name)
+{
+	for (size_t i = 0; name != NULL && i < BERTH_ARRAY_SIZE(net_modes); i++)
+		if (strcmp(net_modes[i], name) == 0)
+			return (enum berth_net_mode)i;
+	return BERTH_NET_LOOPBACK;
+}
+
 json_t *berth_start_request_encode(const struct berth_container_spec *spec)
 {
 	json_t *limits = json_pack(
@@ -122,15 +141,14 @@ json_t *berth_start_request_encode(const struct berth_container_spec *spec)
 	        spec->state_dir, "argv", strv_to_json(spec->argv), "env", strv_to_json(spec->env),
 	        "workdir", str_or_null(spec->workdir), "hostname", str_or_null(spec->hostname),
 	        "uid", (json_int_t)spec->uid, "gid", (json_int_t)spec->gid, "read_only",
-	        spec->read_only, "net", spec->net == BERTH_NET_NONE ? "none" : "loopback",
-	        "die_with_parent", spec->die_with_parent, "limits", limits, "log", log);
+	        spec->read_only, "net", net_name(spec->net), "die_with_parent",
+	        spec->die_with_parent, "limits", limits, "log", log);
 }
 
 int berth_start_request_decode(json_t *json, struct berth_start_request *req, berth_error_t *err)
 {
 	struct berth_container_spec *spec = &req->spec;
 	json_t *limits = json_object_get(json, "limits");
-	const char *net;
 	int r;
 
 	memset(req, 0, sizeof(*req));
@@ -161,8 +179,7 @@ int berth_start_request_decode(json_t *json, struct berth_start_request *req, be
 	spec->gid = (uint32_t)get_u64(json, "gid");
 	spec->read_only = json_is_true(json_object_get(json, "read_only"));
 	spec->die_with_parent = json_is_true(json_object_get(json, "die_with_parent"));
-	net = get_str(json, "net");
-	spec->net = net != NULL && strcmp(net, "none") == 0 ? BERTH_NET_NONE : BERTH_NET_LOOPBACK;
+	spec->net = net_mode(get_str(json, "net"));
 	spec->limits.memory_bytes = get_u64(limits, "memory");
 	spec->limits.nanocpus = get_u64(limits, "nanocpus");
 	spec->limits.pids = get_u64(limits, "pids");

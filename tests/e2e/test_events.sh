@@ -47,6 +47,11 @@ check_eq "Last-Event-ID resumes after that event" "$(sed -n 's/^id: //p' <<<"$al
 	"$(sed -n 's/^id: //p' <<<"$rest" | tr '\n' ' ')"
 one=$(curl -s --max-time 1 --unix-socket "$SOCK" "http://b/v1/events?since=0&class=Other&name=o")
 check_eq "an instance filter (class and name)" "start ready exited " "$(sed -n 's/^event: //p' <<<"$one" | tr '\n' ' ')"
+hist=$(curl -s --max-time 5 --unix-socket "$SOCK" "http://b/v1/events?since=0&follow=0")
+check_eq "follow=0: the answer ends (curl exits 0, no timeout)" 0 "$?"
+check_eq "follow=0: the history, then the stream ends" "$(sed -n 's/^id: //p' <<<"$all" | tr '\n' ' ')" \
+	"$(sed -n 's/^id: //p' <<<"$hist" | tr '\n' ' ')"
+check_eq "a bad follow: 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" "http://b/v1/events?follow=2")"
 check_eq "a bad since: 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" "http://b/v1/events?since=x")"
 
 # The time of an event is the time of its state change.

@@ -22,7 +22,8 @@ api() { curl -s --unix-socket "$SOCK" "$@"; }
 start_berthd() {
 	"$BERTH_BIN/berthd" --config "$STATE/berth.jsonc" "$@" >> "$STATE/berthd.log" 2>&1 &
 	BERTHD=$!
-	wait_for "the API" 50 test -S "$SOCK"
+	# A killed berthd leaves its socket file behind: wait for an answer.
+	wait_for "the API" 50 curl -sf --unix-socket "$SOCK" http://b/v1/health
 }
 status_of() { api "http://b/v1/classes/$1/instances/$2/state" | sed -n 's/.*"status":"\([a-z_]*\)".*/\1/p'; }
 id_of() { api "http://b/v1/classes/$1/instances/$2" | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p'; }
@@ -72,6 +73,11 @@ check_contains "berthd says it adopted alice" "adopted its running container (pi
 check_eq "w's exit while berthd was away is recorded" stopped_with_code "$(status_of Waiter w)"
 check_contains "with its code" '"exitCode":7' "$(api http://b/v1/classes/Waiter/instances/w/state)"
 check_contains "the unterminated last line is in the log as a part" " stdout P no newline" "$(tail -n 3 "$LOG")"
+check_contains "GET .../logs serves the records the init wrote" "stdout P no newline" \
+	"$(api "http://b/v1/classes/Waiter/instances/w/logs?tail=1")"
+check_eq "from every file, across rotations, in order" "$(cat "$LOG.2" "$LOG.1" "$LOG" | wc -l)" \
+	"$(api http://b/v1/classes/Waiter/instances/w/logs | wc -l)"
+check_contains "berth logs prints the content" "no newline" "$(BERTH_SOCKET=$SOCK "$BERTH_BIN/berth" logs Waiter/w --tail 1)"
 check_eq "a container that ended without a word: stopped_with_code" stopped_with_code "$(status_of Waiter gone)"
 check_not_contains "... with no made-up exit code" exitCode "$(api http://b/v1/classes/Waiter/instances/gone/state)"
 check_contains "... and an event that says so" '"exitUnknown":true' \

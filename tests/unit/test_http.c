@@ -32,6 +32,7 @@ struct response {
 	int status;
 	char body[65536];
 	size_t body_len;
+	size_t body_total; /* also what did not fit in body */
 	bool complete;
 	bool chunked;
 	bool head; /* the answer to a HEAD request: no body follows */
@@ -77,6 +78,7 @@ static int on_rheaders(http_parser *p)
 static int on_rbody(http_parser *p, const char *at, size_t n)
 {
 	struct response *r = p->data;
+	r->body_total += n;
 	if (r->body_len + n < sizeof(r->body)) {
 		memcpy(r->body + r->body_len, at, n);
 		r->body_len += n;
@@ -187,6 +189,9 @@ struct fixture {
 	struct berth_http_request *held;
 	uv_timer_t later;
 	struct berth_http_request *later_req;
+	size_t queued_before_drain; /* /drain: the queue when the writer paused */
+	size_t queued_at_drain;     /* and when on_drain was called */
+	size_t drain_written;
 };
 
 static void answer_later(uv_timer_t *t)
@@ -207,6 +212,37 @@ static void on_gone(struct berth_http_request *req, void *arg)
 		else
 			berth_http_respond(req, 200, NULL, NULL, "", 0);
 	}
+}
+
+#define DRAIN_CHUNK     65536
+#define DRAIN_LOW_WATER 65536
+
+static void on_drained(struct berth_http_request *req, void *arg)
+{
+	struct fixture *f = arg;
+
+	f->queued_at_drain = berth_http_stream_queued(req);
+	berth_http_stream_write(req, "end", 3);
+	f->drain_written += 3;
+	berth_http_stream_end(req);
+	f->held = NULL;
+}
+
+/* Write until the client's queue is long (it does not read yet), then wait for it to drain. */
+static void drain_stream(struct fixture *f, struct berth_http_request *req)
+{
+	static char block[DRAIN_CHUNK];
+
+	memset(block, 'x', sizeof(block));
+	f->held = req;
+	berth_http_request_on_gone(req, on_gone, f);
+	berth_http_stream_begin(req, 200, "text/plain", NULL);
+	for (int i = 0; i < 256 && berth_http_stream_queued(req) <= 4 * DRAIN_LOW_WATER; i++) {
+		berth_http_stream_write(req, block, sizeof(block));
+		f->drain_written += sizeof(block);
+	}
+	f->queued_before_drain = berth_http_stream_queued(req);
+	berth_http_stream_on_drain(req, DRAIN_LOW_WATER, on_drained, f);
 }
 
 static void handler(struct berth_http_request *req, void *data)
@@ -244,6 +280,8 @@ static void handler(struct berth_http_request *req, void *data)
 			berth_http_stream_begin(req, 200, "text/event-stream", NULL);
 			berth_http_stream_write(req, "data: first\n\n", 13);
 		}
+	} else if (strcmp(req->path, "/drain") == 0) {
+		drain_stream(f, req);
 	} else if (strcmp(req->path, "/json") == 0) {
 		berth_http_respond_error(req, 404, "not_found", "no instance `%s`", "web");
 	} else {
@@ -550,6 +588,34 @@ static void test_client_gone(void **state)
 	free(f);
 }
 
+static void c_drain(struct fixture *f)
+{
+	int fd = connect_unix(f->sock_path);
+
+	send_str(fd, "GET /drain HTTP/1.1\r\nHost: x\r\n\r\n");
+	usleep(200000); /* the server fills the queue meanwhile */
+	f->rc[0] = read_response(fd, &f->res[0], false);
+	send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+	f->rc[1] = read_response(fd, &f->res[1], false);
+	close(fd);
+}
+
+static void test_stream_drain(void **state)
+{
+	struct fixture *f = run(c_drain, NULL);
+	(void)state;
+	/* The writer paused with a long queue and resumed once it had drained. */
+	assert_true(f->queued_before_drain > 4 * DRAIN_LOW_WATER);
+	assert_true(f->queued_at_drain <= DRAIN_LOW_WATER);
+	assert_int_equal(f->rc[0], 0);
+	assert_true(f->res[0].chunked);
+	assert_int_equal(f->res[0].body_total, f->drain_written);
+	assert_null(f->held);
+	assert_int_equal(f->rc[1], 0);
+	assert_string_equal(f->res[1].body, "hello\n");
+	free(f);
+}
+
 static void c_timeouts(struct fixture *f)
 {
 	int fd = connect_tcp(f);
@@ -660,6 +726,7 @@ int main(void)
 	        cmocka_unit_test(test_bad_requests),
 	        cmocka_unit_test(test_query_path_and_stream),
 	        cmocka_unit_test(test_client_gone),
+	        cmocka_unit_test(test_stream_drain),
 	        cmocka_unit_test(test_timeouts),
 	        cmocka_unit_test(test_max_connections),
 	        cmocka_unit_test(test_unix_socket_in_use),

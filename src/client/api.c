@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Requests to berthd's control API with libcurl's easy interface: over the
+ * unix socket or TCP, with the bearer token, answers read whole (bounded)
+ * or streamed to a callback, and every failure turned into one message a
+ * person can act on.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "berth/util.h"
+#include "berth/version.h"
+#include "client/client.h"
+
+#define ANSWER_MAX         (16u << 20) /* a whole answer (ps pages 1000 records at a time) */
+#define ERROR_ANSWER_MAX   (64u << 10) /* the body of an error answer to a streamed request */
+#define TOKEN_MAX          4096
+#define CONNECT_TIMEOUT_MS 10000L
+
+struct berth_client {
+	CURL *curl;
+	char *socket_path; /* NULL on TCP */
+	char *base;        /* "http://berth" on the socket, else the TCP base URL */
+	char *where;       /* how messages name berthd: the socket's path or the base URL */
+	char *auth;        /* "Authorization: Bearer ..." or NULL */
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+struct buffer {
+	char *data;
+	size_t len, max;
+	bool too_big;
+};
+
+static void buffer_append(struct buffer *b, const char *data, size_t len)
+{
+	if (b->len + len > b->max) {
+		b->too_big = true;
+		return;
+	}
+	b->data = xrealloc(b->data, b->len + len + 1);
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+}
+
+static int read_token_file(const char *path, char **token, berth_error_t *err)
+{
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	char buf[TOKEN_MAX + 1];
+	size_t len = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return berth_error_set(err, errno, "open `%s`", path);
+	while ((n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	if (n < 0)
+		return berth_error_set(err, errno, "read `%s`", path);
+	if (len == sizeof(buf) - 1)
+		return berth_error_set(err, 0, "`%s` is too large for a token (at most %d bytes)",
+		                       path, TOKEN_MAX - 1);
+	buf[len] = '\0';
+	/* A trailing newline (echo TOKEN > file) is not part of the token. */
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
+	                   buf[len - 1] == '\t'))
+		buf[--len] = '\0';
+	if (len == 0)
+		return berth_error_set(err, 0, "`%s` holds no token", path);
+	*token = xstrdup(buf);
+	return 0;
+}
+
+static bool token_valid(const char *t)
+{
+	/* Anything else could end the header line early: refuse it rather than send it. */
+	for (; *t != '\0'; t++)
+		if ((unsigned char)*t < 0x21 || (unsigned char)*t == 0x7f)
+			return false;
+	return true;
+}
+
+int berth_client_open(const struct berth_client_opts *o, struct berth_client **out,
+                      berth_error_t *err)
+{
+	struct berth_client *c;
+	cleanup_free char *token = NULL;
+	const char *host = o->host, *sock = o->socket;
+	char *base = NULL;
+
+	if (host != NULL && sock != NULL)
+		return berth_error_set(err, 0, "--host and --socket exclude each other");
+	if (host == NULL && sock == NULL) {
+		host = getenv("BERTH_HOST");
+		if (host != NULL && *host == '\0')
+			host = NULL;
+		if (host == NULL) {
+			sock = getenv("BERTH_SOCKET");
+			if (sock == NULL || *sock == '\0')
+				sock = BERTH_CLIENT_DEFAULT_SOCKET;
+		}
+	}
+	if (host != NULL && berth_client_base_url(host, &base, err) < 0)
+		return berth_error_wrap(err, "%s", o->host != NULL ? "--host" : "$BERTH_HOST");
+	if (sock != NULL && *sock == '\0')
+		return berth_error_set(err, 0, "--socket: the path is empty");
+	if (o->token_file != NULL) {
+		if (read_token_file(o->token_file, &token, err) < 0) {
+			free(base);
+			berth_error_wrap(err, "--token-file");
+			/* Not a usage error: the file is wrong, not the command line. */
+			return -EIO;
+		}
+	} else if (getenv("BERTH_TOKEN") != NULL && *getenv("BERTH_TOKEN") != '\0') {
+		token = xstrdup(getenv("BERTH_TOKEN"));
+	}
+	if (token != NULL && !token_valid(token)) {
+		free(base);
+		berth_error_set(err, 0, "the token contains spaces or control characters");
+		return -EIO;
+	}
+
+	c = xcalloc(1, sizeof(*c));
+	if (base != NULL) {
+		c->base = base;
+		c->where = xstrdup(base);
+	} else {
+		c->socket_path = xstrdup(sock);
+		/* The host is a placeholder: berthd serves whatever Host on its socket. */
+		c->base = xstrdup("http://berth");
+		c->where = xstrdup(sock);
+	}
+	if (token != NULL)
+		c->auth = xasprintf("Authorization: Bearer %s", token);
+	c->curl = curl_easy_init();
+	if (c->curl == NULL) {
+		berth_client_close(c);
+		berth_error_set(err, 0, "cannot initialise libcurl");
+		return -EIO;
+	}
+	*out = c;
+	return 0;
+}
+
+void berth_client_close(struct berth_client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->curl != NULL)
+		curl_easy_cleanup(c->curl);
+	free(c->socket_path);
+	free(c->base);
+	free(c->where);
+	if (c->auth != NULL)
+		explicit_bzero(c->auth, strlen(c->auth));
+	free(c->auth);
+	free(c);
+}
+
+char *berth_client_escape(const char *s)
+{
+	char *e = curl_easy_escape(NULL, s, 0);
+	char *ret;
+
+	if (e == NULL)
+		abort(); /* only on out of memory, as the x-allocators */
+	ret = xstrdup(e);
+	curl_free(e);
+	return ret;
+}
+
+char *berth_client_instance_path(const char *class_name, const char *name, const char *suffix)
+{
+	cleanup_free char *c = berth_client_escape(class_name);
+	cleanup_free char *n = berth_client_escape(name);
+
+	return xasprintf("/v1/classes/%s/instances/%s%s", c, n, suffix);
+}
+
+/* Why the exchange failed, in a person's terms. */
+static int transport_error(struct berth_client *c, CURLcode rc, berth_error_t *err)
+{
+	long os_errno = 0;
+	const char *why;
+
+	curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os_errno);
+	if (os_errno != 0)
+		why = strerror((int)os_errno);
+	else if (c->errbuf[0] != '\0')
+		why = c->errbuf;
+	else
+		why = curl_easy_strerror(rc);
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_OPERATION_TIMEDOUT:
+		/* The hint fits only when nothing listens there. */
+		return berth_error_set_plain(
+		        err, (int)os_errno, "cannot reach berthd at %s: %s%s", c->where, why,
+		        os_errno == ENOENT || os_errno == ECONNREFUSED ? " (is berthd running?)"
+		                                                       : "");
+	case CURLE_GOT_NOTHING:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_PARTIAL_FILE:
+		return berth_error_set_plain(err, (int)os_errno,
+		                             "lost the connection to berthd at %s: %s", c->where,
+		                             why);
+	default:
+		return berth_error_set_plain(err, (int)os_errno, "berthd at %s: %s", c->where, why);
+	}
+}
+
+/* berthd's {"error": {"message"}} of an error answer, or what can be said without it. */
+static int answer_error(long status, const struct buffer *b, berth_error_t *err)
+{
+	json_t *j = b->data != NULL ? json_loadb(b->data, b->len, 0, NULL) : NULL;
+	const char *msg = NULL;
+
+	if (j != NULL)
+		msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+	if (msg != NULL)
+		berth_error_set_plain(err, 0, "%s", msg);
+	else
+		berth_error_set_plain(err, 0, "berthd answered HTTP %ld without an error message",
+		                      status);
+	json_decref(j);
+	return -EIO;
+}
+
+/* Options every request has; the headers list is the caller's to free after the transfer. */
+static struct curl_slist *prepare(struct berth_client *c, const char *path, bool json_body)
+{
+	cleanup_free char *url = xasprintf("%s%s", c->base, path);
+	struct curl_slist *h = NULL;
+
+	curl_easy_reset(c->curl);
+	c->errbuf[0] = '\0';
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	if (c->socket_path != NULL)
+		curl_easy_setopt(c->curl, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->errbuf);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "berth/" BERTH_VERSION);
+	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (c->auth != NULL)
+		h = curl_slist_append(h, c->auth);
+	if (json_body)
+		h = curl_slist_append(h, "Content-Type: application/json");
+	/* berthd answers at once; waiting for a 100 Continue would only add a round trip. */
+	h = curl_slist_append(h, "Expect:");
+	if (h == NULL)
+		abort();
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
+	return h;
+}
+
+static size_t on_whole(char *data, size_t size, size_t n, void *arg)
+{
+	struct buffer *b = arg;
+
+	buffer_append(b, data, size * n);
+	return b->too_big ? 0 : size * n;
+}
+
+json_t *berth_client_call(struct berth_client *c, const char *method, const char *path,
+                          json_t *body, long *status, berth_error_t *err)
+{
+	struct buffer b = {.max = ANSWER_MAX};
+	cleanup_free char *text = NULL;
+	struct curl_slist *h;
+	json_error_t jerr;
+	long code = 0;
+	CURLcode rc;
+	json_t *j = NULL;
+
+	h = prepare(c, path, body != NULL);
+	if (strcmp(method, "GET") == 0) {
+		curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+	} else {
+		text = body != NULL ? json_dumps(body, JSON_COMPACT) : xstrdup("");
+		if (text == NULL)
+			abort();
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, text);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
+		if (strcmp(method, "POST") != 0)
+			curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
+	}
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_whole);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
+	rc = curl_easy_perform(c->curl);
+	curl_slist_free_all(h);
+	if (b.too_big) {
+		berth_error_set(err, 0, "berthd's answer to %s %s is larger than %u MiB", method,
+		                path, ANSWER_MAX >> 20);
+		goto out;
+	}
+	if (rc != CURLE_OK) {
+		transport_error(c, rc, err);
+		goto out;
+	}
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
+	if (code < 200 || code > 299) {
+		answer_error(code, &b, err);
+		goto out;
+	}
+	if (b.len == 0) {
+		j = json_null();
+	} else if ((j = json_loadb(b.data, b.len, 0, &jerr)) == NULL) {
+		berth_error_set(err, 0, "berthd's answer to %s %s is not JSON: %s", method, path,
+		                jerr.text);
+		goto out;
+	}
+	if (status != NULL)
+		*status = code;
+out:
+	free(b.data);
+	return j;
+}
+
+struct stream {
+	struct berth_client *c;
+	berth_client_stream_fn fn;
+	void *arg;
+	berth_error_t *err;
+	bool failed;      /* fn said stop */
+	struct buffer eb; /* the body of an error answer */
+};
+
+static size_t on_stream(char *data, size_t size, size_t n, void *arg)
+{
+	struct stream *s = arg;
+	long code = 0;
+
+	curl_easy_getinfo(s->c->curl, CURLINFO_RESPONSE_CODE, &code);
+	if (code < 200 || code > 299) {
+		buffer_append(&s->eb, data, size * n);
+		return s->eb.too_big ? 0 : size * n;
+	}
+	if (s->fn(data, size * n, s->arg, s->err) < 0) {
+		s->failed = true;
+		return 0;
+	}
+	return size * n;
+}
+
+int berth_client_stream(struct berth_client *c, const char *path, berth_client_stream_fn fn,
+                        void *arg, berth_error_t *err)
+{
+	struct stream s = {
+	        .c = c, .fn = fn, .arg = arg, .err = err, .eb = {.max = ERROR_ANSWER_MAX}};
+	struct curl_slist *h = prepare(c, path, false);
+	long code = 0;
+	CURLcode rc;
+	int ret = 0;
+
+	curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_stream);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
+	rc = curl_easy_perform(c->curl);
+	curl_slist_free_all(h);
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
+	if (s.failed)
+		ret = berth_error_ret(err);
+	else if (code != 0 && (code < 200 || code > 299))
+		ret = answer_error(code, &s.eb, err);
+	else if (rc != CURLE_OK)
+		ret = transport_error(c, rc, err);
+	free(s.eb.data);
+	return ret;
+}
