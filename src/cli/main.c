@@ -105,6 +105,10 @@ int main(int argc, char **argv)
 			char *run_help[] = {argv[2], (char *)"--help", NULL};
 			return berth_cli_run(2, run_help);
 		}
+		if (strcmp(argv[2], "image") == 0) {
+			char *image_help[] = {argv[2], (char *)"--help", NULL};
+			return berth_cli_image(2, image_help);
+		}
 		if (strcmp(argv[2], "help") == 0 || strcmp(argv[2], "version") == 0) {
 			usage(stdout);
 			return 0;

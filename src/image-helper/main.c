@@ -39,16 +39,36 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: berth-image resolve|pull|import [OPTIONS] SOURCE\n"
+	        "usage: berth image COMMAND [OPTIONS] [IMAGE]\n"
+	        "\n"
+	        "Commands:\n"
+	        "  pull REF          pull from a registry (again), print the digest\n"
+	        "  import PATH[:TAG] import an OCI layout (DIR or DIR:TAG) or an image archive\n"
+	        "  ls                list the images\n"
+	        "  inspect IMAGE     an image's record, layers and config, as JSON\n"
+	        "  rm IMAGE          forget a name (its blobs and layers stay until a prune)\n"
+	        "  prune             remove what no image and no running container uses\n"
+	        "  resolve IMAGE     import or pull unless stored; print layers and config\n"
+	        "                    (what `berth run --image` uses)\n"
 	        "\n"
 	        "Options:\n"
 	        "      --state-dir DIR           the store is DIR/images "
 	        "(default " DEFAULT_STATE_DIR ")\n"
-	        "      --insecure-registry HOST  reach HOST[:PORT] over plain HTTP (repeatable)\n"
-	        "      --auth-file FILE          credentials, as Docker's config.json\n"
+	        "      --insecure-registry HOST  reach HOST[:PORT] over plain HTTP (repeatable;\n"
+	        "                                also $BERTH_INSECURE_REGISTRIES, "
+	        "comma-separated)\n"
+	        "      --auth-file FILE          credentials, as Docker's config.json (also\n"
+	        "                                $BERTH_AUTH_FILE)\n"
+	        "      --limit-rate SIZE         at most SIZE bytes per second per download\n"
+	        "      --max-concurrent-downloads N  blobs fetched at once (default 3)\n"
 	        "      --pull                    resolve: pull a reference even when stored\n"
+	        "      --json                    ls, prune: JSON; pull: progress events and the\n"
+	        "                                result as JSON lines\n"
 	        "  -q, --quiet                   no progress on stderr\n"
-	        "  -h, --help                    show this help\n");
+	        "  -h, --help                    show this help\n"
+	        "\n"
+	        "IMAGE is a reference (docker.io/library/busybox:1.36, localhost:5000/app),\n"
+	        "a manifest digest, or a recorded name (oci:/abs/dir:tag, archive:/abs/file).\n");
 }
 
 enum {
