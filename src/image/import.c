@@ -261,7 +261,7 @@ static int adopt_member(struct berth_image_store *s, const char *dir, json_t *na
 
 /* `docker save`: manifest.json names the config and the layers of each image. */
 static int import_docker_save(struct berth_image_store *s, const char *dir,
-                              char digest[BERTH_DIGEST_MAX], berth_error_t *err)
+                              char digest[BERTH_DIGEST_MAX], json_t **repo_tags, berth_error_t *err)
 {
 	cleanup_free char *path = xasprintf("%s/manifest.json", dir);
 	cleanup_free char *text = NULL;
@@ -282,6 +282,8 @@ static int import_docker_save(struct berth_image_store *s, const char *dir,
 		goto out;
 	}
 	entry = json_array_get(doc, 0);
+	if (json_is_array(json_object_get(entry, "RepoTags")))
+		*repo_tags = json_incref(json_object_get(entry, "RepoTags"));
 	layers = json_object_get(entry, "Layers");
 	if (!json_is_array(layers)) {
 		r = berth_error_set_plain(err, EINVAL, "manifest.json: no \"Layers\" array");
@@ -353,8 +355,10 @@ int berth_image_import_archive(struct berth_image_store *s, const char *path,
 	cleanup_free char *marker = NULL;
 	cleanup_free char *name = NULL;
 	cleanup_free char *stamp = NULL;
+	json_t *repo_tags = NULL, *v;
 	char abs[PATH_MAX];
 	struct stat st;
+	size_t i;
 	int r;
 
 	/* Stamped before reading: a change during the import makes the next resolve read it again.
@@ -384,12 +388,28 @@ int berth_image_import_archive(struct berth_image_store *s, const char *path,
 			        path);
 			goto out;
 		}
-		r = import_docker_save(s, tmp, digest, err);
+		r = import_docker_save(s, tmp, digest, &repo_tags, err);
 	}
 	if (r < 0)
 		goto out;
 	r = berth_image_store_commit_image(s, name, digest, stamp, err);
+	/*
+	 * As `docker load`: the archive's RepoTags name the image too, so that
+	 * `berth run --image app:1` finds it without a registry.
+	 */
+	json_array_foreach (repo_tags, i, v) {
+		struct berth_image_ref ref;
+		cleanup_free char *canonical = NULL;
+
+		if (r < 0 || !json_is_string(v) ||
+		    berth_image_ref_parse(json_string_value(v), &ref, NULL) < 0)
+			continue;
+		canonical = berth_image_ref_string(&ref);
+		berth_image_ref_free(&ref);
+		r = berth_image_store_tag(s, canonical, digest, err);
+	}
 out:
+	json_decref(repo_tags);
 	berth_rmtree(tmp, NULL);
 	if (r < 0)
 		berth_error_wrap(err, "import `%s`", path);

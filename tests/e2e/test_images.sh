@@ -84,6 +84,8 @@ mk_docker_save "$WORK/saved.tar" "$CFG" "$L1" "$L2"
 check_eq "docker save archive" "from-cmd" "$(irun --image "$WORK/saved.tar" 2>&1)"
 check_contains "docker save archive: whiteouts" "opq: z" \
 	"$(irun --image "$WORK/saved.tar" -- 'echo opq: $(ls /opq)' 2>&1)"
+check_eq "its RepoTags name the image, as docker load does" "from-cmd" \
+	"$(irun --image test/app:1 2>&1)"
 # An archive is read once: unchanged (size, mtime, inode) it comes from the store.
 cp "$WORK/saved.tar" "$WORK/once.tar"
 check_eq "archive: first run imports it" "from-cmd" "$(irun --image "$WORK/once.tar" 2>&1)"
