@@ -25,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "berth/log.h"
 #include "berth/util.h"
@@ -46,7 +47,11 @@ struct puller {
 	char *userpass; /* from the auth file, or NULL */
 	/* A blob request refused for an expired token: the challenge to answer. */
 	char challenge[HEADER_MAX];
+	/* Layers are unpacked while the others download (see below). */
+	struct unpacker *unpacker;
 };
+
+static void unpacker_offer(struct unpacker *u, const char *digest);
 
 /* One response: bounded body, the headers we need. */
 struct response {
@@ -578,6 +583,8 @@ static void report(struct puller *p, const struct download *d, bool finished)
 
 	if (p->opts->progress != NULL)
 		p->opts->progress(&pr, p->opts->progress_arg);
+	if (finished && p->unpacker != NULL)
+		unpacker_offer(p->unpacker, d->digest);
 }
 
 static uint64_t now_ms(void)
@@ -746,6 +753,136 @@ static void puller_free(struct puller *p)
 	free(p->userpass);
 }
 
+/*
+ * Unpacking while downloading: as soon as a layer's blob is stored, a
+ * worker thread unpacks it (the diff ids come from the config, fetched
+ * first), so that a pull ends about when its last download does.
+ */
+#define UNPACKERS_MAX 4
+
+struct unpacker {
+	struct berth_image_store *s;
+	const struct berth_image_manifest *m;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool *queued; /* per layer */
+	size_t *queue, head, tail;
+	bool closed;
+	pthread_t threads[UNPACKERS_MAX];
+	size_t nthreads;
+	int r;
+	berth_error_t err;
+};
+
+static void *unpacker_main(void *arg)
+{
+	struct unpacker *u = arg;
+
+	for (;;) {
+		berth_error_t err;
+		char *dir = NULL;
+		size_t i;
+		int r;
+
+		pthread_mutex_lock(&u->lock);
+		while (u->head == u->tail && !u->closed)
+			pthread_cond_wait(&u->cond, &u->lock);
+		if (u->head == u->tail) {
+			pthread_mutex_unlock(&u->lock);
+			return NULL;
+		}
+		i = u->queue[u->head++];
+		pthread_mutex_unlock(&u->lock);
+		r = berth_image_store_layer(u->s, u->m->layers[i].digest, u->m->layers[i].diff_id,
+		                            &dir, &err);
+		free(dir);
+		if (r < 0) {
+			pthread_mutex_lock(&u->lock);
+			if (u->r == 0) {
+				u->r = r;
+				u->err = err;
+			}
+			pthread_mutex_unlock(&u->lock);
+		}
+	}
+}
+
+static void unpacker_offer(struct unpacker *u, const char *digest)
+{
+	pthread_mutex_lock(&u->lock);
+	for (size_t i = 0; i < u->m->nlayers; i++) {
+		if (!u->queued[i] && strcmp(u->m->layers[i].digest, digest) == 0) {
+			u->queued[i] = true;
+			u->queue[u->tail++] = i;
+		}
+	}
+	pthread_cond_broadcast(&u->cond);
+	pthread_mutex_unlock(&u->lock);
+}
+
+static void unpacker_start(struct unpacker *u, struct berth_image_store *s,
+                           const struct berth_image_manifest *m)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t want = cpus > 0 && cpus < UNPACKERS_MAX ? (size_t)cpus : UNPACKERS_MAX;
+
+	memset(u, 0, sizeof(*u));
+	u->s = s;
+	u->m = m;
+	u->queued = xcalloc(m->nlayers + 1, sizeof(*u->queued));
+	u->queue = xcalloc(m->nlayers + 1, sizeof(*u->queue));
+	pthread_mutex_init(&u->lock, NULL);
+	pthread_cond_init(&u->cond, NULL);
+	while (u->nthreads < want &&
+	       pthread_create(&u->threads[u->nthreads], NULL, unpacker_main, u) == 0)
+		u->nthreads++;
+}
+
+/* Wait for the unpacking of what was offered; its first failure, if any. */
+static int unpacker_finish(struct unpacker *u, berth_error_t *err)
+{
+	int r;
+
+	pthread_mutex_lock(&u->lock);
+	u->closed = true;
+	pthread_cond_broadcast(&u->cond);
+	pthread_mutex_unlock(&u->lock);
+	for (size_t i = 0; i < u->nthreads; i++)
+		pthread_join(u->threads[i], NULL);
+	r = u->r;
+	if (r < 0 && err != NULL)
+		*err = u->err;
+	pthread_mutex_destroy(&u->lock);
+	pthread_cond_destroy(&u->cond);
+	free(u->queued);
+	free(u->queue);
+	return r;
+}
+
+/* Download blobs; a token that expired meanwhile is renewed once and the rest fetched. */
+static int fetch_blobs(struct puller *p, struct download *ds, size_t n, berth_error_t *err)
+{
+	int r = download_all(p, ds, n, err);
+
+	if (r == -EKEYEXPIRED) {
+		/* Once: a new token, then the blobs not yet stored (partial ones resume). */
+		r = authenticate(p, p->challenge, err);
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			ds[i].started = ds[i].writer_failed = ds[i].done = false;
+			ds[i].status = 0;
+			ds[i].resumed_at = 0;
+			ds[i].w.fd = -1;
+		}
+		if (r == 0)
+			r = download_all(p, ds, n, err);
+		if (r == -EKEYEXPIRED)
+			r = berth_error_set_plain(
+			        err, EACCES, "registry `%s` refused a blob again with a new token",
+			        p->ref->registry);
+	}
+	return r;
+}
+
 int berth_image_pull(struct berth_image_store *s, const struct berth_image_ref *ref,
                      const struct berth_pull_options *opts, char digest[BERTH_DIGEST_MAX],
                      berth_error_t *err)
@@ -753,6 +890,7 @@ int berth_image_pull(struct berth_image_store *s, const struct berth_image_ref *
 	static const struct berth_pull_options defaults = {0};
 	struct puller p = {.s = s, .ref = ref, .opts = opts != NULL ? opts : &defaults};
 	struct berth_image_manifest m = {0};
+	struct unpacker unpacker;
 	struct download *ds = NULL;
 	json_t *doc = NULL;
 	char media_type[128];
@@ -812,23 +950,25 @@ int berth_image_pull(struct berth_image_store *s, const struct berth_image_ref *
 	}
 	for (size_t i = 0; i < n; i++)
 		ds[i].w.fd = -1;
-	r = download_all(&p, ds, n, err);
-	if (r == -EKEYEXPIRED) {
-		/* Once: a new token, then the blobs not yet stored (partial ones resume). */
-		r = authenticate(&p, p.challenge, err);
-		for (size_t i = 0; r == 0 && i < n; i++) {
-			ds[i].started = ds[i].writer_failed = ds[i].done = false;
-			ds[i].status = 0;
-			ds[i].resumed_at = 0;
-			ds[i].w.fd = -1;
-		}
+	/* The config first: its diff ids let layers be unpacked as they arrive. */
+	r = fetch_blobs(&p, ds, 1, err);
+	if (r == 0) {
+		json_t *config = NULL;
+		r = berth_image_store_read_json(s, m.config_digest, &config, err);
 		if (r == 0)
-			r = download_all(&p, ds, n, err);
-		if (r == -EKEYEXPIRED)
-			r = berth_error_set_plain(
-			        err, EACCES, "registry `%s` refused a blob again with a new token",
-			        ref->registry);
+			r = berth_image_config_diff_ids(config, &m, err);
+		json_decref(config);
 	}
+	if (r < 0)
+		goto out;
+	unpacker_start(&unpacker, s, &m);
+	p.unpacker = &unpacker;
+	r = fetch_blobs(&p, ds + 1, n - 1, err);
+	p.unpacker = NULL;
+	if (r == 0)
+		r = unpacker_finish(&unpacker, err);
+	else
+		unpacker_finish(&unpacker, NULL);
 	if (r < 0)
 		goto out;
 	r = berth_image_store_commit_image(s, p.name, digest, NULL, err);
