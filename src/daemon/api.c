@@ -96,6 +96,11 @@ static json_t *record_json(const struct berth_registry_instance *r)
 		json_object_set_new(o, "stopReason", json_string(r->stop_reason));
 	json_object_set_new(o, "created",
 	                    r->created_ms > 0 ? json_integer(r->created_ms) : json_null());
+	if (r->labels != NULL) {
+		json_t *labels = json_loads(r->labels, 0, NULL);
+		if (labels != NULL)
+			json_object_set_new(o, "labels", labels);
+	}
 	/* As last written: up to a few seconds behind the daemon's memory. */
 	json_object_set_new(o, "lastActivity",
 	                    r->last_activity_ms > 0 ? json_integer(r->last_activity_ms)

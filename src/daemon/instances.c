@@ -102,6 +102,9 @@ struct instance {
 	char *stop_reason;
 	bool destroy_requested;
 	bool detached; /* left running for the next berthd (live restore) */
+	/* Labels (JSON) to write with the next state change, and the start's overrides with them.
+	 */
+	char *labels_update, *overrides_kept;
 	/* activity */
 	int64_t last_activity_ms;
 	bool activity_dirty; /* not yet written */
@@ -314,6 +317,8 @@ static bool transition(struct instance *in, enum berth_state_event event,
 	                       ? "exited"
 	                       : berth_state_event_name(event);
 	w.stop_reason = in->stop_reason;
+	w.labels = in->labels_update;
+	w.overrides = in->labels_update != NULL ? in->overrides_kept : NULL;
 	data = json_pack("{s:s, s:s}", "name", in->name, "state", berth_state_name(to));
 	if (ex != NULL && ex->unknown) {
 		/* It ended while no berthd watched and left no word: say only that. */
@@ -341,6 +346,9 @@ static bool transition(struct instance *in, enum berth_state_event event,
 	p->answer_start = answer_start;
 	in->busy++;
 	berthd_persist_state(in->d, &w, on_durable, p);
+	free(in->labels_update);
+	free(in->overrides_kept);
+	in->labels_update = in->overrides_kept = NULL;
 	return true;
 }
 
@@ -592,7 +600,9 @@ struct start_job {
 	struct berth_container_spec spec;
 	char **argv, **env;
 	char *log_dir;
-	char *image; /* the class's image_path, resolved on the worker thread */
+	char *image;     /* the class's image_path, resolved on the worker thread */
+	char *labels;    /* the class's and the start's labels (JSON), for the image's below them */
+	char *overrides; /* the start's options (JSON), written again with the labels */
 	struct berthd_image_prep prep;
 	struct berth_container *ctr;
 	berth_error_t err;
@@ -610,6 +620,32 @@ static void start_work(uv_work_t *req)
 	                                 &j->in->d->images_cancel, &j->spec, &j->prep, &j->err);
 	if (j->result == 0)
 		j->result = berth_container_start(&j->spec, &j->ctr, &j->err);
+}
+
+/*
+ * The image's Labels under the class's and the start's (`labels`, JSON), as
+ * Docker merges them; NULL when the image has none (the record has them all).
+ */
+static char *image_labels(const struct berth_image *img, const char *labels)
+{
+	json_t *from_image = img != NULL ? json_object_get(img->config, "Labels") : NULL;
+	json_t *merged, *over;
+	const char *key;
+	json_t *value;
+	char *text;
+
+	if (!json_is_object(from_image) || json_object_size(from_image) == 0)
+		return NULL;
+	merged = json_object();
+	json_object_foreach (from_image, key, value)
+		if (json_is_string(value))
+			json_object_set(merged, key, value);
+	over = labels != NULL ? json_loads(labels, 0, NULL) : NULL;
+	json_object_update(merged, over);
+	json_decref(over);
+	text = json_dumps(merged, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(merged);
+	return text;
 }
 
 static void after_start(uv_work_t *req, int status)
@@ -634,6 +670,9 @@ static void after_start(uv_work_t *req, int status)
 		goto out;
 	}
 	in->ctr = j->ctr;
+	in->labels_update = image_labels(j->prep.img, j->labels);
+	if (in->labels_update != NULL)
+		in->overrides_kept = steal_pointer(&j->overrides);
 	if (in->n_ports == 0 && j->prep.port != 0) {
 		/* A single ExposedPorts entry serves as defaultPort when nothing else says. */
 		in->n_ports = 1;
@@ -656,6 +695,8 @@ static void after_start(uv_work_t *req, int status)
 out:
 	berthd_image_prep_free(&j->prep);
 	free(j->image);
+	free(j->labels);
+	free(j->overrides);
 	berth_strv_free(j->argv);
 	berth_strv_free(j->env);
 	free((char *)j->spec.hostname);
@@ -813,6 +854,8 @@ static void on_released(uv_handle_t *h)
 	free(in->ping_endpoint);
 	free(in->ports);
 	free(in->stop_reason);
+	free(in->labels_update);
+	free(in->overrides_kept);
 	free(in);
 	if (d->instances->count == 0 && d->instances->shutdown_done != NULL) {
 		void (*done)(struct berthd *) = d->instances->shutdown_done;
@@ -1056,6 +1099,8 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 	j->spec.log_max_files = d->config->berth.log_max_files;
 	j->spec.id = in->id;
 	j->image = xstrdup(cls->image_path);
+	j->labels = labels != NULL ? xstrdup(labels) : NULL;
+	j->overrides = overrides != NULL ? xstrdup(overrides) : NULL;
 	j->spec.state_dir = d->config->berth.state_dir;
 	j->spec.argv = j->argv;
 	j->spec.env = j->env;

@@ -208,4 +208,28 @@ check_eq "a root directory with --image works as --rootfs" "ok" \
 check_contains "--rootfs and --image together" "give one of --rootfs and --image" \
 	"$(irun --rootfs "$ROOTFS" --image "$ROOTFS" -- true 2>&1)"
 
+echo "-- berthd: the image's Labels under the class's and the start's"
+COMPRESS=none mk_oci_layout "$WORK/layout" labeled \
+	'{"Cmd": ["sleep", "60"], "Labels": {"app": "image", "team": "core"}}' "$L1" >/dev/null
+SOCK=$STATE/berth.sock
+cat >"$STATE/berth.jsonc" <<JSON
+{
+  "containers": [
+    {"class_name": "Labeled", "image": "$WORK/layout:labeled", "labels": {"app": "class"},
+     "enableInternet": false},
+  ],
+  "berth": {"state_dir": "$STATE", "api": {"socket": "$SOCK"}},
+}
+JSON
+"$BERTH_BIN/berthd" --config "$STATE/berth.jsonc" >"$STATE/berthd.log" 2>&1 &
+BERTHD=$!
+wait_for "the API" 50 test -S "$SOCK"
+curl -s --unix-socket "$SOCK" -X POST -d '{"labels": {"tier": "start"}}' \
+	http://b/v1/classes/Labeled/instances/l/start >/dev/null
+check_eq "the record's labels: image < class < start" '{"app":"class","team":"core","tier":"start"}' \
+	"$(curl -s --unix-socket "$SOCK" http://b/v1/classes/Labeled/instances/l | jq -c .labels)"
+kill -TERM $BERTHD
+wait $BERTHD
+check_eq "berthd stops cleanly" 0 "$?"
+
 finish
