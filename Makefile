@@ -59,6 +59,9 @@ RUNTIME_SRC := $(filter-out src/runtime/helper-main.c,$(wildcard src/runtime/*.c
 INSTANCE_SRC:= $(wildcard src/instance/*.c)
 REGISTRY_SRC := $(wildcard src/registry/*.c)
 HTTP_SRC    := $(wildcard src/http/*.c)
+# The proxy's pure half (heads, routes) is a library; the rest needs berthd.
+PROXY_LIB_SRC := src/proxy/head.c src/proxy/route.c
+PROXY_SRC   := $(filter-out $(PROXY_LIB_SRC),$(wildcard src/proxy/*.c))
 CLI_SRC     := $(wildcard src/cli/*.c)
 DAEMON_SRC  := $(wildcard src/daemon/*.c)
 HELPER_SRC  := src/runtime/helper-main.c
@@ -67,7 +70,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 GEN := $(BUILD)/gen
 
 LIB_OBJ := $(call obj,$(COMMON_SRC) $(CONFIG_SRC) $(RUNTIME_SRC) $(INSTANCE_SRC) \
-	$(REGISTRY_SRC) $(HTTP_SRC))
+	$(REGISTRY_SRC) $(HTTP_SRC) $(PROXY_LIB_SRC))
 LIBBERTH := $(BUILD)/libberth.a
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
@@ -115,7 +118,7 @@ $(BINDIR)/berth: $(call obj,$(CLI_SRC)) $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(STATIC_LDFLAGS) -o $@ $^ $(CLI_LIBS)
 
-$(BINDIR)/berthd: $(call obj,$(DAEMON_SRC)) $(LIBBERTH)
+$(BINDIR)/berthd: $(call obj,$(DAEMON_SRC) $(PROXY_SRC)) $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(DAEMON_LIBS)
 

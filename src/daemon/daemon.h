@@ -44,6 +44,8 @@ struct berthd {
 	struct berthd_events *events;
 	/* notify.c: systemd's notify socket and watchdog; NULL without one */
 	struct berthd_notify *notify;
+	/* proxy/: the data plane; NULL without berth.listen */
+	struct px_server *proxy;
 };
 
 /* The classes as the API shows them (a JSON object; new reference). */

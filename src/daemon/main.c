@@ -21,6 +21,7 @@
 #include "daemon/events.h"
 #include "daemon/instances.h"
 #include "daemon/notify.h"
+#include "proxy/proxy.h"
 
 static void usage(FILE *f)
 {
@@ -41,7 +42,7 @@ static void usage(FILE *f)
 	           "/run/berth/berth.sock)\n"
 	           "      --api-listen H:P     also serve the control API on TCP (needs "
 	           "berth.api.token)\n"
-	           "      --listen H:P         the data plane (the proxy; not yet)\n"
+	           "      --listen H:P         the data plane (the proxy, berth.routes)\n"
 	           "      --live-restore       on SIGTERM leave the containers running; the "
 	           "next berthd\n"
 	           "                           adopts them (it always does after a crash)\n"
@@ -181,6 +182,7 @@ static int register_classes(struct berthd *d, const struct berth_config *cfg)
 
 static void on_containers_stopped(struct berthd *d)
 {
+	berthd_proxy_close(d);
 	berthd_events_close(d);
 	berthd_notify_close(d);
 	/* The loop ends once the last registry write and handle are done. */
@@ -212,6 +214,8 @@ static void stop(struct berthd *d)
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
+	/* No new requests; those in flight finish while the containers stop. */
+	berthd_proxy_drain(d);
 	berthd_instances_shutdown(d, d->options.live_restore, on_containers_stopped);
 }
 
@@ -285,9 +289,13 @@ static int start_api(struct berthd *d)
 		           b->api_insecure_no_token ? " (WITHOUT a token: local development only)"
 		                                    : " (bearer token required)");
 	}
+	if (berthd_proxy_start(d, &err) < 0) {
+		berth_error_log("data plane: %s", err.message);
+		return -1;
+	}
 	if (b->listen.host != NULL)
-		berth_warn("berth.listen (%s:%u): the data plane is not implemented yet",
-		           b->listen.host, b->listen.port);
+		berth_info("data plane on %s:%u (%zu route%s)", b->listen.host, b->listen.port,
+		           b->n_routes, b->n_routes == 1 ? "" : "s");
 	return 0;
 }
 
@@ -402,6 +410,7 @@ int main(int argc, char **argv)
 out_loop:
 	if (status != 0) {
 		/* Close what start_api opened, so the loop can end. */
+		berthd_proxy_close(&d);
 		berthd_events_close(&d);
 		berthd_notify_close(&d);
 		if (d.api_unix != NULL)
@@ -414,6 +423,7 @@ out_loop:
 out:
 	free(d.instances);
 	free(d.events);
+	free(d.proxy);
 	berth_registry_close(d.registry);
 	berth_close_keep_errno(d.state_lock_fd);
 	berth_config_free(d.config);
