@@ -958,6 +958,7 @@ const char *berth_http_reason(int status)
 	        {502, "Bad Gateway"},
 	        {503, "Service Unavailable"},
 	        {504, "Gateway Timeout"},
+	        {505, "HTTP Version Not Supported"},
 	};
 	for (size_t i = 0; i < BERTH_ARRAY_SIZE(reasons); i++)
 		if (reasons[i].status == status)

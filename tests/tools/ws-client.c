@@ -162,11 +162,13 @@ int main(int argc, char **argv)
 		int op;
 
 		if (i > 0 && interval_ms > 0) {
-			struct timespec ts = {interval_ms / 1000, (long)(interval_ms % 1000) * 1000000};
+			struct timespec ts = {interval_ms / 1000,
+			                      (long)(interval_ms % 1000) * 1000000};
 			nanosleep(&ts, NULL);
 		}
 		snprintf(msg, sizeof(msg), "message-%d", i);
-		if (send_frame(fd, 1, msg, strlen(msg)) < 0 || recv_frame(fd, &op, &data, &len) < 0) {
+		if (send_frame(fd, 1, msg, strlen(msg)) < 0 ||
+		    recv_frame(fd, &op, &data, &len) < 0) {
 			printf("eof\n");
 			return 1;
 		}
