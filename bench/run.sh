@@ -103,3 +103,6 @@ if [ -d /sys/fs/cgroup/pids ] && [ -d /sys/fs/cgroup/memory ]; then
 	echo "|------------------------|-----------|"
 	"$work/cgroup-move" 10
 fi
+
+# The data plane against nginx on the same origin (bench/proxy.sh).
+bench/proxy.sh
