@@ -743,6 +743,14 @@ int berth_http_stream_write(struct berth_http_request *req, const void *data, si
 	return c->h.stream.write_queue_size > c->server->opt.stream_high_water ? 1 : 0;
 }
 
+bool berth_http_stream_congested(const struct berth_http_request *req)
+{
+	const struct http_conn *c = req->conn;
+
+	return c != NULL && !c->closing &&
+	       c->h.stream.write_queue_size > c->server->opt.stream_high_water / 2;
+}
+
 void berth_http_stream_end(struct berth_http_request *req)
 {
 	struct http_conn *c = req->conn;

@@ -918,6 +918,12 @@ int berthd_proxy_start(struct berthd *d, berth_error_t *err)
 	const char *host;
 	int r;
 
+	/* Made without a listener too: containerFetch uses its pools. */
+	s = xcalloc(1, sizeof(*s));
+	s->d = d;
+	s->lim = d->config->berth.proxy;
+	s->rnd = (unsigned)berthd_now_ms() ^ (unsigned)getpid();
+	d->proxy = s; /* freed with berthd */
 	if (a->host == NULL)
 		return 0;
 	host = strcmp(a->host, "localhost") == 0 ? "127.0.0.1" : a->host;
@@ -925,10 +931,6 @@ int berthd_proxy_start(struct berthd *d, berth_error_t *err)
 	    uv_ip6_addr(host, a->port, (struct sockaddr_in6 *)&sa) != 0)
 		return berth_error_set_plain(err, EINVAL, "berth.listen: `%s` is not an IP address",
 		                             a->host);
-	s = xcalloc(1, sizeof(*s));
-	s->d = d;
-	s->lim = d->config->berth.proxy;
-	s->rnd = (unsigned)berthd_now_ms() ^ (unsigned)getpid();
 	uv_tcp_init(d->loop, &s->listener);
 	s->listener.data = s;
 	r = uv_tcp_bind(&s->listener, (struct sockaddr *)&sa, 0);
@@ -936,11 +938,9 @@ int berthd_proxy_start(struct berthd *d, berth_error_t *err)
 		r = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
 	if (r < 0) {
 		uv_close((uv_handle_t *)&s->listener, NULL);
-		d->proxy = s; /* freed with berthd */
 		return berth_error_set(err, -r, "listen on %s:%u", a->host, a->port);
 	}
 	s->listening = true;
-	d->proxy = s;
 	return 0;
 }
 

@@ -150,10 +150,11 @@ wait_for "z asleep" 60 state_is Sleepy z stopped
 check_true "after the last request it sleeps after sleepAfter" state_is Sleepy z stopped
 check_eq "the next request wakes it" 200 "$(code "$URL/sleepy/")"
 check_eq "a second start" 2 "$(started Sleepy/z)"
-( curl -s -o /dev/null "$URL/sleepy/slow?ms=1500" ) &
+curl -s -o /dev/null "$URL/sleepy/slow?ms=1500" &
+slow=$!
 sleep 1.3
 check_true "an open request keeps it awake past sleepAfter" state_is Sleepy z healthy
-wait
+wait $slow
 
 # Errors, each saying which instance and why.
 out=$(curl -s -i "$URL/capped/one/"; curl -s -i "$URL/capped/two/")
@@ -162,7 +163,7 @@ check_contains "saying so" "X-Berth-Error: max_instances" "$out"
 check_contains "naming the instance" "Capped/two" "$out"
 out=$(curl -s -i "$URL/broken/")
 check_contains "a start that fails: 500" "HTTP/1.1 500" "$out"
-check_contains "failed to start container: why" "Broken/b: failed to start container: exited with code 3" "$out"
+check_contains "failed to start container: why" "Broken/b: failed to start container: it exited with code 3" "$out"
 out=$(curl -s -i -H 'cf-container-target-port: 9999' "$URL/name/")
 check_contains "a port nobody listens on: 502" "HTTP/1.1 502" "$out"
 check_contains "refused, and where" "Echo/fixed refused the connection on port 9999" "$out"
@@ -185,6 +186,21 @@ wait_for "curl ended" 50 sh -c "! kill -0 $cpid 2>/dev/null"
 wait $cpid
 check_eq "killed mid-response: curl reports a partial transfer (18)" 18 "$?"
 check_eq "and the next request starts it again" fixed "$(curl -s "$URL/name/" | field hostname)"
+
+# containerFetch over the control API: the same proxy, the instance from the URL.
+F=http://b/v1/classes/Echo/instances/viafetch/fetch
+out=$(api -i "$F/a%20b?x=1")
+check_contains "fetch: the instance answers (started on demand)" "HTTP/1.1 200" "$out"
+check_contains "the raw path and query reach it" '"path":"/a%20b","query":"x=1"' "$out"
+check_contains "the instance the URL names" '"hostname":"viafetch"' "$out"
+head -c 500000 /dev/urandom > "$STATE/small"
+check_true "fetch: a body there and back" \
+	sh -c "curl -s --unix-socket $SOCK --data-binary @$STATE/small $F/echo-body | cmp -s - $STATE/small"
+check_eq "fetch: cf-container-target-port picks the port" 9090 "$(api -H 'cf-container-target-port: 9090' "$F/" | field port)"
+check_contains "fetch to a closed port: 502 saying so" '"code":"connection_refused"' \
+	"$(api -H 'cf-container-target-port: 9999' "$F/")"
+check_eq "a large response streams through" 50000000 "$(api -o /dev/null -w '%{size_download}' "$F/bytes?n=50000000")"
+check_contains "fetch on a failing class: 500" '"code":"start_failed"' "$(api http://b/v1/classes/Broken/instances/b/fetch/)"
 
 kill -TERM $BERTHD
 wait $BERTHD
