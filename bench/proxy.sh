@@ -8,8 +8,8 @@
 #            pool of 64), both inside that namespace → the origin
 #   berth    wrk → berthd's data plane on the host's loopback → the origin
 #            (its socket made in the namespace, pooled)
-# Loopback is the same in both namespaces. wrk -t2 -c64 and -t1 -c1, 10 s
-# each (BENCH_PROXY_SECONDS); then a WebSocket echo round trip (2000
+# Loopback is the same in both namespaces. wrk -t2 -c64 and -t1 -c1, 5 s
+# each (BENCH_PROXY_SECONDS), in 3 alternating rounds (BENCH_PROXY_ROUNDS); then a WebSocket echo round trip (2000
 # messages, one at a time) direct and through berth, and a stopped
 # instance's request-to-first-byte (30 cold starts, median and p99).
 # Results: docs/benchmarks.md ("Proxy").
@@ -20,7 +20,8 @@ bin=${BERTH_BIN:-$root/bin}
 tools=${BERTH_TOOLS:-$root/build/tests}
 rootfs=$root/build/rootfs/test
 work=$root/build/bench/proxy
-secs=${BENCH_PROXY_SECONDS:-10}
+secs=${BENCH_PROXY_SECONDS:-5}
+rounds=${BENCH_PROXY_ROUNDS:-3}
 port=${BENCH_PROXY_PORT:-18480}
 
 for tool in wrk nginx nsenter curl; do
@@ -119,33 +120,52 @@ inns curl -s -o /dev/null "http://127.0.0.1:8080$path"
 inns curl -s -o /dev/null "http://127.0.0.1:8888$path"
 curl -s -o /dev/null "http://127.0.0.1:$port$path"
 
-echo "proxy: $secs s per run, origin echo-server $path in a container ($(nproc) CPUs, $(uname -r))"
+echo "proxy: $rounds rounds of $secs s per run, medians; origin echo-server $path in a container ($(nproc) CPUs, $(uname -r))"
 echo
+# Rounds alternate the three paths, so that drifting load (other work on the
+# machine) hits all of them; each figure is the median over the rounds.
+declare -A all
+for ((round = 0; round < rounds; round++)); do
+	for which in direct nginx berth; do
+		case $which in
+		direct) url=http://127.0.0.1:8080$path ns=ns ;;
+		nginx) url=http://127.0.0.1:8888$path ns=ns ;;
+		berth) url=http://127.0.0.1:$port$path ns= ;;
+		esac
+		all[$which,64]+="$(run_wrk 64 "$url" $ns)"$'\n'
+		all[$which,1]+="$(run_wrk 1 "$url" $ns)"$'\n'
+	done
+done
+# median of column N of the rounds' lines
+med() { awk -v n="$2" 'NF {print $n}' <<<"$1" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+errors=$(printf '%s' "${all[@]}" | grep -o 'Non-2xx.*\|Socket errors.*' | sort -u || true)
 echo "| path    | -c64 req/s | p50      | p99      | -c1 req/s | p50     | p99     |"
 echo "|---------|------------|----------|----------|-----------|---------|---------|"
-declare -A r64 r1
+declare -A m
 for which in direct nginx berth; do
-	case $which in
-	direct) r64[$which]=$(run_wrk 64 "http://127.0.0.1:8080$path" ns); r1[$which]=$(run_wrk 1 "http://127.0.0.1:8080$path" ns) ;;
-	nginx) r64[$which]=$(run_wrk 64 "http://127.0.0.1:8888$path" ns); r1[$which]=$(run_wrk 1 "http://127.0.0.1:8888$path" ns) ;;
-	berth) r64[$which]=$(run_wrk 64 "http://127.0.0.1:$port$path"); r1[$which]=$(run_wrk 1 "http://127.0.0.1:$port$path") ;;
-	esac
-	read -r a b c e64 <<<"${r64[$which]}"
-	read -r d e f e1 <<<"${r1[$which]}"
-	printf '| %-7s | %10s | %6s µs | %6s µs | %9s | %5s µs | %5s µs |%s\n' "$which" "$a" "$b" "$c" "$d" "$e" "$f" "${e64:+ errors:$e64}${e1:+ errors:$e1}"
+	for k in 64 1; do
+		for col in 1 2 3; do m[$which,$k,$col]=$(med "${all[$which,$k]}" $col); done
+	done
+	printf '| %-7s | %10s | %5s µs | %5s µs | %9s | %4s µs | %4s µs |\n' "$which" \
+		"${m[$which,64,1]}" "${m[$which,64,2]}" "${m[$which,64,3]}" "${m[$which,1,1]}" "${m[$which,1,2]}" "${m[$which,1,3]}"
 done
-read -r dr _ _ <<<"${r64[direct]}"; read -r nr _ np99 <<<"${r64[nginx]}"; read -r br _ bp99 <<<"${r64[berth]}"
-read -r _ d1 _ <<<"${r1[direct]}"; read -r _ n1 _ <<<"${r1[nginx]}"; read -r _ b1 _ <<<"${r1[berth]}"
+[ -z "$errors" ] || echo "errors: $errors"
 echo
-awk -v dr="$dr" -v nr="$nr" -v br="$br" -v np="$np99" -v bp="$bp99" -v d1="$d1" -v n1="$n1" -v b1="$b1" 'BEGIN {
+awk -v dr="${m[direct,64,1]}" -v nr="${m[nginx,64,1]}" -v br="${m[berth,64,1]}" -v np="${m[nginx,64,3]}" \
+	-v bp="${m[berth,64,3]}" -v d1="${m[direct,1,2]}" -v n1="${m[nginx,1,2]}" -v b1="${m[berth,1,2]}" 'BEGIN {
 	printf "-c64: nginx %.2f× direct, berth %.2f× direct, berth/nginx %.2f× (target ≥ 1.2); p99 berth %d µs vs nginx %d µs\n", nr / dr, br / dr, br / nr, bp, np
 	printf "-c1:  added p50 latency: nginx %d µs, berth %d µs (target ≤ 25)\n", n1 - d1, b1 - d1
 }'
 
-# WebSocket: 2000 echoes, one message in flight.
+# WebSocket: 2000 echoes, one message in flight; alternated, medians.
 ws_time() { local s e; s=$(date +%s%N); "$@" > /dev/null; e=$(date +%s%N); echo $(((e - s) / 2000)); }
-wd=$(ws_time inns "$tools/ws-client" 127.0.0.1 8080 /ws 2000)
-wb=$(ws_time "$tools/ws-client" 127.0.0.1 "$port" /ws 2000)
+wsd= wsb=
+for ((round = 0; round < rounds; round++)); do
+	wsd+="$(ws_time inns "$tools/ws-client" 127.0.0.1 8080 /ws 2000)"$'\n'
+	wsb+="$(ws_time "$tools/ws-client" 127.0.0.1 "$port" /ws 2000)"$'\n'
+done
+wd=$(med "$wsd" 1)
+wb=$(med "$wsb" 1)
 echo "WebSocket echo round trip: direct $((wd / 1000)) µs, through berth $((wb / 1000)) µs (+$(((wb - wd) / 1000)) µs)"
 
 # A stopped instance: request to first byte, 30 times (each a new instance).
