@@ -659,6 +659,9 @@ void px_exchange_flush(struct px_exchange *x)
 
 	if (u == NULL)
 		return;
+	/* A request body still arriving is progress: the answer is not late yet. */
+	if (u->out.n > 0 && !x->response_begun && !x->tunnel)
+		uv_timer_again(&u->timer);
 	if (px_out_flush(&u->out) < 0)
 		up_failed(u, u->out.error);
 }
