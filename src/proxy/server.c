@@ -40,7 +40,8 @@ enum client_state {
 	C_LINGER,   /* answered with an error: reading what is left, then close */
 };
 
-enum timer_use { T_NONE, T_HEADER, T_IDLE, T_WAIT, T_LINGER };
+/* What the connection's one timer is for (T_SEND: a client not reading what is due). */
+enum timer_use { T_NONE, T_HEADER, T_IDLE, T_WAIT, T_LINGER, T_SEND };
 
 struct px_client {
 	uv_tcp_t tcp;
@@ -75,6 +76,7 @@ struct px_client {
 };
 
 static void client_close(struct px_client *c);
+static void client_shut(struct px_client *c, bool reset);
 static void client_process(struct px_client *c);
 static void client_update_read(struct px_client *c);
 static void respond_error(struct px_client *c, unsigned status, const char *code, const char *extra,
@@ -255,6 +257,8 @@ static void client_flush(struct px_client *c)
 		return;
 	if (px_out_flush(&c->out) < 0)
 		client_close(c);
+	else if (c->tcp.write_queue_size > 0 && c->timer_use == T_NONE)
+		timer_set(c, T_SEND, c->s->lim.idle_timeout_ms);
 }
 
 static void close_when_drained(struct px_client *c)
@@ -381,7 +385,7 @@ static void sink_drained(struct px_exchange *x)
 
 static void sink_cut(struct px_exchange *x)
 {
-	client_close(client_of_x(x));
+	client_shut(client_of_x(x), true);
 }
 
 static void sink_fail(struct px_exchange *x, unsigned status, const char *code, const char *msg)
@@ -421,7 +425,9 @@ static void sink_done(struct px_exchange *x)
 	}
 	c->state = C_IDLE;
 	c->x.response_begun = false;
-	timer_set(c, T_IDLE, c->s->lim.idle_timeout_ms);
+	/* Idle from when the answer is out; until then the client must read on. */
+	if (c->timer_use != T_SEND)
+		timer_set(c, T_IDLE, c->s->lim.idle_timeout_ms);
 	client_process(c);
 	client_update_read(c);
 }
@@ -632,6 +638,9 @@ static void on_timer(uv_timer_t *t)
 		              "%s: not ready within %llu ms", c->x.label,
 		              (unsigned long long)c->s->lim.wait_timeout_ms);
 		break;
+	case T_SEND:
+		client_shut(c, true);
+		break;
 	case T_IDLE:
 	case T_LINGER:
 	case T_NONE:
@@ -676,15 +685,18 @@ static void on_client_closed(uv_handle_t *h)
 		free_client(c);
 }
 
-static void client_close(struct px_client *c)
+/*
+ * Close the connection; `reset` sends an RST instead of a FIN: for a
+ * response cut short (a FIN would end an HTTP/1.0 body as if it were
+ * whole) and for a client that stopped reading (a FIN would wait behind
+ * the unsent bytes for ever).
+ */
+static void client_shut(struct px_client *c, bool reset)
 {
 	struct px_server *s = c->s;
 
-	if (c->closing) {
-		if (c->open_handles == 0 && !c->acquiring)
-			free_client(c);
+	if (c->closing)
 		return;
-	}
 	c->closing = true;
 	px_exchange_end(&c->x);
 	if (c->prev != NULL)
@@ -694,8 +706,14 @@ static void client_close(struct px_client *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	s->n_clients--;
-	uv_close((uv_handle_t *)&c->tcp, on_client_closed);
+	if (!reset || c->shut || uv_tcp_close_reset(&c->tcp, on_client_closed) < 0)
+		uv_close((uv_handle_t *)&c->tcp, on_client_closed);
 	uv_close((uv_handle_t *)&c->timer, on_client_closed);
+}
+
+static void client_close(struct px_client *c)
+{
+	client_shut(c, false);
 }
 
 static void on_client_written(uv_write_t *w, int status)
@@ -708,6 +726,17 @@ static void on_client_written(uv_write_t *w, int status)
 	if (status < 0) {
 		client_close(c);
 		return;
+	}
+	/* Progress: a client that reads gets idle_timeout again; one that drained, none. */
+	if (c->timer_use == T_SEND) {
+		if (c->tcp.write_queue_size > 0)
+			timer_set(c, T_SEND, c->s->lim.idle_timeout_ms);
+		else if (c->state == C_IDLE)
+			timer_set(c, T_IDLE, c->s->lim.idle_timeout_ms);
+		else {
+			uv_timer_stop(&c->timer);
+			c->timer_use = T_NONE;
+		}
 	}
 	if (c->tcp.write_queue_size < PX_LOW_WATER)
 		px_exchange_resume(&c->x);

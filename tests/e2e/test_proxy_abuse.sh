@@ -17,7 +17,8 @@ cat > "$CONFIG" <<JSON
   ],
   "berth": {
     "state_dir": "$STATE/state", "api": {"socket": "$SOCK"}, "listen": "127.0.0.1:$PORT",
-    "proxy": {"header_timeout": "1s", "max_body_size": "1M", "max_connections": 50},
+    "proxy": {"header_timeout": "1s", "idle_timeout": "1s", "max_body_size": "1M",
+              "max_connections": 50},
     "routes": [{"class": "Echo", "instance": {"name": "e"}}],
   },
 }
@@ -108,6 +109,12 @@ check_contains "and closed" "<closed>" "$out"
 check_true "after about header_timeout (${elapsed} ms)" test "$elapsed" -ge 900 -a "$elapsed" -lt 3000
 out=$(timeout 6 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT; sleep 2; printf 'GET / HTTP/1.1\r\nHost: a\r\n\r\n' >&3 2>/dev/null; cat <&3; echo '<closed>'" 2>/dev/null)
 check_contains "a connection that sends nothing is closed" "<closed>" "$out"
+start=$(date +%s%N)
+out=$(timeout 6 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT; printf 'GET / HTTP/1.1\r\nHost: a\r\n\r\n' >&3; cat <&3; echo '<closed>'" 2>/dev/null)
+elapsed=$((($(date +%s%N) - start) / 1000000))
+check_contains "a kept-alive connection is answered" "HTTP/1.1 200" "$out"
+check_contains "then closed after idle_timeout" "<closed>" "$out"
+check_true "after about idle_timeout (${elapsed} ms)" test "$elapsed" -ge 900 -a "$elapsed" -lt 3000
 
 # Backpressure: clients that read slowly or not at all cost berthd little memory.
 rss() { awk '/VmRSS/ {print $2}' "/proc/$BERTHD/status"; }
@@ -122,6 +129,15 @@ wait $stalled $slow 2>/dev/null
 check_true "a stalled and a slow 1 GiB download: berthd grew ${rss0}→${rss1} KiB (< 8 MiB)" \
 	test $((rss1 - rss0)) -lt 8192
 check_eq "and it still serves" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$URL/")"
+conns() { ss -Htn state established "( dport = :$PORT )" | wc -l; }
+timeout 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT; printf 'GET /bytes?n=1073741824 HTTP/1.1\r\nHost: a\r\n\r\n' >&3; sleep 6" &
+stalled=$!
+sleep 0.3
+check_eq "a client that stops reading keeps its connection a while" 1 "$(conns)"
+wait_for "the stalled client cut" 40 sh -c "[ \$(ss -Htn state established '( dport = :$PORT )' | wc -l) -eq 0 ]"
+check_eq "and is cut after idle_timeout without progress" 0 "$(conns)"
+kill $stalled 2>/dev/null
+wait $stalled 2>/dev/null
 
 # The connection cap (50): more are closed at once, the rest still served.
 for i in $(seq 1 60); do
