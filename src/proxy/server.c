@@ -506,6 +506,16 @@ static void pick_least_loaded(struct px_server *s, const struct berth_config_rou
 	}
 }
 
+/* A cheap pseudo-random number for `random` routes (as Math.random(), not for secrets). */
+static unsigned next_random(struct px_server *s)
+{
+	/* xorshift32: its low bits are as good as its high ones, unlike an LCG's. */
+	s->rnd ^= s->rnd << 13;
+	s->rnd ^= s->rnd >> 17;
+	s->rnd ^= s->rnd << 5;
+	return s->rnd;
+}
+
 static void dispatch(struct px_client *c)
 {
 	struct px_server *s = c->s;
@@ -535,8 +545,8 @@ static void dispatch(struct px_client *c)
 		                     host != NULL ? (int)host_len : 0, host != NULL ? host : "",
 		                     (int)(path_len > 200 ? 200 : path_len), path);
 	cls = &cfg->classes[r->class_index];
-	ret = berth_proxy_pick(r, &c->head, host, host_len, path, path_len,
-	                       s->rnd = s->rnd * 1103515245u + 12345u, name, &why);
+	ret = berth_proxy_pick(r, &c->head, host, host_len, path, path_len, next_random(s), name,
+	                       &why);
 	if (ret == -EAGAIN)
 		pick_least_loaded(s, r, name);
 	else if (ret < 0)
@@ -951,8 +961,8 @@ int berthd_proxy_start(struct berthd *d, berth_error_t *err)
 	s = xcalloc(1, sizeof(*s));
 	s->d = d;
 	s->lim = d->config->berth.proxy;
-	s->rnd = (unsigned)berthd_now_ms() ^ (unsigned)getpid();
-	d->proxy = s; /* freed with berthd */
+	s->rnd = ((unsigned)berthd_now_ms() ^ (unsigned)getpid()) | 1; /* xorshift needs non-zero */
+	d->proxy = s;                                                  /* freed with berthd */
 	if (a->host == NULL)
 		return 0;
 	host = strcmp(a->host, "localhost") == 0 ? "127.0.0.1" : a->host;
