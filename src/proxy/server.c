@@ -506,6 +506,17 @@ static void pick_least_loaded(struct px_server *s, const struct berth_config_rou
 	}
 }
 
+/* Whether CLASS/NAME is ready to serve (so a request for it does not wait). */
+static bool healthy(struct px_server *s, const struct berth_config_class *cls, const char *name)
+{
+	char id[BERTH_ID_LEN + 1];
+	enum berth_state st;
+	int64_t changed;
+
+	berth_id_from_name(cls->class_name, name, id);
+	return berthd_instance_active_state(s->d, id, &st, &changed) && st == BERTH_STATE_HEALTHY;
+}
+
 /* A cheap pseudo-random number for `random` routes (as Math.random(), not for secrets). */
 static unsigned next_random(struct px_server *s)
 {
@@ -616,7 +627,7 @@ static void dispatch(struct px_client *c)
 	        !req.websocket && (req.framing == BERTH_PROXY_BODY_NONE ||
 	                           (req.framing == BERTH_PROXY_BODY_LENGTH && req.length == 0));
 	snprintf(c->x.label, sizeof(c->x.label), "%s/%s", cls->class_name, name);
-	if (s->waiting >= s->lim.max_waiting)
+	if (s->waiting >= s->lim.max_waiting && !healthy(s, cls, name))
 		return respond_error(c, 503, "too_many_waiting", "Retry-After: 1\r\n",
 		                     "%s: too many requests are waiting for instances to start",
 		                     c->x.label);

@@ -14,12 +14,17 @@ cat > "$CONFIG" <<JSON
   "containers": [
     {"class_name": "Echo", "image": "$ROOTFS", "defaultPort": 8080, "instance_type": "basic",
      "entrypoint": ["echo-server", "--port", "8080"]},
+    {"class_name": "Deaf", "image": "$ROOTFS", "defaultPort": 8080, "portReadyTimeoutMS": 3000,
+     "entrypoint": ["sleep", "60"], "stopGracePeriod": "1s"},
   ],
   "berth": {
     "state_dir": "$STATE/state", "api": {"socket": "$SOCK"}, "listen": "127.0.0.1:$PORT",
     "proxy": {"header_timeout": "1s", "idle_timeout": "1s", "max_body_size": "1M",
-              "max_connections": 50},
-    "routes": [{"class": "Echo", "instance": {"name": "e"}}],
+              "max_connections": 50, "max_waiting": 2},
+    "routes": [
+      {"match": {"path_prefix": "/deaf/"}, "class": "Deaf", "instance": {"name": "d"}},
+      {"class": "Echo", "instance": {"name": "e"}},
+    ],
   },
 }
 JSON
@@ -86,6 +91,18 @@ for entry in "${body_corpus[@]}"; do
 	check_not_contains "$name: no answer from the container" "X-Echo" "$out"
 	check_eq "$name: the container's connection was not reused" 1 "$(upstream | awk '{print $2}')"
 done
+
+# Waiting for a start is bounded (max_waiting 2): the rest are told to retry.
+for i in 1 2 3 4 5; do
+	curl -s -D - -o /dev/null "$URL/deaf/" | tr -d '\r' | grep -E '^(HTTP|X-Berth-Error|Retry-After)' | tr '\n' ' ' &
+	sleep 0.1
+done > "$STATE/waiting"
+wait_for "the waiters answered" 80 sh -c "[ \$(grep -o 'HTTP/1.1' $STATE/waiting | wc -l) -eq 5 ]"
+out=$(cat "$STATE/waiting")
+check_eq "past max_waiting: 503 at once, three times" 3 "$(grep -o 'X-Berth-Error: too_many_waiting' <<<"$out" | wc -l)"
+check_contains "with Retry-After" "Retry-After: 1" "$out"
+check_eq "the two that waited: 504 when the port never answered" 2 "$(grep -o 'X-Berth-Error: port_not_ready' <<<"$out" | wc -l)"
+check_eq "a ready instance never counts as waiting" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$URL/")"
 
 # Oversized head (32 KiB by default) and body (max_body_size 1M).
 big=$(head -c 40000 /dev/zero | tr '\0' a)
