@@ -37,7 +37,8 @@ cat > "$CONFIG" <<JSON
       {"match": {"path_prefix": "/hdr/"}, "class": "Echo", "instance": {"header": "X-Tenant"}},
       {"match": {"host": "*.tenants.test"}, "class": "Echo", "instance": {"host_label": 0}},
       {"match": {"path_prefix": "/rnd/"}, "class": "Echo", "instance": {"random": 3}},
-      {"match": {"path_prefix": "/ll/"}, "class": "Echo", "instance": {"least_loaded": 2}},
+      {"match": {"path_prefix": "/ll/"}, "class": "Echo", "instance": {"least_loaded": 2},
+       "strip_prefix": true},
       {"match": {"path_prefix": "/single/"}, "class": "Echo", "instance": "singleton"},
       {"match": {"path_prefix": "/alt/"}, "class": "Echo", "instance": {"name": "fixed"},
        "port": 9090, "strip_prefix": true},
@@ -80,6 +81,11 @@ names=$(for i in $(seq 1 30); do curl -s "$URL/rnd/" | field hostname; done | so
 check_contains "random: instance-N names" "instance-" "$names"
 check_not_contains "random 3: never instance-3" "instance-3" "$names"
 check_eq "least_loaded: the idle running one first" instance-0 "$(curl -s "$URL/ll/" | field hostname)"
+curl -s -o /dev/null "$URL/ll/slow?ms=1500" &
+busy=$!
+sleep 0.3
+check_eq "least_loaded: while instance-0 is busy, the other" instance-1 "$(curl -s "$URL/ll/" | field hostname)"
+wait $busy
 check_eq "route port: 9090" 9090 "$(curl -s "$URL/alt/" | field port)"
 check_eq "cf-container-target-port beats the route's port" 8080 \
 	"$(curl -s -H 'cf-container-target-port: 8080' "$URL/alt/" | field port)"
