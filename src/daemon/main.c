@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,6 +362,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	berth_log_set_format(log_format);
+	/*
+	 * A write to a connection its peer reset must be an EPIPE for the
+	 * loop to handle, not a signal that kills berthd (libuv leaves
+	 * SIGPIPE alone). The helper is spawned with every signal back at its
+	 * default (container.c), so containers never inherit this.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 
 	d.config = load_config(d.options.config_path);
 	if (d.config == NULL || apply_options(&d, d.config) < 0)

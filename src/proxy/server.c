@@ -296,7 +296,8 @@ static void respond_error(struct px_client *c, unsigned status, const char *code
 		return;
 	px_exchange_end(&c->x);
 	if (c->x.response_begun) {
-		client_close(c);
+		/* Too late for an answer of our own: the response is cut. */
+		client_shut(c, true);
 		return;
 	}
 	c->resp_head.len = 0;

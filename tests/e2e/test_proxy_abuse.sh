@@ -79,9 +79,9 @@ check_not_contains "no smuggled request logged by berthd either" "smuggled" "$(c
 # the container's connection is then closed mid-request, so it never has a
 # whole request to act on, and the next request gets a fresh connection.
 body_corpus=(
-	"a bad chunk size|POST /echo-body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
-	"a chunk size overflowing 64 bits|POST /echo-body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000001\r\na\r\n0\r\n\r\n"
-	"a chunk without its CRLF|POST /echo-body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX0\r\n\r\n"
+	"a bad chunk size|POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
+	"a chunk size overflowing 64 bits|POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000001\r\na\r\n0\r\n\r\n"
+	"a chunk without its CRLF|POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX0\r\n\r\n"
 )
 for entry in "${body_corpus[@]}"; do
 	name=${entry%%|*}
@@ -146,6 +146,10 @@ wait $stalled $slow 2>/dev/null
 check_true "a stalled and a slow 1 GiB download: berthd grew ${rss0}→${rss1} KiB (< 8 MiB)" \
 	test $((rss1 - rss0)) -lt 8192
 check_eq "and it still serves" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$URL/")"
+# Clients that vanish mid-response (a reset while berthd writes: EPIPE, not SIGPIPE).
+for i in $(seq 1 10); do curl -s -m 0.05 -o /dev/null "$URL/bytes?n=100000000"; done
+check_true "clients resetting mid-response do not take berthd down" kill -0 $BERTHD
+check_eq "which still serves" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$URL/")"
 conns() { ss -Htn state established "( dport = :$PORT )" | wc -l; }
 timeout 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT; printf 'GET /bytes?n=1073741824 HTTP/1.1\r\nHost: a\r\n\r\n' >&3; sleep 6" &
 stalled=$!
