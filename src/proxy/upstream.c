@@ -337,6 +337,8 @@ static int on_headers(http_parser *p)
 	struct px_up *u = up_of(p);
 	struct px_exchange *x = u->x;
 
+	if (x == NULL)
+		return -1;
 	if (p->status_code >= 100 && p->status_code < 200 && p->status_code != 101) {
 		/* 100 Continue and the like: the proxy answered Expect itself. */
 		u->interim = true;
@@ -358,6 +360,9 @@ static int on_body(http_parser *p, const char *at, size_t n)
 {
 	struct px_up *u = up_of(p);
 
+	/* A sink may end the exchange as it takes a piece (its client left). */
+	if (u->x == NULL)
+		return -1;
 	u->x->ops->body(u->x, at, n);
 	return 0;
 }
@@ -366,6 +371,8 @@ static int on_complete(http_parser *p)
 {
 	struct px_up *u = up_of(p);
 
+	if (u->x == NULL)
+		return -1;
 	if (u->interim) {
 		u->interim = false;
 		return 0;
