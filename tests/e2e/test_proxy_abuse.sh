@@ -20,7 +20,8 @@ cat > "$CONFIG" <<JSON
   "berth": {
     "state_dir": "$STATE/state", "api": {"socket": "$SOCK"}, "listen": "127.0.0.1:$PORT",
     "proxy": {"header_timeout": "1s", "idle_timeout": "1s", "max_body_size": "1M",
-              "max_connections": 50, "max_waiting": 2},
+              "max_connections": 50, "max_waiting": 2,
+              "upstream_keepalive": 2, "upstream_idle_timeout": "3s"},
     "routes": [
       {"match": {"path_prefix": "/deaf/"}, "class": "Deaf", "instance": {"name": "d"}},
       {"class": "Echo", "instance": {"name": "e"}},
@@ -91,6 +92,17 @@ for entry in "${body_corpus[@]}"; do
 	check_not_contains "$name: no answer from the container" "X-Echo" "$out"
 	check_eq "$name: the container's connection was not reused" 1 "$(upstream | awk '{print $2}')"
 done
+
+# The pool of connections to an instance: bounded, and closed when idle.
+pid=$(sed -n 's/.*instance Echo\/e: started (pid \([0-9]*\)).*/\1/p' "$STATE/berthd.log" | tail -n1)
+upstreams() { nsenter -t "$pid" -n ss -Htn state established '( sport = :8080 )' | wc -l; }
+for i in 1 2 3 4 5; do curl -s -o /dev/null "$URL/slow?ms=300" & done
+wait_for "five upstream connections" 20 sh -c "[ \$(nsenter -t $pid -n ss -Htn state established '( sport = :8080 )' | wc -l) -ge 5 ]"
+check_true "five requests at once: five connections to the instance" test "$(upstreams)" -ge 5
+wait_for "the slow ones answered" 30 sh -c "[ \$(nsenter -t $pid -n ss -Htn state established '( sport = :8080 )' | wc -l) -le 2 ]"
+check_eq "afterwards the pool keeps upstream_keepalive (2) of them" 2 "$(upstreams)"
+wait_for "the pool empty" 50 sh -c "[ \$(nsenter -t $pid -n ss -Htn state established '( sport = :8080 )' | wc -l) -eq 0 ]"
+check_eq "and closes them after upstream_idle_timeout (3s)" 0 "$(upstreams)"
 
 # Waiting for a start is bounded (max_waiting 2): the rest are told to retry.
 for i in 1 2 3 4 5; do
