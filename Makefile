@@ -68,6 +68,9 @@ RUNTIME_SRC := $(filter-out src/runtime/helper-main.c,$(wildcard src/runtime/*.c
 INSTANCE_SRC:= $(wildcard src/instance/*.c)
 REGISTRY_SRC := $(wildcard src/registry/*.c)
 HTTP_SRC    := $(wildcard src/http/*.c)
+# The proxy's pure half (heads, routes) is a library; the rest needs berthd.
+PROXY_LIB_SRC := src/proxy/head.c src/proxy/route.c
+PROXY_SRC   := $(filter-out $(PROXY_LIB_SRC),$(wildcard src/proxy/*.c))
 CLI_SRC     := $(wildcard src/cli/*.c)
 CLIENT_SRC  := $(wildcard src/client/*.c)
 DAEMON_SRC  := $(wildcard src/daemon/*.c)
@@ -82,7 +85,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 GEN := $(BUILD)/gen
 
 LIB_OBJ := $(call obj,$(COMMON_SRC) $(CONFIG_SRC) $(RUNTIME_SRC) $(INSTANCE_SRC) \
-	$(REGISTRY_SRC) $(HTTP_SRC) $(IMAGE_PURE_SRC))
+	$(REGISTRY_SRC) $(HTTP_SRC) $(IMAGE_PURE_SRC) $(PROXY_LIB_SRC))
 LIBBERTH := $(BUILD)/libberth.a
 LIBIMAGE := $(BUILD)/libberth-image.a
 
@@ -143,7 +146,7 @@ $(BINDIR)/berth-client: $(call obj,$(CLIENT_SRC)) $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
 
-$(BINDIR)/berthd: $(call obj,$(DAEMON_SRC)) $(LIBIMAGE) $(LIBBERTH)
+$(BINDIR)/berthd: $(call obj,$(DAEMON_SRC) $(PROXY_SRC)) $(LIBIMAGE) $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(DAEMON_LIBS) $(IMAGE_LIBS)
 

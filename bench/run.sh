@@ -13,6 +13,9 @@
 #            destroyed and nothing left (bench/burst.sh)
 #   images   pull + unpack of a 100 MiB image from a loopback registry against
 #            skopeo copy + umoci unpack; a cold start from it (bench/images.sh)
+#   proxy    the data plane against nginx (1 worker, upstream keepalive) and
+#            the origin direct; WebSocket round trip; cold request to first
+#            byte (bench/proxy.sh)
 #   daemon   api, records and burst
 #   all      every group
 #
@@ -28,9 +31,9 @@ groups=()
 [ $# -gt 0 ] || set -- all
 for arg in "$@"; do
 	case $arg in
-	start | api | records | burst | images) groups+=("$arg") ;;
+	start | api | records | burst | images | proxy) groups+=("$arg") ;;
 	daemon) groups+=(api records burst) ;;
-	all) groups+=(start api records burst images) ;;
+	all) groups+=(start api records burst images proxy) ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "bench: unknown group \`$arg\`" >&2; usage >&2; exit 2 ;;
 	esac

@@ -158,6 +158,36 @@ struct berth_config_addr {
 	uint16_t port; /* 1-65535 */
 };
 
+/*
+ * berth.proxy: the data plane's limits. Zero fields of a hand-made struct
+ * mean the default (BERTH_CONFIG_PROXY_*).
+ */
+struct berth_config_proxy {
+	uint64_t max_connections;          /* max_connections: 10000 client connections */
+	uint64_t max_header_bytes;         /* max_header_size: "32K"; more gets 431 */
+	uint64_t max_body_bytes;           /* max_body_size: 0 (none); more gets 413 */
+	uint64_t header_timeout_ms;        /* header_timeout: "10s" to send a request head; 408 */
+	uint64_t idle_timeout_ms;          /* idle_timeout: "60s" of an idle client connection */
+	uint64_t upstream_timeout_ms;      /* upstream_timeout: "60s" without a byte from the
+	                                      container while a response is due; 504 */
+	uint64_t upstream_keepalive;       /* upstream_keepalive: 64 idle connections kept per
+	                                      instance and port */
+	uint64_t upstream_idle_timeout_ms; /* upstream_idle_timeout: "30s" in that pool */
+	uint64_t max_waiting;              /* max_waiting: 1024 requests waiting for starts */
+	uint64_t wait_timeout_ms;          /* wait_timeout: "30s" waiting for a start; then 503
+	                                      with Retry-After */
+};
+
+#define BERTH_CONFIG_PROXY_MAX_CONNECTIONS     10000u
+#define BERTH_CONFIG_PROXY_MAX_HEADER_BYTES    (32u * 1024u)
+#define BERTH_CONFIG_PROXY_HEADER_TIMEOUT_MS   10000u
+#define BERTH_CONFIG_PROXY_IDLE_TIMEOUT_MS     60000u
+#define BERTH_CONFIG_PROXY_UPSTREAM_TIMEOUT_MS 60000u
+#define BERTH_CONFIG_PROXY_UPSTREAM_KEEPALIVE  64u
+#define BERTH_CONFIG_PROXY_UPSTREAM_IDLE_MS    30000u
+#define BERTH_CONFIG_PROXY_MAX_WAITING         1024u
+#define BERTH_CONFIG_PROXY_WAIT_TIMEOUT_MS     30000u
+
 /* The `berth` section: the daemon's own settings. */
 struct berth_config_daemon {
 	struct berth_config_addr listen;     /* listen: the data plane; not set: none */
@@ -174,6 +204,7 @@ struct berth_config_daemon {
 	enum berth_log_level log_level;      /* log.level: "info" */
 	struct berth_config_route *routes;   /* routes[] */
 	size_t n_routes;
+	struct berth_config_proxy proxy; /* proxy: the data plane's limits */
 };
 
 struct berth_config {

@@ -13,10 +13,21 @@
 #define LOG_FILES_MAX 100
 
 static const char *const berth_fields[] = {"listen", "api",    "state_dir", "limits",
-                                           "log",    "routes", NULL};
+                                           "log",    "routes", "proxy",     NULL};
 static const char *const api_fields[] = {"socket", "listen", "token", "insecure_no_token", NULL};
 static const char *const limits_fields[] = {"memory", "vcpu", NULL};
 static const char *const log_fields[] = {"max_size", "max_files", "level", NULL};
+static const char *const proxy_fields[] = {"max_connections",
+                                           "max_header_size",
+                                           "max_body_size",
+                                           "header_timeout",
+                                           "idle_timeout",
+                                           "upstream_timeout",
+                                           "upstream_keepalive",
+                                           "upstream_idle_timeout",
+                                           "max_waiting",
+                                           "wait_timeout",
+                                           NULL};
 
 static const struct {
 	const char *name;
@@ -208,6 +219,49 @@ static void load_log(struct berth_config_ctx *c, const json_t *log)
 	}
 }
 
+static void load_proxy(struct berth_config_ctx *c, const json_t *proxy)
+{
+	struct berth_config_proxy *p = &c->cfg->berth.proxy;
+	const json_t *v;
+
+	if (!json_is_object(proxy)) {
+		berth_config_type_error(c, "berth.proxy", proxy,
+		                        "an object ({\"max_header_size\": \"32K\", ...})");
+		return;
+	}
+	berth_config_unknown_fields(c, "berth.proxy", proxy, proxy_fields, NULL);
+	if ((v = json_object_get(proxy, "max_connections")) != NULL)
+		berth_config_get_uint(c, "berth.proxy.max_connections", v, 1, 1000000,
+		                      "a number of connections", &p->max_connections);
+	if ((v = json_object_get(proxy, "max_header_size")) != NULL &&
+	    berth_config_get_size(c, "berth.proxy.max_header_size", v, &p->max_header_bytes) &&
+	    (p->max_header_bytes < 1024 || p->max_header_bytes > 1024 * 1024)) {
+		berth_config_error(c, "berth.proxy.max_header_size", "must be between 1K and 1M");
+		p->max_header_bytes = BERTH_CONFIG_PROXY_MAX_HEADER_BYTES;
+	}
+	if ((v = json_object_get(proxy, "max_body_size")) != NULL)
+		berth_config_get_size(c, "berth.proxy.max_body_size", v, &p->max_body_bytes);
+	if ((v = json_object_get(proxy, "header_timeout")) != NULL)
+		berth_config_get_duration(c, "berth.proxy.header_timeout", v, 1,
+		                          &p->header_timeout_ms);
+	if ((v = json_object_get(proxy, "idle_timeout")) != NULL)
+		berth_config_get_duration(c, "berth.proxy.idle_timeout", v, 1, &p->idle_timeout_ms);
+	if ((v = json_object_get(proxy, "upstream_timeout")) != NULL)
+		berth_config_get_duration(c, "berth.proxy.upstream_timeout", v, 1,
+		                          &p->upstream_timeout_ms);
+	if ((v = json_object_get(proxy, "upstream_keepalive")) != NULL)
+		berth_config_get_uint(c, "berth.proxy.upstream_keepalive", v, 0, 100000,
+		                      "a number of connections", &p->upstream_keepalive);
+	if ((v = json_object_get(proxy, "upstream_idle_timeout")) != NULL)
+		berth_config_get_duration(c, "berth.proxy.upstream_idle_timeout", v, 1,
+		                          &p->upstream_idle_timeout_ms);
+	if ((v = json_object_get(proxy, "max_waiting")) != NULL)
+		berth_config_get_uint(c, "berth.proxy.max_waiting", v, 0, 1000000,
+		                      "a number of requests", &p->max_waiting);
+	if ((v = json_object_get(proxy, "wait_timeout")) != NULL)
+		berth_config_get_duration(c, "berth.proxy.wait_timeout", v, 1, &p->wait_timeout_ms);
+}
+
 void berth_config_load_daemon(struct berth_config_ctx *c, const json_t *berth)
 {
 	struct berth_config_daemon *d = &c->cfg->berth;
@@ -218,6 +272,17 @@ void berth_config_load_daemon(struct berth_config_ctx *c, const json_t *berth)
 	d->log_max_bytes = BERTH_CONFIG_LOG_MAX_BYTES;
 	d->log_max_files = BERTH_CONFIG_LOG_MAX_FILES;
 	d->log_level = BERTH_LOG_INFO;
+	d->proxy = (struct berth_config_proxy){
+	        .max_connections = BERTH_CONFIG_PROXY_MAX_CONNECTIONS,
+	        .max_header_bytes = BERTH_CONFIG_PROXY_MAX_HEADER_BYTES,
+	        .header_timeout_ms = BERTH_CONFIG_PROXY_HEADER_TIMEOUT_MS,
+	        .idle_timeout_ms = BERTH_CONFIG_PROXY_IDLE_TIMEOUT_MS,
+	        .upstream_timeout_ms = BERTH_CONFIG_PROXY_UPSTREAM_TIMEOUT_MS,
+	        .upstream_keepalive = BERTH_CONFIG_PROXY_UPSTREAM_KEEPALIVE,
+	        .upstream_idle_timeout_ms = BERTH_CONFIG_PROXY_UPSTREAM_IDLE_MS,
+	        .max_waiting = BERTH_CONFIG_PROXY_MAX_WAITING,
+	        .wait_timeout_ms = BERTH_CONFIG_PROXY_WAIT_TIMEOUT_MS,
+	};
 	if (berth == NULL)
 		return;
 	if (!json_is_object(berth)) {
@@ -240,4 +305,6 @@ void berth_config_load_daemon(struct berth_config_ctx *c, const json_t *berth)
 		load_log(c, v);
 	if ((v = json_object_get(berth, "routes")) != NULL)
 		berth_config_load_routes(c, v, json_object_get(berth, "listen") != NULL);
+	if ((v = json_object_get(berth, "proxy")) != NULL)
+		load_proxy(c, v);
 }

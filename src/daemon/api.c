@@ -18,6 +18,7 @@
 #include "daemon/images.h"
 #include "daemon/instances.h"
 #include "daemon/logs.h"
+#include "proxy/proxy.h"
 
 #define MAX_SEGMENTS 8
 
@@ -422,6 +423,24 @@ static void get_logs(struct route_args *a, const char *class_name, const char *n
 		berthd_logs_serve(a->d, a->req, id);
 }
 
+/*
+ * containerFetch: what follows `.../fetch` in the raw target (so that
+ * %-escapes reach the container as sent) goes to the instance.
+ */
+static void fetch(struct route_args *a, const struct berth_config_class *cls, const char *name)
+{
+	const char *t = a->req->target, *q = strchr(t, '?');
+	size_t end = q != NULL ? (size_t)(q - t) : strlen(t), i = 0;
+	cleanup_free char *target = NULL;
+
+	/* /v1/classes/C/instances/N/fetch: the rest starts at the seventh slash. */
+	for (int slashes = 0; i < end; i++)
+		if (t[i] == '/' && ++slashes == 7)
+			break;
+	target = xasprintf("%s%s", i < end ? "" : "/", t + i);
+	berthd_proxy_fetch(a->d, a->req, cls, name, target);
+}
+
 static void instance_endpoint(struct route_args *a)
 {
 	const char *class_name = a->seg[1], *name = a->seg[3];
@@ -436,6 +455,8 @@ static void instance_endpoint(struct route_args *a)
 		return;
 	}
 	berth_id_from_name(class_name, name, id);
+	if (action != NULL && strcmp(action, "fetch") == 0)
+		return fetch(a, cls, name);
 	if (action == NULL || strcmp(action, "state") == 0) {
 		if (a->n > 5)
 			return not_found(a);
@@ -479,12 +500,6 @@ static void instance_endpoint(struct route_args *a)
 	if (strcmp(action, "logs") == 0) {
 		if (method_is(a, "GET"))
 			get_logs(a, class_name, name, id);
-		return;
-	}
-	if (strcmp(action, "fetch") == 0) {
-		/* Honest about what is missing rather than pretending. */
-		berth_http_respond_error(a->req, 501, "not_implemented",
-		                         "`%s` is not implemented yet in this berthd", action);
 		return;
 	}
 	not_found(a);

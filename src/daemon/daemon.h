@@ -54,6 +54,8 @@ struct berthd {
 	struct berthd_hooks *hooks;
 	/* images.c: set at shutdown, read by pulls on worker threads (atomically) */
 	int images_cancel;
+	/* proxy/: the data plane; NULL without berth.listen */
+	struct px_server *proxy;
 };
 
 /* The classes as the API shows them (a JSON object; new reference). */

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "daemon/persist.h"
 #include "daemon/notify.h"
 #include "daemon/logs.h"
+#include "proxy/proxy.h"
 
 static void usage(FILE *f)
 {
@@ -45,7 +47,7 @@ static void usage(FILE *f)
 	           "/run/berth/berth.sock)\n"
 	           "      --api-listen H:P     also serve the control API on TCP (needs "
 	           "berth.api.token)\n"
-	           "      --listen H:P         the data plane (the proxy; not yet)\n"
+	           "      --listen H:P         the data plane (the proxy, berth.routes)\n"
 	           "      --live-restore       on SIGTERM leave the containers running; the "
 	           "next berthd\n"
 	           "                           adopts them (it always does after a crash)\n"
@@ -185,6 +187,7 @@ static int register_classes(struct berthd *d, const struct berth_config *cfg)
 
 static void on_containers_stopped(struct berthd *d)
 {
+	berthd_proxy_close(d);
 	berthd_events_close(d);
 	berthd_notify_close(d);
 	berthd_logs_close(d);
@@ -219,6 +222,8 @@ static void stop(struct berthd *d)
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
+	/* No new requests; those in flight finish while the containers stop. */
+	berthd_proxy_drain(d);
 	berthd_instances_shutdown(d, d->options.live_restore, on_containers_stopped);
 }
 
@@ -293,9 +298,13 @@ static int start_api(struct berthd *d)
 		           b->api_insecure_no_token ? " (WITHOUT a token: local development only)"
 		                                    : " (bearer token required)");
 	}
+	if (berthd_proxy_start(d, &err) < 0) {
+		berth_error_log("data plane: %s", err.message);
+		return -1;
+	}
 	if (b->listen.host != NULL)
-		berth_warn("berth.listen (%s:%u): the data plane is not implemented yet",
-		           b->listen.host, b->listen.port);
+		berth_info("data plane on %s:%u (%zu route%s)", b->listen.host, b->listen.port,
+		           b->n_routes, b->n_routes == 1 ? "" : "s");
 	return 0;
 }
 
@@ -361,6 +370,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	berth_log_set_format(log_format);
+	/*
+	 * A write to a connection its peer reset must be an EPIPE for the
+	 * loop to handle, not a signal that kills berthd (libuv leaves
+	 * SIGPIPE alone). The helper is spawned with every signal back at its
+	 * default (container.c), so containers never inherit this.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 
 	d.config = load_config(d.options.config_path);
 	if (d.config == NULL || apply_options(&d, d.config) < 0)
@@ -383,11 +399,6 @@ int main(int argc, char **argv)
 		}
 	}
 
-	/*
-	 * A client that leaves before its answer is written must cost only its
-	 * connection (EPIPE), not the daemon. The helper resets every signal.
-	 */
-	signal(SIGPIPE, SIG_IGN);
 	d.loop = uv_default_loop();
 	if (berthd_persist_init(&d, &err) < 0) {
 		berth_error_log("%s", err.message);
@@ -423,6 +434,7 @@ int main(int argc, char **argv)
 out_loop:
 	if (status != 0) {
 		/* Close what start_api opened, so the loop can end. */
+		berthd_proxy_close(&d);
 		berthd_events_close(&d);
 		berthd_notify_close(&d);
 		berthd_logs_close(&d);
@@ -440,6 +452,7 @@ out:
 	free(d.instances);
 	free(d.events);
 	berth_registry_close(d.reader);
+	free(d.proxy);
 	berth_registry_close(d.registry);
 	berth_close_keep_errno(d.state_lock_fd);
 	berth_config_free(d.config);

@@ -125,6 +125,11 @@ void berth_http_stream_begin(struct berth_http_request *req, int status, const c
                              const char *extra_headers);
 int berth_http_stream_write(struct berth_http_request *req, const void *data, size_t len);
 void berth_http_stream_end(struct berth_http_request *req);
+/*
+ * Whether a stream's queue is still above half the high-water mark (after
+ * stream_write() said 1): a producer polls this to know when to go on.
+ */
+bool berth_http_stream_congested(const struct berth_http_request *req);
 
 /* Bytes of the answer queued for the client, not yet taken by the kernel (0 when gone). */
 size_t berth_http_stream_queued(const struct berth_http_request *req);

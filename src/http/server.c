@@ -770,6 +770,14 @@ int berth_http_stream_write(struct berth_http_request *req, const void *data, si
 	return c->h.stream.write_queue_size > c->server->opt.stream_high_water ? 1 : 0;
 }
 
+bool berth_http_stream_congested(const struct berth_http_request *req)
+{
+	const struct http_conn *c = req->conn;
+
+	return c != NULL && !c->closing &&
+	       c->h.stream.write_queue_size > c->server->opt.stream_high_water / 2;
+}
+
 void berth_http_stream_end(struct berth_http_request *req)
 {
 	struct http_conn *c = req->conn;
@@ -998,6 +1006,7 @@ const char *berth_http_reason(int status)
 	        {502, "Bad Gateway"},
 	        {503, "Service Unavailable"},
 	        {504, "Gateway Timeout"},
+	        {505, "HTTP Version Not Supported"},
 	};
 	for (size_t i = 0; i < BERTH_ARRAY_SIZE(reasons); i++)
 		if (reasons[i].status == status)

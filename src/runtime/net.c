@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
@@ -44,13 +45,32 @@ int berth_net_loopback_up(berth_error_t *err)
 	return berth_net_link_up("lo", err);
 }
 
+/*
+ * The network namespace the process runs in, opened once: the proxy makes a
+ * socket here for every new connection to an instance, and opening the
+ * /proc file each time was most of the call's cost. Every setns() below is
+ * undone before the function returns, so outside it every thread is in
+ * this namespace (a thread that moves elsewhere for good must not use these
+ * functions).
+ */
+static int host_netns = -1;
+static int host_netns_errno;
+static pthread_once_t host_netns_once = PTHREAD_ONCE_INIT;
+
+static void open_host_netns(void)
+{
+	host_netns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	host_netns_errno = errno;
+}
+
 int berth_net_socket_in(int netns_fd, int domain, int type, berth_error_t *err)
 {
-	cleanup_close int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	int fd, saved;
+	int self, fd, saved;
 
+	pthread_once(&host_netns_once, open_host_netns);
+	self = host_netns;
 	if (self < 0)
-		return berth_error_set(err, errno, "open `/proc/thread-self/ns/net`");
+		return berth_error_set(err, host_netns_errno, "open `/proc/thread-self/ns/net`");
 	if (setns(netns_fd, CLONE_NEWNET) < 0)
 		return berth_error_set(err, errno, "enter the container's network namespace");
 	fd = socket(domain, type | SOCK_CLOEXEC, 0);

@@ -11,6 +11,9 @@
  * Create a socket (SOCK_CLOEXEC added) inside the network namespace
  * `netns_fd`. Only the calling thread switches namespaces, and only for the
  * duration of the socket() call.
+ * The way back is the namespace the process was in at the first call,
+ * opened once: a thread that moved to another namespace for good must not
+ * call this.
  */
 int berth_net_socket_in(int netns_fd, int domain, int type, berth_error_t *err);
 

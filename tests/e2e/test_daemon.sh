@@ -79,7 +79,7 @@ check_eq "an unknown class: 404" 404 "$(api_status http://berth/v1/classes/Nope/
 check_contains "with a clear error" '"code":"class_not_found"' "$(api http://berth/v1/classes/Nope/instances/a)"
 check_eq "an unknown endpoint: 404" 404 "$(api_status http://berth/v1/nothing)"
 check_eq "a wrong method: 405" 405 "$(api_status -X DELETE http://berth/v1/health)"
-check_contains "not implemented yet is said so (501)" '"code":"not_implemented"' \
+check_contains "fetch of an instance that cannot start: why" '"code":"start_failed"' \
 	"$(api http://berth/v1/classes/Web/instances/alice/fetch/)"
 check_eq "a malformed request: 400" 400 "$(api_status -H 'Content-Length: 1' -H 'Transfer-Encoding: chunked' -X POST --data x http://berth/v1/health)"
 

@@ -381,6 +381,16 @@ static const struct row bad_rows[] = {
          "\"warn\"?)"},
         {BERTH("    \"log\": {\"max_files\": 0},\n"),
          "config.jsonc:4:13: berth.log.max_files: 0 is out of range (1-100)"},
+        {BERTH("    \"proxy\": {\"header_timeout\": \"soon\"},\n"),
+         "config.jsonc:4:15: berth.proxy.header_timeout: \"soon\" is not a duration (use 30s, 10m, "
+         "2h or seconds)"},
+        {BERTH("    \"proxy\": {\"max_header_size\": \"10\"},\n"),
+         "config.jsonc:4:15: berth.proxy.max_header_size: must be between 1K and 1M"},
+        {BERTH("    \"proxy\": {\"max_connections\": 0},\n"),
+         "config.jsonc:4:15: berth.proxy.max_connections: 0 is out of range (1-1000000)"},
+        {BERTH("    \"proxy\": [],\n"),
+         "config.jsonc:4:5: berth.proxy: is an array, expected an object ({\"max_header_size\": "
+         "\"32K\", ...})"},
         {BERTH("    \"routes\": {},\n"),
          "config.jsonc:4:5: berth.routes: is an object, expected an array of routes"},
         /* routes */
@@ -697,6 +707,11 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->berth.log_max_files, 2);
 	assert_int_equal(cfg->berth.log_level, BERTH_LOG_INFO);
 	assert_int_equal(cfg->berth.n_routes, 0);
+	assert_int_equal(cfg->berth.proxy.max_header_bytes, 32 * 1024);
+	assert_int_equal(cfg->berth.proxy.header_timeout_ms, 10000);
+	assert_int_equal(cfg->berth.proxy.max_body_bytes, 0);
+	assert_int_equal(cfg->berth.proxy.upstream_keepalive, 64);
+	assert_int_equal(cfg->berth.proxy.wait_timeout_ms, 30000);
 	berth_config_free(cfg);
 }
 
