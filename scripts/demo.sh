@@ -1,9 +1,9 @@
 #!/bin/sh
-# make demo: serve the demo page from a berth container, on the host's
-# loopback, until Ctrl-C. The image is build/rootfs/demo (scripts/mkrootfs.sh:
-# busybox and examples/demo/), the container a default "lite" instance
-# (1/16 vCPU, 256 MiB) in its own network namespace; berth forwards
-# 127.0.0.1:$DEMO_PORT into it.
+# make demo: berthd serving the demo site on the host's loopback, until
+# Ctrl-C. The configuration is examples/demo/berth.jsonc: one class, Site
+# (build/rootfs/demo: busybox httpd and examples/demo/www), and one route
+# sending every request to its instance. The container starts on the first
+# request, sleeps after a minute without one, and starts again on the next.
 set -eu
 cd "$(dirname "$0")/.."
 bin=${BERTH_BIN:-bin}
@@ -14,7 +14,16 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "demo: needs root (containers need namespaces, cgroups and mounts)" >&2
 	exit 1
 fi
-echo "berth demo: http://127.0.0.1:$port/ (Ctrl-C stops the container)"
-exec "$bin/berth" run --name berth-demo --state-dir "$state" \
-	--publish "127.0.0.1:$port:8080" --rootfs build/rootfs/demo \
-	-- httpd -f -p 8080 -h /www
+mkdir -p "$state"
+state=$(cd "$state" && pwd)
+cat <<EOF
+berth demo: http://127.0.0.1:$port/ (Ctrl-C stops berthd and the container)
+
+  the container starts on the first request and sleeps after a minute idle:
+    BERTH_SOCKET=$state/berth.sock $bin/berth ps --all
+    BERTH_SOCKET=$state/berth.sock $bin/berth logs Site/cf-singleton-container -f
+    BERTH_SOCKET=$state/berth.sock $bin/berth events -f
+
+EOF
+exec "$bin/berthd" --config examples/demo/berth.jsonc --state-dir "$state" \
+	--api-socket "$state/berth.sock" --listen "127.0.0.1:$port"

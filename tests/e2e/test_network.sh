@@ -44,15 +44,22 @@ port=$(free_port)
 out=$(brun -p "127.0.0.1:$port:80" -p "127.0.0.1:$port:81" -- sleep 5 2>&1)
 check_contains "a host port already in use is reported" "publish 127.0.0.1:$port: address already in use" "$out"
 
-# make demo: the demo image served on the host's loopback.
+# make demo: berthd serves the demo site on the host's loopback, starting its
+# container on the first request.
 port=$(free_port)
-DEMO_PORT=$port DEMO_STATE_DIR=$STATE BERTH_BIN=$BERTH_BIN "$E2E_ROOT/scripts/demo.sh" > "$STATE/demo.out" 2>&1 &
+DEMO_PORT=$port DEMO_STATE_DIR=$STATE/demo BERTH_BIN=$BERTH_BIN "$E2E_ROOT/scripts/demo.sh" > "$STATE/demo.out" 2>&1 &
 pid=$!
-wait_for "the demo page" 50 curl -sf "http://127.0.0.1:$port/"
-out=$(curl -s --http0.9 "http://127.0.0.1:$port/")
-check_contains "the demo serves its page" "berth demo" "$out"
+wait_for "the demo's berthd" 50 test -S "$STATE/demo/berth.sock"
+check_not_contains "no container before the first request" "Site" \
+	"$(BERTH_SOCKET=$STATE/demo/berth.sock "$BERTH_BIN/berth" ps 2>&1)"
+out=$(curl -s "http://127.0.0.1:$port/")
+check_contains "the demo serves its page (a cold start)" "berth demo" "$out"
+check_contains "its instance runs now" "healthy" \
+	"$(BERTH_SOCKET=$STATE/demo/berth.sock "$BERTH_BIN/berth" ps 2>&1)"
 kill -INT $pid
 wait $pid
+check_eq "Ctrl-C stops berthd cleanly" 0 "$?"
+check_eq "and the container with it" "" "$(ls "$STATE/demo/containers" 2>/dev/null)"
 check_contains "the demo prints its address" "http://127.0.0.1:$port/" "$(cat "$STATE/demo.out")"
 
 finish
