@@ -1321,10 +1321,23 @@ struct acquire {
 	void *arg;
 };
 
+static struct berthd_lease *lease_new(struct instance *in)
+{
+	struct berthd_lease *l = xmalloc(sizeof(*l));
+
+	l->in = in;
+	in->busy++;
+	in->inflight++;
+	touch(in);
+	/* Never asleep while something is in flight. */
+	if (in->timer_use == TIMER_SLEEP)
+		timer_stop(in);
+	return l;
+}
+
 static void on_acquire_started(const struct berthd_start_result *res, void *arg)
 {
 	struct acquire *a = arg;
-	struct berthd_lease *l;
 	struct instance *in;
 
 	in = res->status == 0 && res->id != NULL ? find(a->d, res->id) : NULL;
@@ -1338,23 +1351,26 @@ static void on_acquire_started(const struct berthd_start_result *res, void *arg)
 		free(a);
 		return;
 	}
-	l = xmalloc(sizeof(*l));
-	l->in = in;
-	in->busy++;
-	in->inflight++;
-	touch(in);
-	/* Never asleep while something is in flight. */
-	if (in->timer_use == TIMER_SLEEP)
-		timer_stop(in);
-	a->cb(res, l, a->arg);
+	a->cb(res, lease_new(in), a->arg);
 	free(a);
 }
 
 void berthd_instance_acquire(struct berthd *d, const struct berth_config_class *cls,
                              const char *name, berthd_lease_cb cb, void *arg)
 {
-	struct acquire *a = xmalloc(sizeof(*a));
+	char id[BERTH_ID_LEN + 1];
+	struct instance *in;
+	struct acquire *a;
 
+	/* The hot path (every proxied request): a healthy instance is leased at once. */
+	berth_id_from_name(cls->class_name, name, id);
+	in = find(d, id);
+	if (in != NULL && !in->released && in->state == BERTH_STATE_HEALTHY && in->ctr != NULL) {
+		struct berthd_start_result res = {.status = 0, .id = in->id};
+		cb(&res, lease_new(in), arg);
+		return;
+	}
+	a = xmalloc(sizeof(*a));
 	a->d = d;
 	a->cb = cb;
 	a->arg = arg;

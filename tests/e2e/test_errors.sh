@@ -30,7 +30,7 @@ expect_error "bad network" 2 "unknown network \`host\` (use none, loopback or br
 expect_error "bad publish" 2 "--publish \`80\`: use [ADDR:]HOST_PORT:CONTAINER_PORT" \
 	run --rootfs "$ROOTFS" -p 80 -- true
 expect_error "no command" 2 "no command given" run --rootfs "$ROOTFS"
-expect_error "no rootfs" 2 "--rootfs is required" run -- true
+expect_error "no rootfs" 2 "give one of --rootfs and --image" run -- true
 expect_error "bad name" 125 "\`a/b\` is not a valid container name" \
 	run --state-dir "$STATE" --rootfs "$ROOTFS" --name a/b -- true
 expect_error "relative workdir" 125 "workdir \`srv\` is not an absolute path" \
