@@ -66,7 +66,7 @@ REGISTRY_SRC := $(wildcard src/registry/*.c)
 HTTP_SRC    := $(wildcard src/http/*.c)
 CLI_SRC     := $(wildcard src/cli/*.c)
 CLIENT_SRC  := $(wildcard src/client/*.c)
-DAEMON_SRC  := $(wildcard src/daemon/*.c)
+DAEMON_SRC  := $(wildcard src/daemon/*.c src/sandbox/*.c)
 HELPER_SRC  := src/runtime/helper-main.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))

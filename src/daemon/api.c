@@ -17,8 +17,9 @@
 #include "daemon/events.h"
 #include "daemon/instances.h"
 #include "daemon/logs.h"
+#include "sandbox/sandbox.h"
 
-#define MAX_SEGMENTS 8
+#define MAX_SEGMENTS 16
 
 struct route_args {
 	struct berthd *d;
@@ -416,6 +417,24 @@ static void get_logs(struct route_args *a, const char *class_name, const char *n
 		berthd_logs_serve(a->d, a->req, id);
 }
 
+/* .../sandbox/REST: the path after it, as the SDK's client sends it ("/api/execute"). */
+static void sandbox_endpoint(struct route_args *a, const struct berth_config_class *cls,
+                             const char *name)
+{
+	cleanup_free char *rest = NULL;
+	size_t len = 0;
+
+	for (size_t i = 5; i < a->n; i++)
+		len += strlen(a->seg[i]) + 1;
+	rest = xmalloc(len + 1);
+	rest[0] = '\0';
+	for (size_t i = 5; i < a->n; i++) {
+		strcat(rest, "/");
+		strcat(rest, a->seg[i]);
+	}
+	berthd_sandbox_serve(a->d, a->req, cls, name, rest);
+}
+
 static void instance_endpoint(struct route_args *a)
 {
 	const char *class_name = a->seg[1], *name = a->seg[3];
@@ -441,8 +460,15 @@ static void instance_endpoint(struct route_args *a)
 		berth_registry_instance_clear(&r);
 		return;
 	}
+	if (strcmp(action, "sandbox") == 0)
+		return sandbox_endpoint(a, cls, name);
 	if (a->n > 5)
 		return not_found(a);
+	if (strcmp(action, "exec") == 0) {
+		if (method_is(a, "POST"))
+			berthd_sandbox_exec(a->d, a->req, cls, name);
+		return;
+	}
 	if (strcmp(action, "start") == 0) {
 		if (method_is(a, "POST"))
 			post_start(a, cls, name);

@@ -52,6 +52,8 @@ struct berthd {
 	struct berthd_logs *logs;
 	/* hooks.c: webhook deliveries; NULL once shut down */
 	struct berthd_hooks *hooks;
+	/* sandbox/: sessions and processes of instances; made on first use */
+	struct berthd_sandbox *sandbox;
 };
 
 /* The classes as the API shows them (a JSON object; new reference). */

@@ -24,6 +24,7 @@
 #include "daemon/persist.h"
 #include "daemon/notify.h"
 #include "daemon/logs.h"
+#include "sandbox/sandbox.h"
 
 static void usage(FILE *f)
 {
@@ -217,6 +218,8 @@ static void stop(struct berthd *d)
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
+	/* Commands and processes end first: their leases hold their instances. */
+	berthd_sandbox_shutdown(d);
 	berthd_instances_shutdown(d, d->options.live_restore, on_containers_stopped);
 }
 
@@ -433,6 +436,7 @@ out_loop:
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	uv_loop_close(d.loop);
 out:
+	berthd_sandbox_free(&d);
 	free(d.instances);
 	free(d.events);
 	berth_registry_close(d.reader);

@@ -1,0 +1,663 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The sandbox protocol's front: a call is parsed, the instance leased
+ * (started if need be), its sandbox state found (reset when its container
+ * is a new one), and the call handed to commands.c or files.c. Answers and
+ * errors have the SDK's shapes, so that its typed errors come out right.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "berth/log.h"
+#include "berth/runtime.h"
+#include "berth/util.h"
+#include "berth/version.h"
+#include "sandbox/sandbox-internal.h"
+#include "sandbox/sandbox.h"
+
+/* The SDK's error codes and their statuses (its errors/status map). */
+static const struct {
+	const char *code;
+	int status;
+} code_status[] = {
+        {"FILE_NOT_FOUND", 404},
+        {"COMMAND_NOT_FOUND", 404},
+        {"PROCESS_NOT_FOUND", 404},
+        {"SESSION_NOT_FOUND", 404},
+        {"GIT_REPOSITORY_NOT_FOUND", 404},
+        {"GIT_BRANCH_NOT_FOUND", 404},
+        {"IS_DIRECTORY", 400},
+        {"NOT_DIRECTORY", 400},
+        {"INVALID_COMMAND", 400},
+        {"INVALID_GIT_URL", 400},
+        {"NAME_TOO_LONG", 400},
+        {"VALIDATION_FAILED", 400},
+        {"GIT_AUTH_FAILED", 401},
+        {"PERMISSION_DENIED", 403},
+        {"COMMAND_PERMISSION_DENIED", 403},
+        {"PROCESS_PERMISSION_DENIED", 403},
+        {"READ_ONLY", 403},
+        {"FILE_EXISTS", 409},
+        {"RESOURCE_BUSY", 409},
+        {"SESSION_ALREADY_EXISTS", 409},
+        {"FILE_TOO_LARGE", 413},
+        {"GIT_NETWORK_ERROR", 502},
+        {"CONTAINER_UNAVAILABLE", 503},
+        {"NO_SPACE", 500},
+        {"TOO_MANY_FILES", 500},
+        {"TOO_MANY_LINKS", 500},
+        {"FILESYSTEM_ERROR", 500},
+        {"COMMAND_EXECUTION_ERROR", 500},
+        {"STREAM_START_ERROR", 500},
+        {"PROCESS_ERROR", 500},
+        {"GIT_CLONE_FAILED", 500},
+        {"GIT_OPERATION_FAILED", 500},
+        {"INTERNAL_ERROR", 500},
+};
+
+int sbx_code_status(const char *code)
+{
+	for (size_t i = 0; i < sizeof(code_status) / sizeof(code_status[0]); i++)
+		if (strcmp(code_status[i].code, code) == 0)
+			return code_status[i].status;
+	return 500;
+}
+
+const char *sbx_errno_code(int errnum)
+{
+	switch (errnum) {
+	case ENOENT:
+		return "FILE_NOT_FOUND";
+	case EEXIST:
+	case ENOTEMPTY:
+		return "FILE_EXISTS";
+	case EACCES:
+	case EPERM:
+	case EXDEV:
+	case ELOOP: /* also a /proc magic link, which RESOLVE_NO_MAGICLINKS refuses */
+		return "PERMISSION_DENIED";
+	case EROFS:
+		return "READ_ONLY";
+	case EISDIR:
+		return "IS_DIRECTORY";
+	case ENOTDIR:
+		return "NOT_DIRECTORY";
+	case ENAMETOOLONG:
+		return "NAME_TOO_LONG";
+	case ENOSPC:
+	case EDQUOT:
+		return "NO_SPACE";
+	case EMFILE:
+	case ENFILE:
+		return "TOO_MANY_FILES";
+	case EBUSY:
+		return "RESOURCE_BUSY";
+	case EFBIG:
+		return "FILE_TOO_LARGE";
+	default:
+		return "FILESYSTEM_ERROR";
+	}
+}
+
+void sbx_timestamp(char buf[32])
+{
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+void sbx_respond_error(struct berth_http_request *req, const char *code, json_t *context,
+                       const char *fmt, ...)
+{
+	cleanup_free char *message = NULL;
+	int status = sbx_code_status(code);
+	char ts[32];
+	va_list ap;
+
+	va_start(ap, fmt);
+	message = xvasprintf(fmt, ap);
+	va_end(ap);
+	sbx_timestamp(ts);
+	berth_http_respond_json(req, status,
+	                        json_pack("{s:s, s:s, s:o, s:i, s:s}", "code", code, "message",
+	                                  message, "context",
+	                                  context != NULL ? context : json_object(), "httpStatus",
+	                                  status, "timestamp", ts));
+}
+
+void sbx_respond_ok(struct berth_http_request *req, json_t *body)
+{
+	char ts[32];
+
+	sbx_timestamp(ts);
+	if (json_object_get(body, "success") == NULL)
+		json_object_set_new(body, "success", json_true());
+	json_object_set_new(body, "timestamp", json_string(ts));
+	berth_http_respond_json(req, 200, body);
+}
+
+void sbx_sse_begin(struct berth_http_request *req)
+{
+	berth_http_stream_begin(req, 200, "text/event-stream",
+	                        "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+}
+
+int sbx_sse_send(struct berth_http_request *req, json_t *ev)
+{
+	cleanup_free char *text = NULL;
+	cleanup_free char *frame = NULL;
+	char ts[32];
+
+	sbx_timestamp(ts);
+	if (json_object_get(ev, "timestamp") == NULL)
+		json_object_set_new(ev, "timestamp", json_string(ts));
+	text = json_dumps(ev, JSON_COMPACT);
+	json_decref(ev);
+	frame = xasprintf("data: %s\n\n", text);
+	return berth_http_stream_write(req, frame, strlen(frame));
+}
+
+/* ---- body members ---- */
+
+static bool wrong_type(struct sbx_call *c, const char *key, const char *want)
+{
+	sbx_call_fail(c, "VALIDATION_FAILED", "`%s` must be %s", key, want);
+	return false;
+}
+
+bool sbx_get_string(struct sbx_call *c, const char *key, bool required, const char **out)
+{
+	json_t *v = json_object_get(c->body, key);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v)) {
+		if (required) {
+			sbx_call_fail(c, "VALIDATION_FAILED", "`%s` is required", key);
+			return false;
+		}
+		return true;
+	}
+	if (!json_is_string(v))
+		return wrong_type(c, key, "a string");
+	*out = json_string_value(v);
+	return true;
+}
+
+bool sbx_get_uint(struct sbx_call *c, const char *key, uint64_t max, uint64_t *out, bool *given)
+{
+	json_t *v = json_object_get(c->body, key);
+
+	if (given != NULL)
+		*given = false;
+	if (v == NULL || json_is_null(v))
+		return true;
+	if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+	    (uint64_t)json_integer_value(v) <= max) {
+		*out = (uint64_t)json_integer_value(v);
+	} else if (json_is_real(v) && json_real_value(v) >= 0 &&
+	           json_real_value(v) <= (double)max) {
+		*out = (uint64_t)json_real_value(v);
+	} else {
+		sbx_call_fail(c, "VALIDATION_FAILED", "`%s` must be a number from 0 to %llu", key,
+		              (unsigned long long)max);
+		return false;
+	}
+	if (given != NULL)
+		*given = true;
+	return true;
+}
+
+bool sbx_get_bool(struct sbx_call *c, const char *key, bool *out)
+{
+	json_t *v = json_object_get(c->body, key);
+
+	if (v == NULL || json_is_null(v))
+		return true;
+	if (!json_is_boolean(v))
+		return wrong_type(c, key, "true or false");
+	*out = json_is_true(v);
+	return true;
+}
+
+/* A shell variable name: only those can be exported. */
+static bool env_name_ok(const char *k)
+{
+	if (!((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z') || *k == '_'))
+		return false;
+	for (k++; *k != '\0'; k++)
+		if (!((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z') ||
+		      (*k >= '0' && *k <= '9') || *k == '_'))
+			return false;
+	return true;
+}
+
+bool sbx_get_env(struct sbx_call *c, const char *key, json_t **out)
+{
+	json_t *v = json_object_get(c->body, key), *e, *o;
+	const char *k;
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return true;
+	if (!json_is_object(v))
+		return wrong_type(c, key, "an object of strings");
+	o = json_object();
+	json_object_foreach (v, k, e) {
+		if (json_is_null(e))
+			continue; /* undefined in the SDK: not configured */
+		if (!json_is_string(e) || !env_name_ok(k)) {
+			json_decref(o);
+			sbx_call_fail(c, "VALIDATION_FAILED",
+			              "`%s`: `%s` must be a variable name with a string value", key,
+			              k);
+			return false;
+		}
+		json_object_set(o, k, e);
+	}
+	*out = o;
+	return true;
+}
+
+/* ---- text and bytes ---- */
+
+/* The length of the valid UTF-8 sequence at `s` (up to `n` bytes), 0 if there is none. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+json_t *sbx_json_text(const char *data, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)data;
+	cleanup_free char *out = NULL;
+	size_t i = 0, o = 0;
+	json_t *j;
+
+	/* Valid text (the usual case) is taken as it is; jansson checks. */
+	j = json_stringn(data, len);
+	if (j != NULL)
+		return j;
+	out = xmalloc(len * 3 + 1);
+	while (i < len) {
+		size_t n = utf8_seq(s + i, len - i);
+		if (n == 0) {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		} else {
+			memcpy(out + o, s + i, n);
+			o += n;
+			i += n;
+		}
+	}
+	return json_stringn(out, o);
+}
+
+size_t sbx_utf8_tail(const char *data, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)data;
+
+	for (size_t back = 1; back <= 3 && back <= len; back++) {
+		unsigned char b = s[len - back];
+		size_t need;
+		if ((b & 0xc0) == 0x80)
+			continue;
+		need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+		return need > back ? back : 0;
+	}
+	return 0;
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *sbx_base64(const unsigned char *data, size_t len, size_t *out_len)
+{
+	char *out = xmalloc((len + 2) / 3 * 4 + 1);
+	size_t o = 0, i = 0;
+
+	for (; i + 2 < len; i += 3) {
+		uint32_t v = (uint32_t)data[i] << 16 | (uint32_t)data[i + 1] << 8 | data[i + 2];
+		out[o++] = b64[v >> 18];
+		out[o++] = b64[(v >> 12) & 63];
+		out[o++] = b64[(v >> 6) & 63];
+		out[o++] = b64[v & 63];
+	}
+	if (i < len) {
+		uint32_t v =
+		        (uint32_t)data[i] << 16 | (i + 1 < len ? (uint32_t)data[i + 1] << 8 : 0);
+		out[o++] = b64[v >> 18];
+		out[o++] = b64[(v >> 12) & 63];
+		out[o++] = i + 1 < len ? b64[(v >> 6) & 63] : '=';
+		out[o++] = '=';
+	}
+	out[o] = '\0';
+	if (out_len != NULL)
+		*out_len = o;
+	return out;
+}
+
+static int b64_value(char ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '+' || ch == '-')
+		return 62;
+	if (ch == '/' || ch == '_')
+		return 63;
+	return -1;
+}
+
+int sbx_unbase64(const char *in, size_t len, unsigned char **out, size_t *out_len)
+{
+	unsigned char *buf = xmalloc(len / 4 * 3 + 3);
+	uint32_t acc = 0;
+	size_t o = 0;
+	int bits = 0;
+	bool pad = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = in[i];
+		int v;
+		if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t')
+			continue;
+		if (ch == '=') {
+			pad = true;
+			continue;
+		}
+		v = b64_value(ch);
+		if (v < 0 || pad) {
+			free(buf);
+			return -EINVAL;
+		}
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			buf[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	*out = buf;
+	*out_len = o;
+	return 0;
+}
+
+/* ---- per-instance state ---- */
+
+static struct berthd_sandbox *sandbox_of(struct berthd *d)
+{
+	if (d->sandbox == NULL)
+		d->sandbox = xcalloc(1, sizeof(*d->sandbox));
+	return d->sandbox;
+}
+
+static void inst_reset(struct sbx_inst *si)
+{
+	struct sbx_process **pp = &si->procs;
+
+	while (si->sessions != NULL) {
+		struct sbx_session *s = si->sessions;
+		if (s->busy)
+			break; /* a command of the old container still ends; unlikely and harmless
+			        */
+		si->sessions = s->next;
+		sbx_session_free(s);
+		si->n_sessions--;
+	}
+	/* Finished processes were the old container's; running ones end with it. */
+	while (*pp != NULL) {
+		struct sbx_process *pr = *pp;
+		if (pr->proc == NULL && pr->streams == NULL && pr->exit_waiters == NULL) {
+			*pp = pr->next;
+			sbx_process_free(pr);
+			si->n_procs--;
+		} else {
+			pp = &pr->next;
+		}
+	}
+	si->workspace_made = false;
+}
+
+static struct sbx_inst *inst_for(struct berthd *d, struct berthd_lease *l)
+{
+	struct berthd_sandbox *sb = sandbox_of(d);
+	struct berth_container *ctr = berthd_lease_container(l);
+	pid_t pid = ctr != NULL ? berth_container_pid(ctr) : 0;
+	const char *id = berthd_lease_id(l);
+	struct sbx_inst *si;
+
+	for (si = sb->insts; si != NULL; si = si->next)
+		if (strcmp(si->id, id) == 0)
+			break;
+	if (si == NULL) {
+		si = xcalloc(1, sizeof(*si));
+		si->d = d;
+		snprintf(si->id, sizeof(si->id), "%s", id);
+		si->next = sb->insts;
+		sb->insts = si;
+	}
+	if (si->init_pid != pid) {
+		inst_reset(si);
+		si->init_pid = pid;
+	}
+	return si;
+}
+
+/* ---- calls ---- */
+
+void sbx_call_end(struct sbx_call *c)
+{
+	if (c->lease != NULL)
+		berthd_lease_release(c->lease);
+	json_decref(c->body);
+	free(c->path);
+	free(c->class_name);
+	free(c->name);
+	free(c);
+}
+
+void sbx_call_fail(struct sbx_call *c, const char *code, const char *fmt, ...)
+{
+	cleanup_free char *message = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	message = xvasprintf(fmt, ap);
+	va_end(ap);
+	if (c->req != NULL)
+		sbx_respond_error(c->req, code, NULL, "%s", message);
+	c->req = NULL;
+	sbx_call_end(c);
+}
+
+struct berthd_lease *sbx_call_take_lease(struct sbx_call *c)
+{
+	return steal_pointer(&c->lease);
+}
+
+static void ping(struct sbx_call *c)
+{
+	sbx_respond_ok(c->req, json_pack("{s:s}", "message", "pong"));
+	c->req = NULL;
+	sbx_call_end(c);
+}
+
+static void version(struct sbx_call *c)
+{
+	sbx_respond_ok(c->req,
+	               json_pack("{s:s, s:s}", "version", BERTH_VERSION, "server", "berthd"));
+	c->req = NULL;
+	sbx_call_end(c);
+}
+
+static void dispatch(struct sbx_call *c)
+{
+	const char *p = c->path;
+
+	if (strcmp(p, "/api/ping") == 0 || strcmp(p, "/api/health") == 0)
+		return ping(c);
+	if (strcmp(p, "/api/version") == 0)
+		return version(c);
+	if (strncmp(p, "/api/", 5) == 0 && sbx_files_serve(c, p + 5))
+		return;
+	if (sbx_commands_serve(c))
+		return;
+	sbx_call_fail(c, "INVALID_COMMAND", "no such sandbox endpoint: %s %s", c->req->method, p);
+}
+
+static void on_leased(const struct berthd_start_result *res, struct berthd_lease *lease, void *arg)
+{
+	struct sbx_call *c = arg;
+
+	if (res->status != 0) {
+		/* 503 (all max_instances busy) keeps its meaning: the SDK retries it. */
+		sbx_call_fail(c, res->status == 503 ? "CONTAINER_UNAVAILABLE" : "INTERNAL_ERROR",
+		              "%s/%s: %s", c->class_name, c->name, res->message);
+		return;
+	}
+	c->lease = lease;
+	if (c->req == NULL || berth_http_request_gone(c->req)) {
+		if (c->req != NULL)
+			berth_http_respond(c->req, 499, "text/plain", NULL, "", 0);
+		c->req = NULL;
+		sbx_call_end(c);
+		return;
+	}
+	if (berthd_lease_container(lease) == NULL) {
+		sbx_call_fail(c, "INTERNAL_ERROR", "%s/%s: its container has just ended",
+		              c->class_name, c->name);
+		return;
+	}
+	c->inst = inst_for(c->d, lease);
+	c->handler(c);
+}
+
+/* A call of `handler`, with its body parsed; NULL when answered already (a bad body). */
+static struct sbx_call *call_new(struct berthd *d, struct berth_http_request *req,
+                                 const struct berth_config_class *cls, const char *name,
+                                 const char *path)
+{
+	struct sbx_call *c;
+	json_error_t jerr;
+	json_t *body;
+
+	if (d->sandbox != NULL && d->sandbox->stopping) {
+		sbx_respond_error(req, "CONTAINER_UNAVAILABLE", NULL, "berthd is shutting down");
+		return NULL;
+	}
+	if (req->body_len == 0) {
+		body = json_object();
+	} else {
+		body = json_loadb(req->body, req->body_len, JSON_ALLOW_NUL, &jerr);
+		if (body == NULL || !json_is_object(body)) {
+			json_decref(body);
+			sbx_respond_error(req, "VALIDATION_FAILED", NULL,
+			                  "the request body must be a JSON object%s%s",
+			                  body == NULL ? ": " : "", body == NULL ? jerr.text : "");
+			return NULL;
+		}
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->d = d;
+	c->req = req;
+	c->body = body;
+	c->path = xstrdup(path);
+	c->class_name = xstrdup(cls->class_name);
+	c->name = xstrdup(name);
+	return c;
+}
+
+void berthd_sandbox_serve(struct berthd *d, struct berth_http_request *req,
+                          const struct berth_config_class *cls, const char *name, const char *path)
+{
+	struct sbx_call *c = call_new(d, req, cls, name, path);
+
+	if (c == NULL)
+		return;
+	c->handler = dispatch;
+	berthd_instance_acquire(d, cls, name, on_leased, c);
+}
+
+/* commands.c's handler of berth's own exec. */
+void sbx_exec_call(struct sbx_call *c);
+
+void berthd_sandbox_exec(struct berthd *d, struct berth_http_request *req,
+                         const struct berth_config_class *cls, const char *name)
+{
+	struct sbx_call *c = call_new(d, req, cls, name, "exec");
+
+	if (c == NULL)
+		return;
+	c->handler = sbx_exec_call;
+	berthd_instance_acquire(d, cls, name, on_leased, c);
+}
+
+void berthd_sandbox_shutdown(struct berthd *d)
+{
+	struct berthd_sandbox *sb = d->sandbox;
+
+	if (sb == NULL)
+		return;
+	sb->stopping = true;
+	for (struct sbx_inst *si = sb->insts; si != NULL; si = si->next)
+		sbx_processes_kill_all(si);
+}
+
+void berthd_sandbox_free(struct berthd *d)
+{
+	struct berthd_sandbox *sb = d->sandbox;
+
+	if (sb == NULL)
+		return;
+	while (sb->insts != NULL) {
+		struct sbx_inst *si = sb->insts;
+		sb->insts = si->next;
+		while (si->sessions != NULL) {
+			struct sbx_session *s = si->sessions;
+			si->sessions = s->next;
+			sbx_session_free(s);
+		}
+		while (si->procs != NULL) {
+			struct sbx_process *pr = si->procs;
+			si->procs = pr->next;
+			sbx_process_free(pr);
+		}
+		free(si);
+	}
+	free(sb);
+	d->sandbox = NULL;
+}
