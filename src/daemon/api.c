@@ -469,6 +469,11 @@ static void instance_endpoint(struct route_args *a)
 			berthd_sandbox_exec(a->d, a->req, cls, name);
 		return;
 	}
+	if (strcmp(action, "files") == 0) {
+		if (strcmp(a->req->method, "PUT") == 0 || method_is(a, "GET"))
+			berthd_sandbox_files(a->d, a->req, cls, name);
+		return;
+	}
 	if (strcmp(action, "start") == 0) {
 		if (method_is(a, "POST"))
 			post_start(a, cls, name);
@@ -570,16 +575,59 @@ static bool token_equal(const char *given, const char *want)
 	return diff == 0;
 }
 
-void berthd_api_handle_tcp(struct berth_http_request *req, void *data)
+static bool authorized(struct berthd *d, const struct berth_http_request *req)
 {
-	struct berthd *d = data;
 	const char *token = d->config->berth.api_token;
 	const char *auth;
 
+	/* The unix socket's mode guards it; TCP needs the token. */
+	if (req->peer == NULL || strcmp(req->peer, "unix") == 0 ||
+	    d->config->berth.api_insecure_no_token)
+		return true;
+	auth = berth_http_header(req, "authorization");
+	return auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0 && token != NULL &&
+	       token_equal(auth + 7, token);
+}
+
+/* "/v1/classes/C/instances/N/ACTION..." -> ACTION and what follows, or NULL. */
+static const char *instance_action(const char *path)
+{
+	const char *p = path;
+
+	if (strncmp(p, "/v1/classes/", 12) != 0)
+		return NULL;
+	p += 12;
+	for (int i = 0; i < 3; i++) {
+		p = strchr(p, '/');
+		if (p == NULL)
+			return NULL;
+		p++;
+	}
+	return p;
+}
+
+void berthd_api_body_policy(const struct berth_http_request *req, void *data,
+                            struct berth_http_body_policy *policy)
+{
+	const char *action = instance_action(req->path);
+
+	if (action == NULL || !authorized(data, req))
+		return;
+	if (strcmp(action, "sandbox/api/write") == 0) {
+		/* Base64 in JSON: 4/3 of the file, and then some. */
+		policy->max_bytes = 200u << 20;
+	} else if (strcmp(action, "files") == 0 && strcmp(req->method, "PUT") == 0) {
+		policy->max_bytes = (size_t)64 << 30;
+		policy->spool = true;
+	}
+}
+
+void berthd_api_handle_tcp(struct berth_http_request *req, void *data)
+{
+	struct berthd *d = data;
+
 	if (!d->config->berth.api_insecure_no_token) {
-		auth = berth_http_header(req, "authorization");
-		if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0 || token == NULL ||
-		    !token_equal(auth + 7, token)) {
+		if (!authorized(d, req)) {
 			static const char body[] =
 			        "{\"error\":{\"code\":\"unauthorized\",\"message\":\"a valid "
 			        "`Authorization: Bearer TOKEN` header is required\"}}\n";

@@ -276,14 +276,18 @@ static int start_api(struct berthd *d)
 	const struct berth_config_daemon *b = &d->config->berth;
 	berth_error_t err;
 
-	d->api_unix = berth_http_server_new(d->loop, NULL, berthd_api_handle_unix, d);
+	/* Large uploads (PUT .../files) go to unlinked files beside the state, not into memory. */
+	struct berth_http_options opt = {.body_policy = berthd_api_body_policy,
+	                                 .spool_dir = b->state_dir};
+
+	d->api_unix = berth_http_server_new(d->loop, &opt, berthd_api_handle_unix, d);
 	if (berth_http_server_listen_unix(d->api_unix, b->api_socket, 0660, &err) < 0) {
 		berth_error_log("control API: %s", err.message);
 		return -1;
 	}
 	berth_info("control API on %s", b->api_socket);
 	if (b->api_listen.host != NULL) {
-		d->api_tcp = berth_http_server_new(d->loop, NULL, berthd_api_handle_tcp, d);
+		d->api_tcp = berth_http_server_new(d->loop, &opt, berthd_api_handle_tcp, d);
 		if (berth_http_server_listen_tcp(d->api_tcp, b->api_listen.host, b->api_listen.port,
 		                                 &err) < 0) {
 			berth_error_log("control API: %s", err.message);

@@ -38,6 +38,7 @@ struct berth_http_request {
 	size_t n_headers;
 	char *body; /* NUL-terminated for convenience; body_len bytes */
 	size_t body_len;
+	int body_fd; /* a spooled body (see berth_http_body_policy): body_len bytes; else -1 */
 	unsigned http_minor; /* HTTP/1.x */
 	const char *peer;    /* "unix" or "ADDR:PORT" */
 	void *data;          /* the handler's */
@@ -49,7 +50,21 @@ struct berth_http_request {
 	void (*on_drain)(struct berth_http_request *req, void *arg);
 	void *on_drain_arg;
 	size_t drain_low_water;
+	size_t body_max;
 };
+
+/*
+ * What a request's body may be, decided once its head has arrived: at most
+ * `max_bytes` (more gets 413), and with `spool` written to an unlinked
+ * temporary file in the server's spool_dir as it arrives, instead of memory
+ * (req->body_fd; req->body stays ""), for bodies too large to hold.
+ */
+struct berth_http_body_policy {
+	size_t max_bytes;
+	bool spool;
+};
+typedef void (*berth_http_body_policy_fn)(const struct berth_http_request *req, void *data,
+                                          struct berth_http_body_policy *policy);
 
 typedef void (*berth_http_handler_fn)(struct berth_http_request *req, void *data);
 
@@ -60,6 +75,9 @@ struct berth_http_options {
 	uint64_t idle_timeout_ms;   /* default 60 s of an idle keep-alive connection */
 	size_t max_connections;     /* default 1024; more are closed at once */
 	size_t stream_high_water;   /* default 1 MiB: stream_write() reports backpressure */
+	/* Per request (NULL: max_body_bytes, in memory); called with the handler's data. */
+	berth_http_body_policy_fn body_policy;
+	const char *spool_dir; /* where spooled bodies go (copied); default /tmp */
 };
 
 /* A server on `loop`, calling `handler` for each complete request. NULL options: defaults. */

@@ -7,6 +7,7 @@
  * handles' close callbacks; a request handed to a handler is freed only when answered.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <http_parser.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "berth/fs.h"
+#include "berth/log.h"
 #include "berth/util.h"
 #include "http/http.h"
 
@@ -106,6 +108,7 @@ static void request_free(struct berth_http_request *req)
 	free(req->path);
 	free(req->query);
 	free(req->body);
+	berth_close_keep_errno(req->body_fd);
 	free(req);
 }
 
@@ -231,6 +234,7 @@ static int on_message_begin(http_parser *p)
 	request_free(c->req);
 	c->req = xcalloc(1, sizeof(*c->req));
 	c->req->peer = c->peer;
+	c->req->body_fd = -1;
 	c->header_bytes = 0;
 	c->in_value = false;
 	if (!c->in_message) {
@@ -289,6 +293,33 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
+/* The body's limit and place, as the server's policy says for this request. */
+static int open_body(struct http_conn *c, struct berth_http_request *r, http_parser *p)
+{
+	const struct berth_http_options *o = &c->server->opt;
+	struct berth_http_body_policy pol = {.max_bytes = o->max_body_bytes, .spool = false};
+
+	if (o->body_policy != NULL)
+		o->body_policy(r, c->server->data, &pol);
+	r->body_max = pol.max_bytes;
+	if ((p->flags & F_CONTENTLENGTH) && p->content_length > r->body_max) {
+		fail_request(c, 413, "body_too_large", "the request body is too large");
+		return -1;
+	}
+	if (pol.spool && (p->flags & (F_CONTENTLENGTH | F_CHUNKED)) &&
+	    !((p->flags & F_CONTENTLENGTH) && p->content_length == 0)) {
+		const char *dir = o->spool_dir;
+		r->body_fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (r->body_fd < 0) {
+			berth_warn("http: spool a request body in %s: %s", dir, strerror(errno));
+			fail_request(c, 507, "spool_failed",
+			             "the request body could not be stored");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
 	struct http_conn *c = conn_of(p);
@@ -314,10 +345,8 @@ static int on_headers_complete(http_parser *p)
 	if (u.field_set & (1 << UF_QUERY))
 		r->query = xstrndup(r->target + u.field_data[UF_QUERY].off,
 		                    u.field_data[UF_QUERY].len);
-	if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->server->opt.max_body_bytes) {
-		fail_request(c, 413, "body_too_large", "the request body is too large");
+	if (open_body(c, r, p) < 0)
 		return -1;
-	}
 	expect = berth_http_header(r, "expect");
 	if (expect != NULL) {
 		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -336,9 +365,20 @@ static int on_body(http_parser *p, const char *at, size_t n)
 	struct http_conn *c = conn_of(p);
 	struct berth_http_request *r = c->req;
 
-	if (r->body_len + n > c->server->opt.max_body_bytes) {
+	if (r->body_len + n > r->body_max) {
 		fail_request(c, 413, "body_too_large", "the request body is too large");
 		return -1;
+	}
+	if (r->body_fd >= 0) {
+		/* Page-cache writes of a body too large for memory: the price of not holding it. */
+		int w = berth_write_all(r->body_fd, at, n);
+		if (w < 0) {
+			fail_request(c, 507, "spool_failed",
+			             "the request body could not be stored");
+			return -1;
+		}
+		r->body_len += n;
+		return 0;
 	}
 	append(&r->body, &r->body_len, at, n);
 	return 0;
@@ -378,6 +418,7 @@ static void server_handle_closed(struct berth_http_server *s)
 		return;
 	if (s->done != NULL)
 		s->done(s->done_arg);
+	free((char *)s->opt.spool_dir);
 	free(s);
 }
 
@@ -805,6 +846,7 @@ struct berth_http_server *berth_http_server_new(uv_loop_t *loop,
 
 	s->loop = loop;
 	s->opt = options != NULL ? *options : default_options;
+	s->opt.spool_dir = xstrdup(s->opt.spool_dir != NULL ? s->opt.spool_dir : "/tmp");
 	/* Zero fields take the defaults. */
 	if (s->opt.max_header_bytes == 0)
 		s->opt.max_header_bytes = default_options.max_header_bytes;

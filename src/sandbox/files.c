@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@ enum fs_op {
 	FS_MOVE,
 	FS_LIST,
 	FS_EXISTS,
+	FS_PUT, /* berth's PUT .../files: the spooled body becomes the file */
 };
 
 struct fs_job {
@@ -73,6 +75,8 @@ struct fs_job {
 	char carry[4];
 	size_t carry_n;
 	bool eof, behind;
+	bool raw;    /* GET .../files: bytes as they are, no events */
+	int body_fd; /* FS_PUT: the request's spooled body (the request's) */
 };
 
 static void job_free(struct fs_job *j)
@@ -200,6 +204,59 @@ static int do_write(struct fs_job *j, int root)
 	r = berth_write_all(fd, j->data, j->len);
 	if (r < 0)
 		return fail(j, -r, "write `%s`", j->path);
+	return 0;
+}
+
+/* The spooled body into the file: sendfile, bounded memory whatever the size. */
+static int do_put(struct fs_job *j, int root)
+{
+	cleanup_close int fd = -1;
+	cleanup_free char *parent = NULL;
+	cleanup_free char *buf = NULL;
+	const char *name;
+	off_t off = 0;
+	bool created = true;
+	int r;
+
+	parent = parent_of(j->path, &name);
+	if (*name == '\0')
+		return fail(j, EISDIR, "write `%s`", j->path);
+	r = mkdir_p(j, root, parent);
+	if (r < 0)
+		return r;
+	fd = berth_open_in_root(root, j->path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	if (fd == -EEXIST) {
+		created = false;
+		fd = berth_open_in_root(root, j->path, O_WRONLY | O_TRUNC, 0);
+	}
+	if (fd < 0)
+		return fail(j, -fd, "open `%s`", j->path);
+	if (created)
+		own(j, fd, "");
+	while ((uint64_t)off < j->size) {
+		ssize_t n = sendfile(fd, j->body_fd, &off, (size_t)(j->size - (uint64_t)off));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EINVAL || errno == ENOSYS))
+			break;
+		if (n < 0)
+			return fail(j, errno, "write `%s`", j->path);
+		if (n == 0)
+			return fail(j, EIO, "write `%s`: the upload ended early", j->path);
+	}
+	/* Without sendfile: through a bounded buffer. */
+	buf = xmalloc(1 << 20);
+	while ((uint64_t)off < j->size) {
+		ssize_t n = pread(j->body_fd, buf, 1 << 20, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return fail(j, n < 0 ? errno : EIO, "read the upload for `%s`", j->path);
+		r = berth_write_all(fd, buf, (size_t)n);
+		if (r < 0)
+			return fail(j, -r, "write `%s`", j->path);
+		off += n;
+	}
 	return 0;
 }
 
@@ -339,7 +396,7 @@ static int do_stream_chunk(struct fs_job *j)
 	j->sent += (uint64_t)n;
 	j->len = j->carry_n + (size_t)n;
 	j->carry_n = 0;
-	if (!j->binary && !j->eof) {
+	if (!j->binary && !j->raw && !j->eof) {
 		/* Text chunks end on a character boundary. */
 		size_t keep = sbx_utf8_tail((char *)j->data, j->len);
 		memcpy(j->carry, j->data + j->len - keep, keep);
@@ -543,6 +600,9 @@ static void fs_work(uv_work_t *req)
 	case FS_WRITE:
 		do_write(j, root);
 		break;
+	case FS_PUT:
+		do_put(j, root);
+		break;
 	case FS_READ:
 		do_read(j, root);
 		break;
@@ -602,7 +662,7 @@ static void stream_next(struct fs_job *j)
 	struct sbx_call *c = j->c;
 
 	if (berth_http_request_gone(c->req) || j->eof) {
-		if (!berth_http_request_gone(c->req))
+		if (!berth_http_request_gone(c->req) && !j->raw)
 			sbx_sse_send(c->req, json_pack("{s:s, s:I}", "type", "complete",
 			                               "bytesRead", (json_int_t)j->sent));
 		berth_http_stream_end(c->req);
@@ -621,7 +681,11 @@ static void stream_chunk_done(struct fs_job *j)
 	int w = 0;
 
 	if (j->err != 0) {
-		sbx_sse_send(c->req, json_pack("{s:s, s:s}", "type", "error", "error", j->what));
+		/* A raw stream can only be cut short: its client sees the chunked body end badly.
+		 */
+		if (!j->raw)
+			sbx_sse_send(c->req,
+			             json_pack("{s:s, s:s}", "type", "error", "error", j->what));
 		j->eof = true;
 		j->sent = 0;
 		berth_http_stream_end(c->req);
@@ -630,7 +694,9 @@ static void stream_chunk_done(struct fs_job *j)
 		sbx_call_end(c);
 		return;
 	}
-	if (j->len > 0) {
+	if (j->len > 0 && j->raw) {
+		w = berth_http_stream_write(c->req, j->data, j->len);
+	} else if (j->len > 0) {
 		json_t *data;
 		if (j->binary) {
 			cleanup_free char *b = sbx_base64(j->data, j->len, NULL);
@@ -667,20 +733,29 @@ static void after_fs(uv_work_t *req, int status)
 	}
 	if (j->err != 0) {
 		code = sbx_errno_code(j->err);
-		if (j->op == FS_STREAM_OPEN || j->err == ESRCH)
-			code = j->err == ESRCH ? "INTERNAL_ERROR" : code;
+		if (j->err == ESRCH)
+			code = "INTERNAL_ERROR";
 		if (j->err == E2BIG)
 			code = "FILESYSTEM_ERROR";
-		sbx_respond_error(
-		        c->req, code, json_pack("{s:s}", "path", j->path), "%s: %s", j->what,
-		        j->err == EFBIG || j->err == E2BIG ? "too large" : strerror(j->err));
-		c->req = NULL;
+		if (j->err == EFBIG || j->err == E2BIG)
+			sbx_call_error(c, code, json_pack("{s:s}", "path", j->path), "%s", j->what);
+		else
+			sbx_call_error(c, code, json_pack("{s:s}", "path", j->path), "%s: %s",
+			               j->what, strerror(j->err));
 		job_free(j);
 		sbx_call_end(c);
 		return;
 	}
 	switch (j->op) {
 	case FS_STREAM_OPEN:
+		if (j->raw) {
+			cleanup_free char *h =
+			        xasprintf("X-File-Size: %llu\r\n", (unsigned long long)j->size);
+			berth_http_stream_begin(c->req, 200, "application/octet-stream", h);
+			berth_http_request_on_gone(c->req, on_stream_gone, j);
+			stream_next(j);
+			return;
+		}
 		sbx_sse_begin(c->req);
 		sbx_sse_send(c->req, json_pack("{s:s, s:s, s:I, s:b, s:s}", "type", "metadata",
 		                               "mimeType", mime_of(j->path, j->binary), "size",
@@ -697,6 +772,19 @@ static void after_fs(uv_work_t *req, int status)
 	case FS_MOVE:
 		sbx_respond_ok(c->req,
 		               json_pack("{s:s, s:s}", "path", j->path, "newPath", j->path2));
+		break;
+	case FS_PUT:
+		berth_http_respond_json(
+		        c->req, 200,
+		        json_pack("{s:s, s:I}", "path", j->path, "size", (json_int_t)j->size));
+		break;
+	case FS_WRITE:
+		if (c->berth_api)
+			berth_http_respond_json(c->req, 200,
+			                        json_pack("{s:s, s:I}", "path", j->path, "size",
+			                                  (json_int_t)j->len));
+		else
+			sbx_respond_ok(c->req, json_pack("{s:s}", "path", j->path));
 		break;
 	case FS_READ:
 	case FS_LIST:
@@ -716,6 +804,8 @@ static void after_fs(uv_work_t *req, int status)
 static struct fs_job *job_new(struct sbx_call *c, enum fs_op op)
 {
 	struct fs_job *j = xcalloc(1, sizeof(*j));
+
+	j->body_fd = -1;
 	struct berth_container *ctr = berthd_lease_container(c->lease);
 
 	j->work.data = j;
@@ -781,11 +871,9 @@ char *sbx_abs_path(struct sbx_call *c, const char *path)
 		} else if (n == 2 && p[0] == '.' && p[1] == '.') {
 			if (o == out) {
 				free(out);
-				sbx_respond_error(
-				        c->req, "PERMISSION_DENIED",
-				        json_pack("{s:s}", "path", path),
+				sbx_call_error(
+				        c, "PERMISSION_DENIED", json_pack("{s:s}", "path", path),
 				        "`%s` leads outside the container's root: refused", path);
-				c->req = NULL;
 				sbx_call_end(c);
 				return NULL;
 			}
@@ -907,4 +995,34 @@ bool sbx_files_serve(struct sbx_call *c, const char *op)
 	}
 	job_queue(j);
 	return true;
+}
+
+void sbx_files_raw(struct sbx_call *c)
+{
+	cleanup_free char *given = berth_http_query_param(c->req, "path");
+	bool put = strcmp(c->req->method, "PUT") == 0;
+	struct fs_job *j;
+	char *path;
+
+	if (given == NULL || given[0] != '/')
+		return sbx_call_fail(c, "VALIDATION_FAILED",
+		                     "?path= must give an absolute path inside the container");
+	path = sbx_abs_path(c, given);
+	if (path == NULL)
+		return;
+	j = job_new(c, put ? FS_PUT : FS_STREAM_OPEN);
+	j->path = path;
+	j->raw = !put;
+	if (put) {
+		j->body_fd = c->req->body_fd;
+		j->size = c->req->body_len;
+		if (j->body_fd < 0) {
+			/* A small body the server kept in memory (or none: an empty file). */
+			j->len = j->size;
+			j->data = xmalloc(j->size + 1);
+			memcpy(j->data, c->req->body, j->size);
+			j->op = FS_WRITE;
+		}
+	}
+	job_queue(j);
 }

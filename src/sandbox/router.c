@@ -5,6 +5,7 @@
  * is a new one), and the call handed to commands.c or files.c. Answers and
  * errors have the SDK's shapes, so that its typed errors come out right.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -490,17 +491,47 @@ void sbx_call_end(struct sbx_call *c)
 	free(c);
 }
 
-void sbx_call_fail(struct sbx_call *c, const char *code, const char *fmt, ...)
+static void call_verror(struct sbx_call *c, const char *code, json_t *context, const char *fmt,
+                        va_list ap)
 {
-	cleanup_free char *message = NULL;
+	cleanup_free char *message = xvasprintf(fmt, ap);
+	char lower[64];
+	size_t i;
+
+	if (c->req == NULL) {
+		json_decref(context);
+		return;
+	}
+	if (!c->berth_api) {
+		sbx_respond_error(c->req, code, context, "%s", message);
+		c->req = NULL;
+		return;
+	}
+	/* berth's own codes are the SDK's, in lower case: file_not_found. */
+	for (i = 0; code[i] != '\0' && i < sizeof(lower) - 1; i++)
+		lower[i] = (char)tolower((unsigned char)code[i]);
+	lower[i] = '\0';
+	json_decref(context);
+	berth_http_respond_error(c->req, sbx_code_status(code), lower, "%s", message);
+	c->req = NULL;
+}
+
+void sbx_call_error(struct sbx_call *c, const char *code, json_t *context, const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	message = xvasprintf(fmt, ap);
+	call_verror(c, code, context, fmt, ap);
 	va_end(ap);
-	if (c->req != NULL)
-		sbx_respond_error(c->req, code, NULL, "%s", message);
-	c->req = NULL;
+}
+
+void sbx_call_fail(struct sbx_call *c, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	call_verror(c, code, NULL, fmt, ap);
+	va_end(ap);
 	sbx_call_end(c);
 }
 
@@ -569,7 +600,7 @@ static void on_leased(const struct berthd_start_result *res, struct berthd_lease
 /* A call of `handler`, with its body parsed; NULL when answered already (a bad body). */
 static struct sbx_call *call_new(struct berthd *d, struct berth_http_request *req,
                                  const struct berth_config_class *cls, const char *name,
-                                 const char *path)
+                                 const char *path, bool json_body)
 {
 	struct sbx_call *c;
 	json_error_t jerr;
@@ -579,7 +610,7 @@ static struct sbx_call *call_new(struct berthd *d, struct berth_http_request *re
 		sbx_respond_error(req, "CONTAINER_UNAVAILABLE", NULL, "berthd is shutting down");
 		return NULL;
 	}
-	if (req->body_len == 0) {
+	if (req->body_len == 0 || !json_body) {
 		body = json_object();
 	} else {
 		body = json_loadb(req->body, req->body_len, JSON_ALLOW_NUL, &jerr);
@@ -604,7 +635,7 @@ static struct sbx_call *call_new(struct berthd *d, struct berth_http_request *re
 void berthd_sandbox_serve(struct berthd *d, struct berth_http_request *req,
                           const struct berth_config_class *cls, const char *name, const char *path)
 {
-	struct sbx_call *c = call_new(d, req, cls, name, path);
+	struct sbx_call *c = call_new(d, req, cls, name, path, true);
 
 	if (c == NULL)
 		return;
@@ -618,11 +649,24 @@ void sbx_exec_call(struct sbx_call *c);
 void berthd_sandbox_exec(struct berthd *d, struct berth_http_request *req,
                          const struct berth_config_class *cls, const char *name)
 {
-	struct sbx_call *c = call_new(d, req, cls, name, "exec");
+	struct sbx_call *c = call_new(d, req, cls, name, "exec", true);
 
 	if (c == NULL)
 		return;
+	c->berth_api = true;
 	c->handler = sbx_exec_call;
+	berthd_instance_acquire(d, cls, name, on_leased, c);
+}
+
+void berthd_sandbox_files(struct berthd *d, struct berth_http_request *req,
+                          const struct berth_config_class *cls, const char *name)
+{
+	struct sbx_call *c = call_new(d, req, cls, name, "files", false);
+
+	if (c == NULL)
+		return;
+	c->berth_api = true;
+	c->handler = sbx_files_raw;
 	berthd_instance_acquire(d, cls, name, on_leased, c);
 }
 

@@ -93,6 +93,7 @@ struct sbx_call {
 	struct berthd_lease *lease; /* released by sbx_call_end() unless taken */
 	struct sbx_inst *inst;
 	void (*handler)(struct sbx_call *c);
+	bool berth_api; /* berth's own endpoint: its error shape, {"error": {code, message}} */
 };
 
 /* Something waiting for a session or an exit: a function and its argument. */
@@ -110,6 +111,9 @@ void sbx_timestamp(char buf[32]);
 int sbx_code_status(const char *code);
 /* The SDK's error code for a failed file operation's errno. */
 const char *sbx_errno_code(int errnum);
+/* An error of the call's API (the SDK's, or berth's own); ends nothing. */
+void sbx_call_error(struct sbx_call *c, const char *code, json_t *context, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
 /* Answer with an SDK error (status from the code); ends nothing else. */
 void sbx_respond_error(struct berth_http_request *req, const char *code, json_t *context,
                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -220,6 +224,8 @@ void sbx_proc_release(struct sbx_proc *p);
 
 /* ---- files.c ---- */
 
+/* berth's GET/PUT .../files?path=P: a file's raw bytes, streamed both ways. */
+void sbx_files_raw(struct sbx_call *c);
 /* The /api/ file operations; `op` is the path after "/api/". */
 bool sbx_files_serve(struct sbx_call *c, const char *op);
 /* Resolve `path` against the session cwd: malloc'd absolute path, or NULL (answered 400/403). */

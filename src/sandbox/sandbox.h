@@ -34,6 +34,14 @@ void berthd_sandbox_serve(struct berthd *d, struct berth_http_request *req,
 void berthd_sandbox_exec(struct berthd *d, struct berth_http_request *req,
                          const struct berth_config_class *cls, const char *name);
 
+/*
+ * GET .../files?path=P: the file's bytes (streamed, application/octet-stream);
+ * PUT .../files?path=P: the body (spooled by the server) becomes the file,
+ * its parents made as needed. Answers {path, size}.
+ */
+void berthd_sandbox_files(struct berthd *d, struct berth_http_request *req,
+                          const struct berth_config_class *cls, const char *name);
+
 /* berthd is stopping: kill every command and process (their leases end with them). */
 void berthd_sandbox_shutdown(struct berthd *d);
 
