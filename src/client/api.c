@@ -353,19 +353,36 @@ static size_t on_stream(char *data, size_t size, size_t n, void *arg)
 int berth_client_stream(struct berth_client *c, const char *path, berth_client_stream_fn fn,
                         void *arg, berth_error_t *err)
 {
+	return berth_client_stream_post(c, path, NULL, fn, arg, NULL, err);
+}
+
+int berth_client_stream_post(struct berth_client *c, const char *path, json_t *body,
+                             berth_client_stream_fn fn, void *arg, long *status, berth_error_t *err)
+{
 	struct stream s = {
 	        .c = c, .fn = fn, .arg = arg, .err = err, .eb = {.max = ERROR_ANSWER_MAX}};
-	struct curl_slist *h = prepare(c, path, false);
+	struct curl_slist *h = prepare(c, path, body != NULL);
+	cleanup_free char *text = NULL;
 	long code = 0;
 	CURLcode rc;
 	int ret = 0;
 
-	curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+	if (body == NULL) {
+		curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+	} else {
+		text = json_dumps(body, JSON_COMPACT);
+		if (text == NULL)
+			abort();
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, text);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(text));
+	}
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_stream);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
 	rc = curl_easy_perform(c->curl);
 	curl_slist_free_all(h);
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
+	if (status != NULL)
+		*status = code;
 	if (s.failed)
 		ret = berth_error_ret(err);
 	else if (code != 0 && (code < 200 || code > 299))

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "berth/base64.h"
 #include "berth/log.h"
 #include "berth/runtime.h"
 #include "berth/util.h"
@@ -169,7 +170,7 @@ static void send_output(struct run *r, int stream, const char *data, size_t len,
 		cleanup_free char *b = NULL;
 		if (len == 0)
 			return;
-		b = sbx_base64((const unsigned char *)data, len, NULL);
+		b = berth_base64_encode((const unsigned char *)data, len, NULL);
 		send_event(r, json_pack("{s:s, s:s}", "type", type, "data", b));
 		return;
 	}
@@ -191,8 +192,8 @@ static void run_output(struct sbx_proc *p, int stream, const char *data, size_t 
 static json_t *out_json(struct run *r, int i)
 {
 	if (r->base64) {
-		cleanup_free char *b =
-		        sbx_base64((const unsigned char *)r->out[i].data, r->out[i].len, NULL);
+		cleanup_free char *b = berth_base64_encode((const unsigned char *)r->out[i].data,
+		                                           r->out[i].len, NULL);
 		return json_string(b);
 	}
 	return sbx_json_text(r->out[i].data != NULL ? r->out[i].data : "", r->out[i].len);
@@ -506,8 +507,9 @@ void sbx_exec_call(struct sbx_call *c)
 		stdin_data = xmalloc(stdin_len + 1);
 		memcpy(stdin_data, json_string_value(v), stdin_len);
 	} else if ((v = json_object_get(c->body, "stdinBase64")) != NULL && !json_is_null(v)) {
-		if (!json_is_string(v) || sbx_unbase64(json_string_value(v), json_string_length(v),
-		                                       &stdin_data, &stdin_len) < 0)
+		if (!json_is_string(v) ||
+		    berth_base64_decode(json_string_value(v), json_string_length(v), &stdin_data,
+		                        &stdin_len) < 0)
 			return exec_fail(c, "bad_request", "stdinBase64: must be base64");
 	}
 	if (stdin_len > STDIN_MAX)

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "berth/base64.h"
 #include "berth/fs.h"
 #include "berth/log.h"
 #include "berth/runtime.h"
@@ -347,7 +348,7 @@ static int do_read(struct fs_job *j, int root)
 		return fail(j, (int)-n, "read `%s`", j->path);
 	binary = looks_binary(buf, (size_t)n, false);
 	if (j->encoding == 2 || (j->encoding == 0 && binary)) {
-		cleanup_free char *b = sbx_base64(buf, (size_t)n, NULL);
+		cleanup_free char *b = berth_base64_encode(buf, (size_t)n, NULL);
 		j->result = json_pack("{s:s, s:s, s:b, s:s, s:I}", "content", b, "encoding",
 		                      "base64", "isBinary", binary, "mimeType",
 		                      mime_of(j->path, binary), "size", (json_int_t)n);
@@ -699,7 +700,7 @@ static void stream_chunk_done(struct fs_job *j)
 	} else if (j->len > 0) {
 		json_t *data;
 		if (j->binary) {
-			cleanup_free char *b = sbx_base64(j->data, j->len, NULL);
+			cleanup_free char *b = berth_base64_encode(j->data, j->len, NULL);
 			data = json_string(b);
 		} else {
 			data = sbx_json_text((char *)j->data, j->len);
@@ -980,7 +981,8 @@ bool sbx_files_serve(struct sbx_call *c, const char *op)
 		}
 		content = json_string_value(v);
 		if (j->encoding == 2) {
-			if (sbx_unbase64(content, json_string_length(v), &j->data, &j->len) < 0) {
+			if (berth_base64_decode(content, json_string_length(v), &j->data, &j->len) <
+			    0) {
 				job_free(j);
 				sbx_call_fail(c, "VALIDATION_FAILED", "`content` is not base64");
 				return true;

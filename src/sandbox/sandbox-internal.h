@@ -143,11 +143,6 @@ bool sbx_get_env(struct sbx_call *c, const char *key, json_t **out);
 json_t *sbx_json_text(const char *data, size_t len);
 /* Bytes at the end of `data` that start an incomplete UTF-8 sequence (0..3). */
 size_t sbx_utf8_tail(const char *data, size_t len);
-/* Base64 of `data` (malloc'd, NUL-terminated). */
-char *sbx_base64(const unsigned char *data, size_t len, size_t *out_len);
-/* Decode base64 (whitespace ignored); -EINVAL when it is not. */
-int sbx_unbase64(const char *in, size_t len, unsigned char **out, size_t *out_len);
-
 /* ---- session.c ---- */
 
 struct sbx_session *sbx_session_find(struct sbx_inst *si, const char *id);

@@ -244,6 +244,28 @@ curl -s --max-time 0.5 --unix-socket "$SOCK" -d '{"command": "sleep 40 & sleep 4
 wait_for "the command's end" 30 sh -c "! curl -s --unix-socket $SOCK -d '{\"argv\":[\"ps\"]}' $I/exec | grep -q 'sleep 4[01]'"
 check_eq "no sleep left" 0 "$(in_ctr ps -o args | jq -r .stdout | grep -c 'sleep 4[01]')"
 
+echo "-- berth exec (the CLI)"
+berth() { BERTH_SOCKET=$SOCK "$BERTH_BIN/berth" "$@"; }
+out=$(berth exec Box/s1 -- sh -c 'echo out; echo err >&2; exit 3' 2> "$STATE/err")
+check_eq "stdout, stderr, exit status" "out err 3" "$out $(cat "$STATE/err") $(berth exec Box/s1 -- sh -c 'exit 3' > /dev/null 2>&1; echo $?)"
+check_eq "options end at CLASS/NAME" "-l" "$(berth exec Box/s1 echo -l)"
+check_eq "--env, --workdir" "1 /tmp" "$(berth exec -e A=1 -w /tmp Box/s1 sh -c 'echo $A $PWD')"
+check_eq "--stdin" "piped in" "$(echo 'piped in' | berth exec -i Box/s1 cat)"
+printf '%s' "$all" | base64 -d > "$STATE/bytes.bin"
+check_eq "PUT .../files of a small file" 256 "$(api -T "$STATE/bytes.bin" "$I/files?path=/workspace/bytes.bin" | jq .size)"
+check_eq "binary output, byte for byte" "$(md5sum < /dev/null | cut -c1-8) $(printf '%s' "$all" | base64 -d | md5sum | cut -c1-8)" \
+	"$(berth exec Box/s1 true | md5sum | cut -c1-8) $(berth exec Box/s1 cat /workspace/bytes.bin | md5sum | cut -c1-8)"
+berth exec -t 300ms Box/s1 sleep 10
+check_eq "--timeout: killed (137)" 137 $?
+berth exec Box/s1 no-such-command 2> "$STATE/err"
+check_eq "a missing command: 127" 127 $?
+check_contains "saying so" "executable not found in image: no-such-command" "$(cat "$STATE/err")"
+berth exec Box/s1 > /dev/null 2>&1
+check_eq "no command: usage error (2)" 2 $?
+berth exec Nope/x true 2> "$STATE/err"
+check_eq "an unknown class: 1" 1 $?
+check_contains "saying so" "no container class \`Nope\`" "$(cat "$STATE/err")"
+
 kill -TERM $BERTHD
 wait $BERTHD
 check_eq "berthd stops cleanly" 0 $?
