@@ -11,6 +11,8 @@
 #            latency (bench/records.sh)
 #   burst    100 instances started at once until healthy, peak RSS, all
 #            destroyed and nothing left (bench/burst.sh)
+#   sandbox  exec of `true` through the API against nsenter by hand; file
+#            throughput of the files API (bench/sandbox.sh)
 #   daemon   api, records and burst
 #   all      every group
 #
@@ -19,16 +21,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-	sed -n '4,15s/^# \{0,1\}//p' "$0"
+	sed -n '4,17s/^# \{0,1\}//p' "$0"
 }
 
 groups=()
 [ $# -gt 0 ] || set -- all
 for arg in "$@"; do
 	case $arg in
-	start | api | records | burst) groups+=("$arg") ;;
+	start | api | records | burst | sandbox) groups+=("$arg") ;;
 	daemon) groups+=(api records burst) ;;
-	all) groups+=(start api records burst) ;;
+	all) groups+=(start api records burst sandbox) ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "bench: unknown group \`$arg\`" >&2; usage >&2; exit 2 ;;
 	esac
