@@ -233,16 +233,19 @@ static void run_exited(struct sbx_proc *p)
 	struct run *r = p->data;
 	struct sbx_call *c = r->c;
 	double duration = now_ms() - r->start_ms;
+	/* Cut short: the container ended under it, or berthd killed it to stop. */
+	const char *cut = c->d->sandbox->stopping ? "berthd is stopping: the command was killed"
+	                  : p->container_died     ? "the container stopped while the command ran"
+	                                          : NULL;
 
-	if (r->s != NULL && !p->container_died)
+	if (r->s != NULL && cut == NULL)
 		sbx_session_update(r->s, p->state != NULL ? p->state : "", p->state_len,
 		                   r->keep_cwd);
 	if (streaming(r)) {
 		send_output(r, 1, "", 0, true);
 		send_output(r, 2, "", 0, true);
-		if (p->container_died)
-			send_event(r, json_pack("{s:s, s:s}", "type", "error", "error",
-			                        "the container stopped while the command ran"));
+		if (cut != NULL)
+			send_event(r, json_pack("{s:s, s:s}", "type", "error", "error", cut));
 		else if (r->kind == RUN_STREAM)
 			send_event(r, json_pack("{s:s, s:i, s:b}", "type", "complete", "exitCode",
 			                        p->exit_code, "timedOut", p->timed_out));
@@ -255,9 +258,8 @@ static void run_exited(struct sbx_proc *p)
 		run_done(r);
 		return;
 	}
-	if (p->container_died) {
-		sbx_call_fail(c, "COMMAND_EXECUTION_ERROR",
-		              "the container stopped while the command ran");
+	if (cut != NULL) {
+		sbx_call_fail(c, "COMMAND_EXECUTION_ERROR", "%s", cut);
 		r->c = NULL;
 		if (r->proc != NULL)
 			sbx_proc_release(steal_pointer(&r->proc));
@@ -459,7 +461,8 @@ void sbx_exec_call(struct sbx_call *c)
 	if (!json_is_array(argv_j) || json_array_size(argv_j) == 0)
 		return exec_fail(c, "bad_request", "argv: must be a non-empty array of strings");
 	json_array_foreach (argv_j, i, e)
-		if (!json_is_string(e) || (i == 0 && json_string_length(e) == 0))
+		if (!json_is_string(e) || (i == 0 && json_string_length(e) == 0) ||
+		    strlen(json_string_value(e)) != json_string_length(e))
 			return exec_fail(c, "bad_request",
 			                 "argv: must be a non-empty array of strings");
 	v = json_object_get(c->body, "cwd");
@@ -474,7 +477,8 @@ void sbx_exec_call(struct sbx_call *c)
 		if (!json_is_object(v))
 			return exec_fail(c, "bad_request", "env: must be an object of strings");
 		json_object_foreach (v, k, e)
-			if (!json_is_string(e) || *k == '\0' || strchr(k, '=') != NULL)
+			if (!json_is_string(e) || *k == '\0' || strchr(k, '=') != NULL ||
+			    strlen(json_string_value(e)) != json_string_length(e))
 				return exec_fail(c, "bad_request",
 				                 "env: must be an object of strings");
 		env = v;
@@ -1061,13 +1065,6 @@ static void process_kill_all(struct sbx_call *c)
 	kill_answered(k);
 }
 
-void sbx_processes_kill_all(struct sbx_inst *si)
-{
-	for (struct sbx_process *pr = si->procs; pr != NULL; pr = pr->next)
-		if (pr->proc != NULL && !pr->has_exit)
-			sbx_proc_kill(pr->proc);
-}
-
 static void process_logs(struct sbx_call *c, struct sbx_process *pr)
 {
 	sbx_respond_ok(c->req,
@@ -1154,7 +1151,9 @@ bool sbx_commands_serve(struct sbx_call *c)
 {
 	const char *p = c->path;
 
-	if (strcmp(p, "/api/execute") == 0)
+	if (strcmp(p, "/api/execute") == 0 && json_is_true(json_object_get(c->body, "background")))
+		process_start(c); /* the SDK's ExecuteRequest.background: a process */
+	else if (strcmp(p, "/api/execute") == 0)
 		execute(c, false);
 	else if (strcmp(p, "/api/execute/stream") == 0)
 		execute(c, true);

@@ -73,6 +73,12 @@ static void maybe_free(struct proc *p)
 	for (int i = 0; i < N_PIPES; i++)
 		if (p->pipe_open[i])
 			return;
+	if (p->pub.prev != NULL)
+		p->pub.prev->next = p->pub.next;
+	else
+		p->d->sandbox->procs = p->pub.next;
+	if (p->pub.next != NULL)
+		p->pub.next->prev = p->pub.prev;
 	berth_close_keep_errno(p->pidfd);
 	berth_strv_free(p->argv);
 	berth_strv_free(p->env);
@@ -450,6 +456,11 @@ struct sbx_proc *sbx_proc_start(struct berthd *d, struct berthd_lease *lease,
 
 	p->pub.data = data;
 	p->d = d;
+	/* router.c made d->sandbox before any call could start a process. */
+	p->pub.next = d->sandbox->procs;
+	if (p->pub.next != NULL)
+		p->pub.next->prev = &p->pub;
+	d->sandbox->procs = &p->pub;
 	p->lease = lease;
 	p->ctr = berthd_lease_container(lease);
 	p->ops = ops;
@@ -550,4 +561,11 @@ void sbx_proc_release(struct sbx_proc *pub)
 	if (!p->exited)
 		sbx_proc_kill(pub);
 	maybe_free(p);
+}
+
+void sbx_proc_kill_all(struct berthd *d)
+{
+	for (struct sbx_proc *p = d->sandbox != NULL ? d->sandbox->procs : NULL; p != NULL;
+	     p = p->next)
+		sbx_proc_kill(p);
 }

@@ -188,6 +188,9 @@ bool sbx_get_string(struct sbx_call *c, const char *key, bool required, const ch
 	}
 	if (!json_is_string(v))
 		return wrong_type(c, key, "a string");
+	/* A NUL would cut a path or a command short where C sees it. */
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return wrong_type(c, key, "a string without NUL characters");
 	*out = json_string_value(v);
 	return true;
 }
@@ -254,7 +257,8 @@ bool sbx_get_env(struct sbx_call *c, const char *key, json_t **out)
 	json_object_foreach (v, k, e) {
 		if (json_is_null(e))
 			continue; /* undefined in the SDK: not configured */
-		if (!json_is_string(e) || !env_name_ok(k)) {
+		if (!json_is_string(e) || !env_name_ok(k) ||
+		    strlen(json_string_value(e)) != json_string_length(e)) {
 			json_decref(o);
 			sbx_call_fail(c, "VALIDATION_FAILED",
 			              "`%s`: `%s` must be a variable name with a string value", key,
@@ -600,8 +604,8 @@ void berthd_sandbox_shutdown(struct berthd *d)
 	if (sb == NULL)
 		return;
 	sb->stopping = true;
-	for (struct sbx_inst *si = sb->insts; si != NULL; si = si->next)
-		sbx_processes_kill_all(si);
+	/* Commands and background processes alike: their leases hold their instances. */
+	sbx_proc_kill_all(d);
 }
 
 void berthd_sandbox_free(struct berthd *d)

@@ -80,6 +80,7 @@ struct sbx_inst {
 
 struct berthd_sandbox {
 	struct sbx_inst *insts;
+	struct sbx_proc *procs; /* every process in a container, for berthd's stop */
 	bool stopping;
 };
 
@@ -191,7 +192,8 @@ struct sbx_proc_spec {
 };
 
 struct sbx_proc {
-	void *data; /* the owner's */
+	void *data;                   /* the owner's */
+	struct sbx_proc *prev, *next; /* berthd_sandbox.procs */
 	pid_t pid;
 	int exit_code;       /* as a shell says: the code, or 128 + signal */
 	int signal;          /* killed by this signal, or 0 */
@@ -216,6 +218,8 @@ void sbx_proc_kill(struct sbx_proc *p);
 void sbx_proc_pause(struct sbx_proc *p, bool paused);
 /* The owner is done with it (after exited or started with an error); freed when closed. */
 void sbx_proc_release(struct sbx_proc *p);
+/* Kill every process that still runs (berthd stops). */
+void sbx_proc_kill_all(struct berthd *d);
 
 /* ---- files.c ---- */
 
@@ -238,7 +242,5 @@ bool sbx_commands_serve(struct sbx_call *c);
 /* The session of the call's sessionId (default one when absent), created on first use. */
 struct sbx_session *sbx_call_session(struct sbx_call *c);
 void sbx_process_free(struct sbx_process *pr);
-/* Kill every running process of `si` (berthd stops). */
-void sbx_processes_kill_all(struct sbx_inst *si);
 
 #endif

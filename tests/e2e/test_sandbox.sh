@@ -266,6 +266,40 @@ berth exec Nope/x true 2> "$STATE/err"
 check_eq "an unknown class: 1" 1 $?
 check_contains "saying so" "no container class \`Nope\`" "$(cat "$STATE/err")"
 
+echo "-- details"
+check_eq "a NUL in a path: 400" 400 "$(post read '{"path": "/etc/passwd\u0000.txt"}' | jq .httpStatus)"
+out=$(post execute '{"command": "echo in the background", "background": true}')
+id=$(echo "$out" | jq -r .processId)
+check_eq "execute with background: true starts a process" true "$(echo "$out" | jq '.success and .pid > 0')"
+wait_for "its output" 30 sh -c "curl -s --unix-socket $SOCK $S/process/$id/logs | grep -q background"
+
+kill -TERM $BERTHD
+wait $BERTHD
+check_eq "berthd stops cleanly" 0 $?
+
+echo "-- berthd stops (leaving containers running) while a command runs"
+"$BERTH_BIN/berthd" --live-restore --config "$STATE/berth.jsonc" >> "$STATE/berthd.log" 2>&1 &
+BERTHD=$!
+wait_for "the API" 50 sh -c "curl -s --unix-socket $SOCK http://b/v1/health | grep -q ok"
+api -N -d '{"command": "echo begun; sleep 100"}' "$S/execute/stream" > "$STATE/longcmd.sse" &
+CMD=$!
+wait_for "the command" 50 grep -q begun "$STATE/longcmd.sse"
+start=$(date +%s)
+kill -TERM $BERTHD
+wait $BERTHD
+check_eq "berthd stops cleanly" 0 $?
+check_true "at once, without waiting for the command ($(($(date +%s) - start)) s)" test $(($(date +%s) - start)) -lt 5
+wait $CMD
+check_eq "the command was killed, and the stream said so" "start stdout error" \
+	"$(sed -n 's/^data: //p' "$STATE/longcmd.sse" | jq -r '.type' | flat)"
+check_contains "why" "berthd is stopping: the command was killed" "$(cat "$STATE/longcmd.sse")"
+# The container was left running: the next berthd adopts it, and stops it.
+"$BERTH_BIN/berthd" --config "$STATE/berth.jsonc" >> "$STATE/berthd.log" 2>&1 &
+BERTHD=$!
+wait_for "the API" 50 sh -c "curl -s --unix-socket $SOCK http://b/v1/health | grep -q ok"
+check_contains "the container still runs" '"status":"healthy"' "$(api "$I/state")"
+check_eq "the killed command is gone from it" 0 "$(in_ctr ps -o args | jq -r .stdout | grep -cx 'sleep 100')"
+check_eq "and the sandbox works in it" "/workspace" "$(run pwd)"
 kill -TERM $BERTHD
 wait $BERTHD
 check_eq "berthd stops cleanly" 0 $?
