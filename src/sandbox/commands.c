@@ -333,6 +333,9 @@ static void run_started(struct sbx_proc *p, const berth_error_t *err)
 		run_done(r);
 		return;
 	}
+	/* A client that left while the helper worked: the command goes with it. */
+	if (berth_http_request_gone(r->c->req))
+		sbx_proc_kill(p);
 	if (streaming(r)) {
 		sbx_sse_begin(r->c->req);
 		send_event(r, json_pack("{s:s, s:s, s:i}", "type", "start", "command", r->command,

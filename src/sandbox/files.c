@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -569,11 +570,20 @@ static int do_list(struct fs_job *j, int root)
 	return 0;
 }
 
+static void do_op(struct fs_job *j, int root);
+
+/*
+ * The work happens with the container user's file system identity
+ * (setfsuid is per thread): a container that runs as a user cannot have
+ * berthd write where that user may not, and what is created is that
+ * user's. The root is opened before, as berthd.
+ */
 static void fs_work(uv_work_t *req)
 {
 	struct fs_job *j = req->data;
 	cleanup_close int root = -1;
-	int fd;
+	bool as_user = j->uid != 0 || j->gid != 0;
+	int old_uid = 0, old_gid = 0;
 
 	if (j->op == FS_STREAM_CHUNK) {
 		do_stream_chunk(j);
@@ -582,6 +592,22 @@ static void fs_work(uv_work_t *req)
 	root = open_root(j);
 	if (root < 0)
 		return;
+	if (as_user) {
+		old_gid = setfsgid(j->gid);
+		old_uid = setfsuid(j->uid);
+	}
+	do_op(j, root);
+	if (as_user) {
+		/* Back to berthd's own before the thread runs anything else. */
+		setfsuid((uid_t)old_uid);
+		setfsgid((gid_t)old_gid);
+	}
+}
+
+static void do_op(struct fs_job *j, int root)
+{
+	int fd;
+
 	switch (j->op) {
 	case FS_MKDIR_P:
 		mkdir_p(j, root, j->path);
