@@ -149,6 +149,12 @@ $(BUILD)/tests/test_client: $(BUILD)/obj/tests/unit/test_client.o \
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CLIENT_LIBS) -lcmocka
 
+# test_sandbox checks the sandbox's pure parts: sessions' scripts and text.
+$(BUILD)/tests/test_sandbox: $(BUILD)/obj/tests/unit/test_sandbox.o \
+		$(call obj,src/sandbox/session.c src/sandbox/text.c) $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
 # test_hooks checks berthd's webhook rules: it links that object and libcurl.
 $(BUILD)/tests/test_hooks: $(BUILD)/obj/tests/unit/test_hooks.o $(call obj,src/daemon/hooks.c) \
 		$(LIBBERTH)

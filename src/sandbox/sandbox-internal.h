@@ -2,8 +2,9 @@
 /*
  * What the sandbox module's files share: the calls (one API request under a
  * lease), the per-instance state (sessions, processes), the SDK's answer and
- * error shapes (router.c), processes in a container (proc.c), sessions'
- * shell scripts (session.c), file work (files.c) and commands (commands.c).
+ * error shapes (router.c), UTF-8 for JSON (text.c), processes in a container
+ * (proc.c), sessions' shell scripts (session.c), file work (files.c) and
+ * commands (commands.c).
  */
 #ifndef BERTH_SANDBOX_INTERNAL_H
 #define BERTH_SANDBOX_INTERNAL_H
@@ -104,7 +105,7 @@ struct sbx_waiter {
 	struct sbx_waiter *next;
 };
 
-/* ---- router.c ---- */
+/* ---- router.c (and text.c) ---- */
 
 /* The SDK's ISO-8601 time of now, "2026-01-02T03:04:05.678Z". */
 void sbx_timestamp(char buf[32]);
