@@ -79,6 +79,7 @@ static void maybe_free(struct proc *p)
 		p->d->sandbox->procs = p->pub.next;
 	if (p->pub.next != NULL)
 		p->pub.next->prev = p->pub.prev;
+	p->d->sandbox->n_procs--;
 	berth_close_keep_errno(p->pidfd);
 	berth_strv_free(p->argv);
 	berth_strv_free(p->env);
@@ -453,6 +454,7 @@ struct sbx_proc *sbx_proc_start(struct berthd *d, struct berthd_lease *lease,
 {
 	struct proc *p = xcalloc(1, sizeof(*p));
 	int sv[2], out[2], err[2];
+	bool too_many;
 
 	p->pub.data = data;
 	p->d = d;
@@ -461,6 +463,7 @@ struct sbx_proc *sbx_proc_start(struct berthd *d, struct berthd_lease *lease,
 	if (p->pub.next != NULL)
 		p->pub.next->prev = &p->pub;
 	d->sandbox->procs = &p->pub;
+	d->sandbox->n_procs++;
 	p->lease = lease;
 	p->ctr = berthd_lease_container(lease);
 	p->ops = ops;
@@ -475,12 +478,13 @@ struct sbx_proc *sbx_proc_start(struct berthd *d, struct berthd_lease *lease,
 		memcpy(p->stdin_data, spec->stdin_data, spec->stdin_len);
 		p->stdin_len = spec->stdin_len;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+	/* Each costs berthd five descriptors: a bound keeps them for everything else. */
+	too_many = d->sandbox->n_procs > SBX_RUNNING_MAX;
+	if (too_many || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		sv[0] = sv[1] = -1;
-	}
-	if (pipe2(out, O_CLOEXEC) < 0)
+	if (too_many || pipe2(out, O_CLOEXEC) < 0)
 		out[0] = out[1] = -1;
-	if (pipe2(err, O_CLOEXEC) < 0)
+	if (too_many || pipe2(err, O_CLOEXEC) < 0)
 		err[0] = err[1] = -1;
 	p->child_fd[0] = sv[1];
 	p->child_fd[1] = out[1];
@@ -499,9 +503,15 @@ struct sbx_proc *sbx_proc_start(struct berthd *d, struct berthd_lease *lease,
 				p->eof[i] = true;
 		}
 		if (ours[OUT] < 0 || ours[ERR] < 0 || ours[SOCK] < 0 || p->ctr == NULL) {
-			berth_error_set(&p->err, p->ctr == NULL ? ESRCH : EMFILE,
-			                p->ctr == NULL ? "the container has ended"
-			                               : "make the process's pipes");
+			if (p->ctr == NULL)
+				berth_error_set_plain(&p->err, ESRCH, "the container has ended");
+			else if (too_many)
+				berth_error_set_plain(&p->err, EAGAIN,
+				                      "too many commands and processes run at once "
+				                      "(at most %d)",
+				                      SBX_RUNNING_MAX);
+			else
+				berth_error_set(&p->err, EMFILE, "make the process's pipes");
 			p->result = -1;
 			p->pending++;
 			/* Answered on the loop's next turn, as after an exec. */

@@ -27,7 +27,9 @@
 /* Process records kept per instance (finished ones go first). */
 #define SBX_PROCS_MAX 256
 /* Sessions per instance. */
-#define SBX_SESSIONS_MAX    256
+#define SBX_SESSIONS_MAX 256
+/* Commands and processes running at once, all instances together. */
+#define SBX_RUNNING_MAX     512
 #define SBX_DEFAULT_SESSION "default"
 #define SBX_DEFAULT_CWD     "/workspace"
 
@@ -82,6 +84,7 @@ struct sbx_inst {
 struct berthd_sandbox {
 	struct sbx_inst *insts;
 	struct sbx_proc *procs; /* every process in a container, for berthd's stop */
+	size_t n_procs;
 	bool stopping;
 };
 
