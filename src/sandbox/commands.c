@@ -432,6 +432,8 @@ static void execute(struct sbx_call *c, bool stream)
 		return sbx_call_fail(c, "VALIDATION_FAILED", "too many sessions (at most %d)",
 		                     SBX_SESSIONS_MAX);
 	}
+	if (json_object_get(c->body, "timeoutMs") == NULL)
+		r->timeout_ms = r->s->command_timeout_ms;
 	if (!c->inst->workspace_made && strcmp(r->s->cwd, SBX_DEFAULT_CWD) == 0)
 		sbx_files_mkdir_p(c, SBX_DEFAULT_CWD, on_workspace, r);
 	else
@@ -646,9 +648,12 @@ static void session_create(struct sbx_call *c)
 {
 	const char *id, *cwd;
 	cleanup_free char *gen = NULL;
+	struct sbx_session *s;
+	uint64_t timeout = 0;
 	json_t *env;
 
-	if (!sbx_get_string(c, "id", false, &id) || !sbx_get_string(c, "cwd", false, &cwd))
+	if (!sbx_get_string(c, "id", false, &id) || !sbx_get_string(c, "cwd", false, &cwd) ||
+	    !sbx_get_uint(c, "commandTimeoutMs", TIMEOUT_MAX_MS, &timeout, NULL))
 		return;
 	if (cwd != NULL && cwd[0] != '/')
 		return sbx_call_fail(c, "VALIDATION_FAILED", "`cwd` must be an absolute path");
@@ -671,7 +676,8 @@ static void session_create(struct sbx_call *c)
 		                     SBX_SESSIONS_MAX);
 	if (!sbx_get_env(c, "env", &env))
 		return;
-	sbx_session_new(c->inst, id, env, cwd);
+	s = sbx_session_new(c->inst, id, env, cwd);
+	s->command_timeout_ms = timeout;
 	json_decref(env);
 	sbx_respond_ok(c->req, json_pack("{s:s, s:s, s:n}", "id", id, "message", "session created",
 	                                 "containerPlacementId"));

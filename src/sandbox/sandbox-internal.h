@@ -42,6 +42,7 @@ struct sbx_session {
 	char *cwd;     /* absolute */
 	char *exports; /* shell text restoring its exported variables (the shell's `export -p`) */
 	bool busy;     /* a command runs in it; others queue, in order */
+	uint64_t command_timeout_ms; /* for a command without its own timeoutMs; 0: none */
 	struct sbx_waiter *queue, **queue_tail;
 	struct sbx_session *next;
 };

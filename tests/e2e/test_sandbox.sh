@@ -68,9 +68,12 @@ out=$(post session/create '{"id": "work", "env": {"LANG_X": "it'"'"'s"}, "cwd": 
 check_eq "session/create" "true work" "$(echo "$out" | jq -r '"\(.success) \(.id)"')"
 check_eq "starts in its cwd with its env" "/etc it's" "$(run 'echo $PWD $LANG_X' work)"
 check_eq "sessions are apart" "/tmp" "$(run pwd)"
+post session/create '{"id": "quick", "commandTimeoutMs": 200}' > /dev/null
+check_eq "a session's commandTimeoutMs" "137 true" "$(post execute '{"command": "sleep 5", "sessionId": "quick"}' | jq -r '"\(.exitCode) \(.timedOut)"')"
+check_eq "a command's own timeoutMs wins" 0 "$(post execute '{"command": "sleep 0.4", "sessionId": "quick", "timeoutMs": 5000}' | jq .exitCode)"
 check_eq "the same id again: 409 SESSION_ALREADY_EXISTS" "409 SESSION_ALREADY_EXISTS" \
 	"$(post session/create '{"id": "work"}' | jq -r '"\(.httpStatus) \(.code)"')"
-check_eq "session/list" "default,work" "$(api "$S/session/list" | jq -r '.sessions | sort | join(",")')"
+check_eq "session/list" "default,quick,work" "$(api "$S/session/list" | jq -r '.sessions | sort | join(",")')"
 check_eq "session/delete" true "$(post session/delete '{"sessionId": "work"}' | jq .success)"
 check_eq "an unknown one: 404" 404 "$(post session/delete '{"sessionId": "work"}' | jq .httpStatus)"
 # Commands of one session run in order, one after the other.
