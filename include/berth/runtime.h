@@ -131,6 +131,8 @@ struct berth_exec_spec {
 	bool has_user; /* false: the container's uid/gid */
 	uint32_t uid, gid;
 	int stdio[3];
+	/* stdin is a terminal (a pty's slave): it becomes the process's controlling terminal */
+	bool tty;
 };
 
 /*

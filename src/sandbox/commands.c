@@ -353,7 +353,8 @@ static void run_start(struct run *r, char **argv, char **env, const char *cwd,
 	                             .cwd = cwd,
 	                             .stdin_data = stdin_data,
 	                             .stdin_len = stdin_len,
-	                             .timeout_ms = r->timeout_ms};
+	                             .timeout_ms = r->timeout_ms,
+	                             .tty = -1};
 
 	r->start_ms = now_ms();
 	berth_http_request_on_gone(r->c->req, on_gone, r);
@@ -948,7 +949,7 @@ static void process_start(struct sbx_call *c)
 	const char *command, *id, *cwd;
 	struct sbx_session *s;
 	struct sbx_process *pr;
-	struct sbx_proc_spec spec = {0};
+	struct sbx_proc_spec spec = {.tty = -1};
 	uint64_t t = 0;
 	char **argv;
 	json_t *env;

@@ -60,6 +60,7 @@ struct proc {
 	char *stdin_data;
 	size_t stdin_len;
 	uint64_t timeout_ms;
+	bool tty;
 	bool paused, exited, released;
 	bool exit_seen; /* the pidfd said so, the reap waits for a kill in flight */
 	int kills;      /* kill jobs in flight */
@@ -374,6 +375,7 @@ static void exec_work(uv_work_t *req)
 	        .env = p->env,
 	        .workdir = p->cwd,
 	        .stdio = {p->child_fd[0], p->child_fd[1], p->child_fd[2]},
+	        .tty = p->tty,
 	};
 
 	p->result = berth_container_exec(p->ctr, &spec, &p->pub.pid, &p->pidfd, &p->err);
@@ -425,7 +427,9 @@ static void after_exec(uv_work_t *req, int status)
 	}
 	for (int i = 0; i < N_PIPES; i++)
 		start_reading(p, i);
-	if (p->stdin_len > 0) {
+	if (!p->pipe_open[SOCK]) {
+		/* A terminal's input comes through its master. */
+	} else if (p->stdin_len > 0) {
 		uv_buf_t b = uv_buf_init(p->stdin_data, (unsigned)p->stdin_len);
 		p->wreq.data = p;
 		if (uv_write(&p->wreq, (uv_stream_t *)&p->pipe[SOCK], &b, 1, on_stdin_written) == 0)
@@ -478,45 +482,67 @@ struct sbx_proc *sbx_proc_start(struct berthd *d, struct berthd_lease *lease,
 		memcpy(p->stdin_data, spec->stdin_data, spec->stdin_len);
 		p->stdin_len = spec->stdin_len;
 	}
-	/* Each costs berthd five descriptors: a bound keeps them for everything else. */
-	too_many = d->sandbox->n_procs > SBX_RUNNING_MAX;
-	if (too_many || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		sv[0] = sv[1] = -1;
-	if (too_many || pipe2(out, O_CLOEXEC) < 0)
-		out[0] = out[1] = -1;
-	if (too_many || pipe2(err, O_CLOEXEC) < 0)
-		err[0] = err[1] = -1;
-	p->child_fd[0] = sv[1];
-	p->child_fd[1] = out[1];
-	p->child_fd[2] = err[1];
-	{
-		int ours[N_PIPES] = {out[0], err[0], sv[0]};
-		for (int i = 0; i < N_PIPES; i++) {
-			uv_pipe_init(d->loop, &p->pipe[i], 0);
-			p->pipe[i].data = p;
-			p->pipe_open[i] = true;
-			if (ours[i] >= 0 && uv_pipe_open(&p->pipe[i], ours[i]) < 0) {
-				close(ours[i]);
-				ours[i] = -1;
-			}
-			if (ours[i] < 0)
-				p->eof[i] = true;
-		}
-		if (ours[OUT] < 0 || ours[ERR] < 0 || ours[SOCK] < 0 || p->ctr == NULL) {
-			if (p->ctr == NULL)
-				berth_error_set_plain(&p->err, ESRCH, "the container has ended");
-			else if (too_many)
-				berth_error_set_plain(&p->err, EAGAIN,
-				                      "too many commands and processes run at once "
-				                      "(at most %d)",
-				                      SBX_RUNNING_MAX);
-			else
-				berth_error_set(&p->err, EMFILE, "make the process's pipes");
+	if (spec->tty >= 0) {
+		/* A terminal: its slave three times over, no pipes. */
+		p->tty = true;
+		for (int i = 0; i < 3; i++)
+			p->child_fd[i] = fcntl(spec->tty, F_DUPFD_CLOEXEC, 3);
+		for (int i = 0; i < N_PIPES; i++)
+			p->eof[i] = true;
+		if (p->child_fd[0] < 0 || p->child_fd[1] < 0 || p->child_fd[2] < 0 ||
+		    p->ctr == NULL || d->sandbox->n_procs > SBX_RUNNING_MAX) {
+			berth_error_set_plain(&p->err, p->ctr == NULL ? ESRCH : EAGAIN,
+			                      p->ctr == NULL ? "the container has ended"
+			                                     : "too many commands and processes");
 			p->result = -1;
 			p->pending++;
-			/* Answered on the loop's next turn, as after an exec. */
 			uv_queue_work(d->loop, &p->work, no_work, after_exec);
 			return &p->pub;
+		}
+	} else {
+		/* Each costs berthd five descriptors: a bound keeps them for everything else. */
+		too_many = d->sandbox->n_procs > SBX_RUNNING_MAX;
+		if (too_many || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+			sv[0] = sv[1] = -1;
+		if (too_many || pipe2(out, O_CLOEXEC) < 0)
+			out[0] = out[1] = -1;
+		if (too_many || pipe2(err, O_CLOEXEC) < 0)
+			err[0] = err[1] = -1;
+		p->child_fd[0] = sv[1];
+		p->child_fd[1] = out[1];
+		p->child_fd[2] = err[1];
+		{
+			int ours[N_PIPES] = {out[0], err[0], sv[0]};
+			for (int i = 0; i < N_PIPES; i++) {
+				uv_pipe_init(d->loop, &p->pipe[i], 0);
+				p->pipe[i].data = p;
+				p->pipe_open[i] = true;
+				if (ours[i] >= 0 && uv_pipe_open(&p->pipe[i], ours[i]) < 0) {
+					close(ours[i]);
+					ours[i] = -1;
+				}
+				if (ours[i] < 0)
+					p->eof[i] = true;
+			}
+			if (ours[OUT] < 0 || ours[ERR] < 0 || ours[SOCK] < 0 || p->ctr == NULL) {
+				if (p->ctr == NULL)
+					berth_error_set_plain(&p->err, ESRCH,
+					                      "the container has ended");
+				else if (too_many)
+					berth_error_set_plain(
+					        &p->err, EAGAIN,
+					        "too many commands and processes run at once "
+					        "(at most %d)",
+					        SBX_RUNNING_MAX);
+				else
+					berth_error_set(&p->err, EMFILE,
+					                "make the process's pipes");
+				p->result = -1;
+				p->pending++;
+				/* Answered on the loop's next turn, as after an exec. */
+				uv_queue_work(d->loop, &p->work, no_work, after_exec);
+				return &p->pub;
+			}
 		}
 	}
 	p->timeout_ms = spec->timeout_ms;

@@ -194,6 +194,12 @@ struct sbx_proc_spec {
 	const void *stdin_data;
 	size_t stdin_len;
 	uint64_t timeout_ms; /* 0: none */
+	/*
+	 * A pty's slave, or -1: with one, it is the process's stdin, stdout and
+	 * stderr and its controlling terminal, and there are no pipes (the
+	 * owner reads the master); output and the stdin socket are unused.
+	 */
+	int tty;
 };
 
 struct sbx_proc {
