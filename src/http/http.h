@@ -156,6 +156,36 @@ size_t berth_http_stream_queued(const struct berth_http_request *req);
 void berth_http_stream_on_drain(struct berth_http_request *req, size_t low_water,
                                 void (*fn)(struct berth_http_request *req, void *arg), void *arg);
 
+/*
+ * An upgraded connection (101 Switching Protocols): raw bytes both ways,
+ * for a protocol of the handler's own (a WebSocket). Owned by the server:
+ * valid until on_close has been called, or berth_http_raw_close().
+ */
+struct berth_http_raw;
+
+struct berth_http_raw_ops {
+	void (*data)(void *arg, const char *data, size_t len); /* what the client sent */
+	void (*drain)(void *arg); /* the write queue has emptied; may be NULL */
+	void (*close)(void *arg); /* the connection ended (not after raw_close) */
+};
+
+/*
+ * Answer `req` (a request with `Upgrade:`) with 101 and `extra_headers`
+ * (complete lines, e.g. "Upgrade: websocket\r\nSec-WebSocket-Accept:
+ * ...\r\n"), and take its connection over; the request is freed. Bytes the
+ * client sent after its head come first, on the loop's next turn. NULL when
+ * the client has already gone (the request is freed then too).
+ */
+struct berth_http_raw *berth_http_upgrade(struct berth_http_request *req, const char *extra_headers,
+                                          const struct berth_http_raw_ops *ops, void *arg);
+/* Queue bytes; as berth_http_stream_write(): 0, 1 above the high-water mark, or -ECONNRESET. */
+int berth_http_raw_write(struct berth_http_raw *r, const void *data, size_t len);
+size_t berth_http_raw_queued(const struct berth_http_raw *r);
+/* Stop or resume reading (a consumer that is behind). */
+void berth_http_raw_pause(struct berth_http_raw *r, bool paused);
+/* Close once what is queued is written; no callback follows. */
+void berth_http_raw_close(struct berth_http_raw *r);
+
 /* The standard reason phrase of `status` ("Not Found"), or "Unknown". */
 const char *berth_http_reason(int status);
 

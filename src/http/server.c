@@ -78,6 +78,14 @@ struct http_conn {
 	bool failed; /* answered by fail_request(); closes once written */
 	bool closing;
 	int open_handles;
+	struct berth_http_raw *raw; /* upgraded: bytes go to it, not the parser */
+};
+
+struct berth_http_raw {
+	struct http_conn *conn;
+	struct berth_http_raw_ops ops;
+	void *arg;
+	bool closed; /* by its owner: no more callbacks */
 };
 
 static const struct berth_http_options default_options = {
@@ -436,6 +444,7 @@ static void conn_handle_closed(uv_handle_t *h)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	s->n_conns--;
+	free(c->raw);
 	request_free(c->req);
 	free(c->in);
 	free(c);
@@ -450,6 +459,10 @@ static void conn_close(struct http_conn *c)
 	/* The handler still holds it; its answer (or stream end) frees it. */
 	if (c->active != NULL)
 		request_orphan(steal_pointer(&c->active));
+	if (c->raw != NULL && !c->raw->closed && c->raw->ops.close != NULL) {
+		c->raw->closed = true;
+		c->raw->ops.close(c->raw->arg);
+	}
 	uv_close(&c->h.handle, conn_handle_closed);
 	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
 }
@@ -471,6 +484,9 @@ static void on_written(uv_write_t *wr, int status)
 	if (!c->closing && (status < 0 || w->close_after))
 		conn_close(c);
 	free(w);
+	if (!c->closing && c->raw != NULL && !c->raw->closed && c->raw->ops.drain != NULL &&
+	    c->h.stream.write_queue_size == 0)
+		c->raw->ops.drain(c->raw->arg);
 	/* After a close the request is gone, and on_gone has been called instead. */
 	req = c->closing ? NULL : c->active;
 	if (req != NULL && req->on_drain != NULL &&
@@ -609,6 +625,17 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 	}
 	if (n < 0) {
 		conn_close(c);
+		return;
+	}
+	if (c->raw != NULL) {
+		/*
+		 * Upgraded: the bytes are the new protocol's, passed on — after
+		 * those that came with the request, if raw_leftover has not run yet.
+		 */
+		size_t total = c->in_len + (size_t)n;
+		c->in_len = 0;
+		if (!c->raw->closed)
+			c->raw->ops.data(c->raw->arg, c->in, total);
 		return;
 	}
 	c->in_len += (size_t)n;
@@ -750,6 +777,89 @@ void berth_http_respond(struct berth_http_request *req, int status, const char *
 		memcpy(out + head_len, body, len);
 	conn_write(c, out, head_len + len, !c->keep_alive || c->peer_eof);
 	request_done(req);
+}
+
+/* The bytes that came with the upgrade request, after its head. */
+static void raw_leftover(uv_timer_t *t)
+{
+	struct http_conn *c = t->data;
+	size_t n = c->in_len;
+
+	c->in_len = 0;
+	if (n > 0 && !c->closing && c->raw != NULL && !c->raw->closed)
+		c->raw->ops.data(c->raw->arg, c->in, n);
+}
+
+struct berth_http_raw *berth_http_upgrade(struct berth_http_request *req, const char *extra_headers,
+                                          const struct berth_http_raw_ops *ops, void *arg)
+{
+	struct http_conn *c = req->conn;
+	struct berth_http_raw *r;
+	char *head;
+
+	req->responded = true;
+	if (c == NULL) {
+		request_free(req);
+		return NULL;
+	}
+	head = xasprintf("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n%s\r\n",
+	                 extra_headers != NULL ? extra_headers : "");
+	r = xcalloc(1, sizeof(*r));
+	r->conn = c;
+	r->ops = *ops;
+	r->arg = arg;
+	c->raw = r;
+	c->keep_alive = false;
+	c->active = NULL;
+	request_free(req);
+	conn_write(c, head, strlen(head), false);
+	/* No more timeouts: the new protocol has its own. */
+	uv_timer_stop(&c->timer);
+	if (!c->closing) {
+		uv_timer_start(&c->timer, raw_leftover, 0, 0);
+		uv_read_start(&c->h.stream, on_alloc, on_read);
+	}
+	return c->closing ? NULL : r;
+}
+
+int berth_http_raw_write(struct berth_http_raw *r, const void *data, size_t len)
+{
+	struct http_conn *c = r->conn;
+	char *copy;
+
+	if (c->closing)
+		return -ECONNRESET;
+	copy = xmalloc(len > 0 ? len : 1);
+	memcpy(copy, data, len);
+	if (conn_write(c, copy, len, false) < 0)
+		return -ECONNRESET;
+	return c->h.stream.write_queue_size > c->server->opt.stream_high_water ? 1 : 0;
+}
+
+size_t berth_http_raw_queued(const struct berth_http_raw *r)
+{
+	return r->conn->closing ? 0 : r->conn->h.stream.write_queue_size;
+}
+
+void berth_http_raw_pause(struct berth_http_raw *r, bool paused)
+{
+	struct http_conn *c = r->conn;
+
+	if (c->closing)
+		return;
+	if (paused)
+		uv_read_stop(&c->h.stream);
+	else
+		uv_read_start(&c->h.stream, on_alloc, on_read);
+}
+
+void berth_http_raw_close(struct berth_http_raw *r)
+{
+	struct http_conn *c = r->conn;
+
+	r->closed = true;
+	if (!c->closing)
+		conn_write(c, xstrdup(""), 0, true);
 }
 
 void berth_http_respond_json(struct berth_http_request *req, int status, json_t *body)
