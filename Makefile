@@ -33,10 +33,11 @@ ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) \
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 # http-parser ships no pkg-config file.
 LIBS := $(shell pkg-config --libs $(PKGS)) -lhttp_parser
-DAEMON_LIBS := $(shell pkg-config --libs $(DAEMON_PKGS))
+# wslay (WebSocket frames: berth exec -it) ships no pkg-config file.
+DAEMON_LIBS := $(shell pkg-config --libs $(DAEMON_PKGS)) -lwslay
 # Only berth-client links libcurl (Debian has no static libcurl, and `berth`
 # must stay static).
-CLIENT_LIBS := $(shell pkg-config --libs libcurl jansson)
+CLIENT_LIBS := $(shell pkg-config --libs libcurl jansson) -lwslay
 
 # make TRACE=1: timestamps of every start step on stderr (include/berth/trace.h).
 ifneq ($(TRACE),)

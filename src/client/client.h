@@ -117,6 +117,20 @@ int berth_client_stream_post(struct berth_client *c, const char *path, json_t *b
                              berth_client_stream_fn fn, void *arg, long *status,
                              berth_error_t *err);
 
+/*
+ * GET `path` upgraded (101) to a protocol of its own: `headers` are the
+ * request's extra lines (Upgrade, Sec-WebSocket-Key, ...). Then the
+ * connection carries raw bytes: berth_client_raw_send/recv (-EAGAIN when
+ * they would block; poll berth_client_socket()). Bytes that came with the
+ * answer's head are in *leftover (malloc'd). An error answer: its message
+ * in `err`, its status in *status.
+ */
+int berth_client_upgrade(struct berth_client *c, const char *path, const char *headers,
+                         char **leftover, size_t *leftover_len, long *status, berth_error_t *err);
+ssize_t berth_client_raw_send(struct berth_client *c, const void *buf, size_t len);
+ssize_t berth_client_raw_recv(struct berth_client *c, void *buf, size_t len);
+int berth_client_socket(struct berth_client *c);
+
 /* "/v1/classes/CLASS/instances/NAME" with both escaped, plus `suffix` (may be ""). */
 char *berth_client_instance_path(const char *class_name, const char *name, const char *suffix);
 
@@ -233,6 +247,9 @@ int berth_client_cmd_logs(int argc, char **argv, struct berth_client_opts *o);
 int berth_client_cmd_events(int argc, char **argv, struct berth_client_opts *o);
 int berth_client_cmd_classes(int argc, char **argv, struct berth_client_opts *o);
 int berth_client_cmd_exec(int argc, char **argv, struct berth_client_opts *o);
+/* exec-tty.c: `command` ({argv, env, cwd}) on a terminal over a WebSocket; the exit status. */
+int berth_client_exec_tty(struct berth_client *c, const char *path, json_t *command,
+                          bool interactive);
 
 /* The commands and what each does (the client run without a command). */
 void berth_client_list(FILE *f);

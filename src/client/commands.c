@@ -145,10 +145,13 @@ static const struct berth_client_command commands[] = {
          "Options:\n"
          "  -e, --env KEY=VALUE     an environment variable (repeatable)\n"
          "  -w, --workdir DIR       where it runs (absolute; default /)\n"
-         "  -t, --timeout DURATION  kill it, and whatever it started, after DURATION\n"
-         "                          (e.g. 30s, 500ms)\n"
-         "  -i, --stdin             send berth's stdin to it (read to its end first, up\n"
-         "                          to 16 MiB); otherwise its stdin is empty\n" CONNECTION_HELP,
+         "  -i, --interactive       send berth's stdin to it: without -t read to its end\n"
+         "                          first (up to 16 MiB); otherwise its stdin is empty\n"
+         "  -t, --tty               on a terminal of the container's (a pty), over a\n"
+         "                          WebSocket: with -i, berth's terminal is raw meanwhile\n"
+         "                          and ^C reaches the command (berth exec -it APP/x sh)\n"
+         "      --timeout DURATION  kill it, and whatever it started, after DURATION\n"
+         "                          (e.g. 30s, 500ms; not with -t)\n" CONNECTION_HELP,
          berth_client_cmd_exec},
 };
 

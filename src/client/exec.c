@@ -113,8 +113,10 @@ int berth_client_cmd_exec(int argc, char **argv, struct berth_client_opts *o)
 	static const struct option own[] = {
 	        {"env", required_argument, NULL, 'e'},
 	        {"workdir", required_argument, NULL, 'w'},
-	        {"timeout", required_argument, NULL, 't'},
+	        {"timeout", required_argument, NULL, 'T'},
 	        {"stdin", no_argument, NULL, 'i'},
+	        {"interactive", no_argument, NULL, 'i'},
+	        {"tty", no_argument, NULL, 't'},
 	        {NULL, 0, NULL, 0},
 	};
 	cleanup_client struct berth_client *c = NULL;
@@ -128,11 +130,11 @@ int berth_client_cmd_exec(int argc, char **argv, struct berth_client_opts *o)
 	json_t *args;
 	uint64_t ms;
 	long status = 0;
-	bool with_stdin = false;
+	bool with_stdin = false, tty = false;
 	int opt, r;
 
 	/* "+": options end at CLASS/NAME; what follows is the command's own. */
-	while ((opt = berth_client_getopt(argc, argv, "+e:w:t:i", own, o)) != -1) {
+	while ((opt = berth_client_getopt(argc, argv, "+e:w:it", own, o)) != -1) {
 		switch (opt) {
 		case 'e':
 			if (berth_client_parse_kv("--env", optarg, env, &err) < 0)
@@ -145,6 +147,9 @@ int berth_client_cmd_exec(int argc, char **argv, struct berth_client_opts *o)
 			json_object_set_new(body, "cwd", json_string(optarg));
 			break;
 		case 't':
+			tty = true;
+			break;
+		case 'T':
 			if (berth_parse_duration(optarg, &ms, &err) < 0 || ms == 0)
 				return berth_client_usage_error("exec", "--timeout: %s",
 				                                ms == 0 ? "must be more than 0"
@@ -181,6 +186,16 @@ int berth_client_cmd_exec(int argc, char **argv, struct berth_client_opts *o)
 	json_object_set_new(body, "argv", args);
 	if (json_object_size(env) > 0)
 		json_object_set(body, "env", env);
+	if (tty && json_object_get(body, "timeoutMs") != NULL)
+		return berth_client_usage_error("exec", "--timeout is for commands without --tty");
+	if (tty) {
+		if ((r = berth_client_connect("exec", o, &c)) != 0)
+			return r;
+		path = berth_client_instance_path(class_name, name, "/exec");
+		json_object_del(body, "stream");
+		json_object_del(body, "encoding");
+		return berth_client_exec_tty(c, path, body, with_stdin);
+	}
 	if (with_stdin && read_stdin(body, &err) < 0)
 		return berth_client_fail(&err);
 	if ((r = berth_client_connect("exec", o, &c)) != 0)

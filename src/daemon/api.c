@@ -465,8 +465,14 @@ static void instance_endpoint(struct route_args *a)
 	if (a->n > 5)
 		return not_found(a);
 	if (strcmp(action, "exec") == 0) {
-		if (method_is(a, "POST"))
+		const char *up = berth_http_header(a->req, "upgrade");
+		if (up != NULL && strcasecmp(up, "websocket") == 0 && method_is(a, "GET"))
+			berthd_sandbox_exec_tty(a->d, a->req, cls, name);
+		else if (up == NULL && method_is(a, "POST"))
 			berthd_sandbox_exec(a->d, a->req, cls, name);
+		else if (up != NULL)
+			berth_http_respond_error(a->req, 400, "bad_request",
+			                         "only a WebSocket upgrade is served here");
 		return;
 	}
 	if (strcmp(action, "files") == 0) {

@@ -512,6 +512,21 @@ void berthd_sandbox_exec(struct berthd *d, struct berth_http_request *req,
 	berthd_instance_acquire(d, cls, name, on_leased, c);
 }
 
+/* tty.c's handler of an interactive exec. */
+void sbx_tty_call(struct sbx_call *c);
+
+void berthd_sandbox_exec_tty(struct berthd *d, struct berth_http_request *req,
+                             const struct berth_config_class *cls, const char *name)
+{
+	struct sbx_call *c = call_new(d, req, cls, name, "exec", false);
+
+	if (c == NULL)
+		return;
+	c->berth_api = true;
+	c->handler = sbx_tty_call;
+	berthd_instance_acquire(d, cls, name, on_leased, c);
+}
+
 void berthd_sandbox_files(struct berthd *d, struct berth_http_request *req,
                           const struct berth_config_class *cls, const char *name)
 {

@@ -35,6 +35,13 @@ void berthd_sandbox_exec(struct berthd *d, struct berth_http_request *req,
                          const struct berth_config_class *cls, const char *name);
 
 /*
+ * GET .../exec upgraded to a WebSocket: an interactive command on a pty of
+ * the container's (see tty.c for the messages).
+ */
+void berthd_sandbox_exec_tty(struct berthd *d, struct berth_http_request *req,
+                             const struct berth_config_class *cls, const char *name);
+
+/*
  * GET .../files?path=P: the file's bytes (streamed, application/octet-stream);
  * PUT .../files?path=P: the body (spooled by the server) becomes the file,
  * its parents made as needed. Answers {path, size}.

@@ -258,7 +258,7 @@ printf '%s' "$all" | base64 -d > "$STATE/bytes.bin"
 check_eq "PUT .../files of a small file" 256 "$(api -T "$STATE/bytes.bin" "$I/files?path=/workspace/bytes.bin" | jq .size)"
 check_eq "binary output, byte for byte" "$(md5sum < /dev/null | cut -c1-8) $(printf '%s' "$all" | base64 -d | md5sum | cut -c1-8)" \
 	"$(berth exec Box/s1 true | md5sum | cut -c1-8) $(berth exec Box/s1 cat /workspace/bytes.bin | md5sum | cut -c1-8)"
-berth exec -t 300ms Box/s1 sleep 10
+berth exec --timeout 300ms Box/s1 sleep 10
 check_eq "--timeout: killed (137)" 137 $?
 berth exec Box/s1 no-such-command 2> "$STATE/err"
 check_eq "a missing command: 127" 127 $?
@@ -268,6 +268,33 @@ check_eq "no command: usage error (2)" 2 $?
 berth exec Nope/x true 2> "$STATE/err"
 check_eq "an unknown class: 1" 1 $?
 check_contains "saying so" "no container class \`Nope\`" "$(cat "$STATE/err")"
+
+echo "-- berth exec -t: a terminal of the container's, over a WebSocket"
+out=$(printf 'echo hi-$((1+2)); tty; exit 7\n' | berth exec -it Box/s1 sh 2>&1)
+check_eq "piped input, the command's exit status" 7 $?
+check_contains "its output" "hi-3" "$out"
+check_contains "on the container's own pty" "/dev/pts/0" "$out"
+out=$(berth exec -t Box/s1 sh -c 'test -t 0 && test -t 1 && echo on-a-tty; exit 4')
+check_eq "without -i" 4 $?
+check_contains "stdin and stdout are a terminal" "on-a-tty" "$out"
+berth exec -t Box/s1 no-such-command 2> "$STATE/err"
+check_eq "a missing command: 127" 127 $?
+check_contains "saying so" "executable not found in image: no-such-command" "$(cat "$STATE/err")"
+out=$(script -qec "stty cols 101 rows 31; BERTH_SOCKET=$SOCK $BERTH_BIN/berth exec -t Box/s1 stty size" /dev/null)
+check_contains "the window's size follows berth's terminal" "31 101" "$out"
+start=$(date +%s)
+out=$( (printf 'sleep 30\r'; sleep 1; printf '\003'; sleep 0.5; printf 'echo after-int\rexit 5\r') |
+	script -qec "BERTH_SOCKET=$SOCK $BERTH_BIN/berth exec -it Box/s1 sh" /dev/null)
+check_eq "through a real terminal: ^C interrupts, exit 5" 5 $?
+check_contains "the shell went on after ^C" "after-int" "$out"
+check_true "at once, not after sleep 30 ($(($(date +%s) - start)) s)" test $(($(date +%s) - start)) -lt 15
+(exec "$BERTH_BIN/berth" --socket "$SOCK" exec -t Box/s1 sleep 77 > /dev/null 2>&1) &
+TTYCMD=$!
+wait_for "the command" 50 sh -c "curl -s --unix-socket $SOCK -d '{\"argv\":[\"ps\",\"-o\",\"args\"]}' $I/exec | grep -q 'sleep 77'"
+kill -KILL $TTYCMD
+wait $TTYCMD 2>/dev/null
+wait_for "the command's end" 50 sh -c "! curl -s --unix-socket $SOCK -d '{\"argv\":[\"ps\",\"-o\",\"args\"]}' $I/exec | grep -q 'sleep 77'"
+check_eq "a client that leaves takes the command along" 0 "$(in_ctr ps -o args | jq -r .stdout | grep -cx 'sleep 77')"
 
 echo "-- details"
 check_eq "a NUL in a path: 400" 400 "$(post read '{"path": "/etc/passwd\u0000.txt"}' | jq .httpStatus)"
