@@ -110,11 +110,13 @@ struct run {
 	struct textsplit split[2];
 	double start_ms;
 	uint64_t timeout_ms;
+	json_t *env; /* execute: this command's own variables, for when the session is free */
 	bool behind; /* the stream's reader is slow: output paused */
 };
 
 static void run_free(struct run *r)
 {
+	json_decref(r->env);
 	free(r->command);
 	free(r->target_dir);
 	free(r->branch);
@@ -365,7 +367,7 @@ static void run_start(struct run *r, char **argv, char **env, const char *cwd,
 static void run_in_session(void *arg)
 {
 	struct run *r = arg;
-	json_t *env = json_object_get(r->c->body, "__env");
+	json_t *env = r->env;
 	const char *cwd = json_string_value(json_object_get(r->c->body, "cwd"));
 	char **argv = sbx_session_argv(r->s, r->command, env, cwd, true);
 
@@ -416,10 +418,9 @@ static void execute(struct sbx_call *c, bool stream)
 		return sbx_call_fail(c, "VALIDATION_FAILED", "`cwd` must be an absolute path");
 	if (!sbx_get_env(c, "env", &env))
 		return;
-	/* Kept with the body, for when the session is free. */
-	json_object_set_new(c->body, "__env", env != NULL ? env : json_object());
 	r = xcalloc(1, sizeof(*r));
 	r->c = c;
+	r->env = env;
 	r->kind = stream ? RUN_STREAM : RUN_EXECUTE;
 	r->command = xstrdup(command);
 	r->keep_cwd = cwd != NULL;
