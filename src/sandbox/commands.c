@@ -1178,6 +1178,8 @@ bool sbx_commands_serve(struct sbx_call *c)
 		session_delete(c);
 	else if (strcmp(p, "/api/git/checkout") == 0)
 		git_checkout(c);
+	else if (strcmp(p, "/api/port-watch") == 0)
+		sbx_port_watch(c);
 	else
 		return false;
 	return true;

@@ -34,6 +34,8 @@ static const struct {
         {"NOT_DIRECTORY", 400},
         {"INVALID_COMMAND", 400},
         {"INVALID_GIT_URL", 400},
+        {"INVALID_PORT", 400},
+        {"INVALID_PORT_NUMBER", 400},
         {"NAME_TOO_LONG", 400},
         {"VALIDATION_FAILED", 400},
         {"GIT_AUTH_FAILED", 401},

@@ -247,6 +247,11 @@ char *sbx_abs_path(struct sbx_call *c, const char *path);
 void sbx_files_mkdir_p(struct sbx_call *c, const char *path, void (*done)(void *arg, int err),
                        void *arg);
 
+/* ---- ports.c ---- */
+
+/* /api/port-watch: events until a port in the container answers (Process.waitForPort). */
+void sbx_port_watch(struct sbx_call *c);
+
 /* ---- commands.c ---- */
 
 bool sbx_commands_serve(struct sbx_call *c);

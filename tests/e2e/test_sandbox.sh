@@ -132,6 +132,17 @@ check_eq "a duplicate id is refused" PROCESS_ERROR "$(post process/start '{"comm
 check_eq "kill-all kills the running ones" 2 "$(api -X DELETE "$S/process/kill-all" | jq .cleanedCount)"
 check_eq "both killed" "killed killed" "$(api "$S/process/list" | jq -r '[.processes[] | select(.id | startswith("k")) | .status] | join(" ")')"
 
+echo "-- port-watch: until a port in the container answers"
+post process/start '{"command": "sleep 0.3; echo-server --port 9090", "processId": "srv"}' > /dev/null
+out=$(post port-watch '{"port": 9090, "mode": "http", "path": "/", "processId": "srv", "interval": 100}' | sed -n 's/^data: //p')
+check_eq "watching, then ready with the HTTP status" "watching ready 200" "$(echo "$out" | jq -r .type | flat) $(echo "$out" | jq -r 'select(.type=="ready") | .statusCode')"
+check_eq "mode tcp" "watching ready" "$(post port-watch '{"port": 9090, "mode": "tcp"}' | sed -n 's/^data: //p' | jq -r .type | flat)"
+post process/start '{"command": "sleep 0.2; exit 3", "processId": "dies"}' > /dev/null
+out=$(post port-watch '{"port": 9999, "mode": "tcp", "processId": "dies", "interval": 100}' | sed -n 's/^data: //p')
+check_eq "the process exits first: process_exited with its code" "watching process_exited 3" "$(echo "$out" | jq -r .type | flat) $(echo "$out" | jq -r 'select(.type=="process_exited") | .exitCode')"
+check_eq "no port: 400 INVALID_PORT" "400 INVALID_PORT" "$(post port-watch '{"mode": "tcp"}' | jq -r '"\(.httpStatus) \(.code)"')"
+api -X DELETE "$S/process/srv" > /dev/null
+
 echo "-- files"
 check_eq "write (utf-8), parents made" true "$(post write '{"path": "/workspace/a/b/hello.txt", "content": "héllo\n"}' | jq .success)"
 out=$(post read '{"path": "/workspace/a/b/hello.txt"}')

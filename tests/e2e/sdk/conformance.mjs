@@ -137,6 +137,16 @@ await throws('getProcess of none: ProcessNotFoundError', 'ProcessNotFoundError',
 await client.processes.startProcess('sleep 30', S, { processId: 'k' });
 eq('killAllProcesses', 1, (await client.processes.killAllProcesses()).cleanedCount);
 
+console.log('-- ports');
+await client.processes.startProcess('sleep 0.3; echo-server --port 9191', S, { processId: 'srv' });
+evs = await events(await client.ports.watchPort({ port: 9191, mode: 'http', path: '/', statusMin: 200,
+                                                  statusMax: 399, processId: 'srv', interval: 100 }));
+eq('watchPort: watching, then ready', ['watching', 'ready'], evs.map((e) => e.type));
+await client.processes.killProcess('srv');
+await client.processes.startProcess('sleep 0.2; exit 4', S, { processId: 'dies' });
+evs = await events(await client.ports.watchPort({ port: 9192, mode: 'tcp', processId: 'dies', interval: 100 }));
+eq('watchPort: the process exits first', ['process_exited', 4], [evs.at(-1).type, evs.at(-1).exitCode]);
+
 console.log('-- git');
 await throws('checkout without git in the image: GitError', 'GitError', 'GIT_OPERATION_FAILED', 500,
              () => client.git.checkout('https://example.com/org/repo.git', S));
