@@ -62,9 +62,10 @@ struct proc {
 	uint64_t timeout_ms;
 	bool tty;
 	bool paused, exited, released;
-	bool exit_seen; /* the pidfd said so, the reap waits for a kill in flight */
-	int kills;      /* kill jobs in flight */
-	int pending;    /* close callbacks and jobs still to come */
+	bool exit_seen;      /* the pidfd said so, the reap waits for a kill in flight */
+	bool kill_requested; /* before it ran */
+	int kills;           /* kill jobs in flight */
+	int pending;         /* close callbacks and jobs still to come */
 };
 
 static void maybe_free(struct proc *p)
@@ -344,8 +345,13 @@ void sbx_proc_kill(struct sbx_proc *pub)
 	struct proc *p = (struct proc *)pub;
 	struct kill_job *j;
 
-	if (p->exited || p->pidfd < 0 || pub->pid <= 0)
+	if (p->exited)
 		return;
+	if (p->pidfd < 0 || pub->pid <= 0) {
+		/* Still being started: killed as soon as it runs. */
+		p->kill_requested = true;
+		return;
+	}
 	pub->killed = true;
 	j = xcalloc(1, sizeof(*j));
 	j->work.data = j;
@@ -450,6 +456,8 @@ static void after_exec(uv_work_t *req, int status)
 	p->poll_open = true;
 	uv_poll_start(&p->exit_poll, UV_READABLE, on_exit_poll);
 	p->ops->started(&p->pub, NULL);
+	if (p->kill_requested)
+		sbx_proc_kill(&p->pub);
 }
 
 struct sbx_proc *sbx_proc_start(struct berthd *d, struct berthd_lease *lease,
