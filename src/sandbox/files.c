@@ -68,6 +68,7 @@ struct fs_job {
 	void *arg;
 	/* outputs */
 	int err;    /* errno of the failure */
+	bool plain; /* `what` says it all: no strerror after it */
 	char *what; /* what failed: "open `/x`" */
 	json_t *result;
 	/* streaming */
@@ -145,6 +146,38 @@ static void own(struct fs_job *j, int dirfd, const char *name)
 		berth_warn("sandbox: give `%s` to uid %u: %s", j->path, j->uid, strerror(errno));
 }
 
+/*
+ * A regular file, and only that: a FIFO would hold a worker thread in
+ * open() or read() for ever, a device (/dev/zero, /dev/urandom) would never
+ * end. O_NONBLOCK for the open alone; O_TRUNC only once the type is known.
+ * Returns the descriptor or a negative errno (after fail()).
+ */
+static int open_regular(struct fs_job *j, int root, const char *path, int flags, mode_t mode)
+{
+	int fd = berth_open_in_root(root, path, (flags & ~O_TRUNC) | O_NONBLOCK, mode);
+	struct stat st;
+
+	if (fd < 0)
+		return fail(j, -fd, "open `%s`", path);
+	if (fstat(fd, &st) < 0) {
+		berth_close_keep_errno(fd);
+		return fail(j, errno, "stat `%s`", path);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		j->plain = true;
+		if (S_ISDIR(st.st_mode))
+			return fail(j, EISDIR, "`%s` is a directory", path);
+		return fail(j, EINVAL, "`%s` is not a regular file", path);
+	}
+	if (((flags & O_TRUNC) && ftruncate(fd, 0) < 0) ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		berth_close_keep_errno(fd);
+		return fail(j, errno, "open `%s`", path);
+	}
+	return fd;
+}
+
 /* mkdir -p inside the root; what is created gets the container's ownership. */
 static int mkdir_p(struct fs_job *j, int root, const char *path)
 {
@@ -197,7 +230,9 @@ static int do_write(struct fs_job *j, int root)
 	fd = berth_open_in_root(root, j->path, O_WRONLY | O_CREAT | O_EXCL, 0644);
 	if (fd == -EEXIST) {
 		created = false;
-		fd = berth_open_in_root(root, j->path, O_WRONLY | O_TRUNC, 0);
+		fd = open_regular(j, root, j->path, O_WRONLY | O_TRUNC, 0);
+		if (fd < 0)
+			return fd;
 	}
 	if (fd < 0)
 		return fail(j, -fd, "open `%s`", j->path);
@@ -229,7 +264,9 @@ static int do_put(struct fs_job *j, int root)
 	fd = berth_open_in_root(root, j->path, O_WRONLY | O_CREAT | O_EXCL, 0644);
 	if (fd == -EEXIST) {
 		created = false;
-		fd = berth_open_in_root(root, j->path, O_WRONLY | O_TRUNC, 0);
+		fd = open_regular(j, root, j->path, O_WRONLY | O_TRUNC, 0);
+		if (fd < 0)
+			return fd;
 	}
 	if (fd < 0)
 		return fail(j, -fd, "open `%s`", j->path);
@@ -323,14 +360,14 @@ static bool looks_binary(const unsigned char *data, size_t len, bool cut)
 
 static int do_read(struct fs_job *j, int root)
 {
-	cleanup_close int fd = berth_open_in_root(root, j->path, O_RDONLY, 0);
+	cleanup_close int fd = open_regular(j, root, j->path, O_RDONLY, 0);
 	cleanup_free unsigned char *buf = NULL;
 	struct stat st;
 	ssize_t n;
 	bool binary;
 
 	if (fd < 0)
-		return fail(j, -fd, "open `%s`", j->path);
+		return fd;
 	if (fstat(fd, &st) < 0)
 		return fail(j, errno, "stat `%s`", j->path);
 	if (S_ISDIR(st.st_mode))
@@ -368,9 +405,9 @@ static int do_stream_open(struct fs_job *j, int root)
 	struct stat st;
 	ssize_t n;
 
-	j->fd = berth_open_in_root(root, j->path, O_RDONLY, 0);
+	j->fd = open_regular(j, root, j->path, O_RDONLY, 0);
 	if (j->fd < 0)
-		return fail(j, -j->fd, "open `%s`", j->path);
+		return j->fd;
 	if (fstat(j->fd, &st) < 0)
 		return fail(j, errno, "stat `%s`", j->path);
 	if (S_ISDIR(st.st_mode))
@@ -764,7 +801,7 @@ static void after_fs(uv_work_t *req, int status)
 			code = "INTERNAL_ERROR";
 		if (j->err == E2BIG)
 			code = "FILESYSTEM_ERROR";
-		if (j->err == EFBIG || j->err == E2BIG)
+		if (j->err == EFBIG || j->err == E2BIG || j->plain)
 			sbx_call_error(c, code, json_pack("{s:s}", "path", j->path), "%s", j->what);
 		else
 			sbx_call_error(c, code, json_pack("{s:s}", "path", j->path), "%s: %s",

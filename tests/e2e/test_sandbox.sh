@@ -180,6 +180,13 @@ big=$(head -c 3000000 /dev/urandom | base64 -w0)
 check_eq "a 3 MB write through the SDK's JSON (over 1 MiB)" true "$(printf '{"path": "/workspace/big3", "content": "%s", "encoding": "base64"}' "$big" | api -H 'Content-Type: application/json' --data-binary @- "$S/write" | jq .success)"
 check_eq "read back the same" "$(printf '%s' "$big" | md5sum)" "$(post read '{"path": "/workspace/big3"}' | jq -r .content | tr -d '\n' | md5sum)"
 
+run 'mkfifo /workspace/fifo' > /dev/null
+check_eq "reading a FIFO is refused, at once" "500 not a regular file" "$(timeout 5 curl -s --unix-socket "$SOCK" -d '{"path": "/workspace/fifo"}' "$S/read" | jq -r '"\(.httpStatus) \(.message | sub(".*` is "; ""))"')"
+check_eq "so is writing one" 500 "$(timeout 5 curl -s --unix-socket "$SOCK" -d '{"path": "/workspace/fifo", "content": "x"}' "$S/write" | jq .httpStatus)"
+check_eq "and streaming /dev/urandom" 500 "$(timeout 5 curl -s --unix-socket "$SOCK" -d '{"path": "/dev/urandom"}' "$S/read/stream" | jq .httpStatus)"
+check_eq "berth's files API too" 500 "$(timeout 5 curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" "$I/files?path=/dev/zero")"
+check_eq "the files still work (no worker thread is stuck)" true "$(post exists '{"path": "/workspace/fifo"}' | jq .exists)"
+
 echo "-- path escapes: refused, nothing outside touched"
 MARK=berth-escape-$$
 check_eq "'..' above the root: 403" "403 PERMISSION_DENIED" "$(post write "{\"path\": \"/workspace/../../../tmp/$MARK\", \"content\": \"x\"}" | jq -r '"\(.httpStatus) \(.code)"')"
