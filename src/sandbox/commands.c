@@ -1180,6 +1180,8 @@ bool sbx_commands_serve(struct sbx_call *c)
 		git_checkout(c);
 	else if (strcmp(p, "/api/port-watch") == 0)
 		sbx_port_watch(c);
+	else if (strcmp(p, "/api/commands") == 0)
+		sbx_files_commands(c);
 	else
 		return false;
 	return true;

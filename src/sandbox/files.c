@@ -48,7 +48,8 @@ enum fs_op {
 	FS_MOVE,
 	FS_LIST,
 	FS_EXISTS,
-	FS_PUT, /* berth's PUT .../files: the spooled body becomes the file */
+	FS_PUT,      /* berth's PUT .../files: the spooled body becomes the file */
+	FS_COMMANDS, /* /api/commands: the executables on the container's PATH */
 };
 
 struct fs_job {
@@ -587,6 +588,66 @@ static int list_dir(struct fs_job *j, int dirfd, const char *abs, const char *re
 	return 0;
 }
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(json_string_value(*(json_t *const *)a),
+	              json_string_value(*(json_t *const *)b));
+}
+
+/* The names of the executable files in the PATH's directories (j->path), each once, sorted. */
+static int do_commands(struct fs_job *j, int root)
+{
+	json_t *seen = json_object(), *list = json_array(), *v;
+	const char *k;
+	char *dirs = xstrdup(j->path), *save = NULL;
+	size_t n = 0;
+	json_t **v_sorted;
+
+	for (char *dir = strtok_r(dirs, ":", &save); dir != NULL;
+	     dir = strtok_r(NULL, ":", &save)) {
+		int fd = dir[0] == '/' ? berth_open_in_root(root, dir, O_RDONLY | O_DIRECTORY, 0)
+		                       : -1;
+		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+		struct dirent *e;
+
+		if (d == NULL) {
+			berth_close_keep_errno(fd);
+			continue;
+		}
+		while ((e = readdir(d)) != NULL && json_object_size(seen) < LIST_MAX) {
+			struct stat st;
+			/* Through symlinks (busybox's applets are), but inside the root only. */
+			int f = e->d_name[0] == '.'
+			                ? -1
+			                : openat(fd, e->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+			bool exe = false;
+			if (f >= 0 && fstat(f, &st) == 0 && S_ISLNK(st.st_mode)) {
+				cleanup_free char *full = xasprintf("%s/%s", dir, e->d_name);
+				close(f);
+				f = berth_open_in_root(root, full, O_PATH, 0);
+				exe = f >= 0 && fstat(f, &st) == 0;
+			} else {
+				exe = f >= 0;
+			}
+			if (exe && S_ISREG(st.st_mode) && (st.st_mode & 0111))
+				json_object_set_new(seen, e->d_name, json_true());
+			berth_close_keep_errno(f);
+		}
+		closedir(d);
+	}
+	free(dirs);
+	v_sorted = xcalloc(json_object_size(seen) + 1, sizeof(json_t *));
+	json_object_foreach (seen, k, v)
+		v_sorted[n++] = json_string(k);
+	qsort(v_sorted, n, sizeof(json_t *), by_name);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, v_sorted[i]);
+	free(v_sorted);
+	json_decref(seen);
+	j->result = json_pack("{s:o, s:I}", "availableCommands", list, "count", (json_int_t)n);
+	return 0;
+}
+
 static int do_list(struct fs_job *j, int root)
 {
 	cleanup_close int fd = berth_open_in_root(root, j->path, O_RDONLY | O_DIRECTORY, 0);
@@ -682,6 +743,9 @@ static void do_op(struct fs_job *j, int root)
 		break;
 	case FS_LIST:
 		do_list(j, root);
+		break;
+	case FS_COMMANDS:
+		do_commands(j, root);
 		break;
 	case FS_EXISTS:
 		fd = berth_open_in_root(root, j->path, O_PATH, 0);
@@ -849,6 +913,9 @@ static void after_fs(uv_work_t *req, int status)
 			                                  (json_int_t)j->len));
 		else
 			sbx_respond_ok(c->req, json_pack("{s:s}", "path", j->path));
+		break;
+	case FS_COMMANDS:
+		sbx_respond_ok(c->req, steal_pointer(&j->result));
 		break;
 	case FS_READ:
 	case FS_LIST:
@@ -1089,5 +1156,20 @@ void sbx_files_raw(struct sbx_call *c)
 			j->op = FS_WRITE;
 		}
 	}
+	job_queue(j);
+}
+
+void sbx_files_commands(struct sbx_call *c)
+{
+	struct berth_container *ctr = berthd_lease_container(c->lease);
+	char *const *env = berth_container_env(ctr);
+	const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	struct fs_job *j;
+
+	for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+		if (strncmp(env[i], "PATH=", 5) == 0)
+			path = env[i] + 5;
+	j = job_new(c, FS_COMMANDS);
+	j->path = xstrdup(path);
 	job_queue(j);
 }

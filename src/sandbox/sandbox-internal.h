@@ -234,6 +234,8 @@ void sbx_proc_kill_all(struct berthd *d);
 
 /* ---- files.c ---- */
 
+/* /api/commands: the executables on the container's PATH. */
+void sbx_files_commands(struct sbx_call *c);
 /* berth's GET/PUT .../files?path=P: a file's raw bytes, streamed both ways. */
 void sbx_files_raw(struct sbx_call *c);
 /* The /api/ file operations; `op` is the path after "/api/". */

@@ -40,6 +40,9 @@ check_eq "ping answers pong" pong "$(echo "$out" | jq -r .message)"
 check_eq "with success and a timestamp" "true 24" "$(echo "$out" | jq -r '"\(.success) \(.timestamp | length)"')"
 check_contains "and the instance runs now" '"status":"healthy"' "$(api "$I/state")"
 check_eq "version is berthd's" true "$(api "$S/version" | jq '.version | length > 0')"
+out=$(api "$S/commands")
+check_eq "commands: the executables on PATH (busybox's links too), sorted" "true true true" \
+	"$(echo "$out" | jq '(.availableCommands | index("sh") != null), (.availableCommands | index("echo-server") != null), (.availableCommands == (.availableCommands | sort) and .count == (.availableCommands | length))' | flat)"
 
 echo "-- execute"
 out=$(post execute '{"command": "echo out; echo err >&2; exit 3"}')

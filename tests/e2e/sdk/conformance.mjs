@@ -53,6 +53,7 @@ const S = 'conf';
 console.log('-- utilities and sessions');
 eq('ping', 'pong', await client.utils.ping());
 report('version', (await client.utils.getVersion()) !== 'unknown');
+report('getCommands', (await client.utils.getCommands()).includes('sh'));
 const created = await client.utils.createSession({ id: S, env: { GREETING: 'hi there' }, cwd: '/tmp' });
 eq('createSession', [true, S], [created.success, created.id]);
 await throws('the same session again: SessionAlreadyExistsError', 'SessionAlreadyExistsError',
