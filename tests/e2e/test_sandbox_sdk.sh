@@ -5,7 +5,9 @@
 # sessions, commands and their streams, files (utf-8 and base64, streamed),
 # processes and the SDK's typed errors (tests/e2e/sdk/conformance.mjs).
 # Node loads the package with a loader that maps the Workers-only module
-# `cloudflare:workers` to a stub (tests/e2e/sdk/loader.mjs).
+# `cloudflare:workers` to a stub (tests/e2e/sdk/loader.mjs). Node 20 and
+# Debian 12's own Node 18.20 both pass (18 needs the loader to say that
+# @cloudflare/containers is ES modules, which 20 detects by itself).
 . "$(dirname "$0")/lib.sh"
 
 SDK_VERSION=${BERTH_SANDBOX_SDK_VERSION:-0.12}

@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 // A Node module loader for @cloudflare/sandbox outside Workers: it maps
-// `cloudflare:workers` to workers-stub.mjs, and resolves the extensionless
-// relative imports of @cloudflare/containers (written for bundlers) as
-// "./x.js" or "./x/index.js", as a bundler would.
+// `cloudflare:workers` to workers-stub.mjs, and treats @cloudflare/containers
+// as the bundler it was written for would: its files are ES modules (its
+// package.json does not say so; Node 20 detects it, Node 18 does not), and
+// its extensionless relative imports mean "./x.js" or "./x/index.js".
+const esm = (r) =>
+	r.url.includes('/node_modules/@cloudflare/containers/') ? { ...r, format: 'module' } : r;
+
 export async function resolve(specifier, context, next) {
 	if (specifier === 'cloudflare:workers')
 		return { url: new URL('./workers-stub.mjs', import.meta.url).href, shortCircuit: true };
 	try {
-		return await next(specifier, context);
+		return esm(await next(specifier, context));
 	} catch (e) {
 		if (e.code !== 'ERR_MODULE_NOT_FOUND' && e.code !== 'ERR_UNSUPPORTED_DIR_IMPORT')
 			throw e;
@@ -15,7 +19,7 @@ export async function resolve(specifier, context, next) {
 			throw e;
 		for (const suffix of ['.js', '/index.js']) {
 			try {
-				return await next(specifier + suffix, context);
+				return esm(await next(specifier + suffix, context));
 			} catch {
 				// the next candidate
 			}
