@@ -1182,6 +1182,8 @@ bool sbx_commands_serve(struct sbx_call *c)
 		sbx_port_watch(c);
 	else if (strcmp(p, "/api/commands") == 0)
 		sbx_files_commands(c);
+	else if (strcmp(p, "/api/watch") == 0)
+		sbx_watch(c);
 	else
 		return false;
 	return true;

@@ -254,6 +254,11 @@ void sbx_files_mkdir_p(struct sbx_call *c, const char *path, void (*done)(void *
 /* /api/port-watch: events until a port in the container answers (Process.waitForPort). */
 void sbx_port_watch(struct sbx_call *c);
 
+/* ---- watch.c ---- */
+
+/* /api/watch: file changes under a directory, as events (sandbox.watch()). */
+void sbx_watch(struct sbx_call *c);
+
 /* ---- commands.c ---- */
 
 bool sbx_commands_serve(struct sbx_call *c);

@@ -135,6 +135,21 @@ check_eq "a duplicate id is refused" PROCESS_ERROR "$(post process/start '{"comm
 check_eq "kill-all kills the running ones" 2 "$(api -X DELETE "$S/process/kill-all" | jq .cleanedCount)"
 check_eq "both killed" "killed killed" "$(api "$S/process/list" | jq -r '[.processes[] | select(.id | startswith("k")) | .status] | join(" ")')"
 
+echo "-- watch: file changes as events"
+run 'mkdir -p /workspace/wt/sub /workspace/wt/node_modules' > /dev/null
+api -N -d '{"path": "/workspace/wt"}' "$S/watch" > "$STATE/watch.sse" &
+WATCH=$!
+wait_for "watching" 50 grep -q watching "$STATE/watch.sse"
+run 'cd /workspace/wt && echo a > f.txt && mkdir newdir && sleep 0.1 && touch newdir/inner node_modules/x sub/y && mv f.txt g.txt && rm g.txt' > /dev/null
+wait_for "the last event" 50 grep -q '"delete","path":"/workspace/wt/g.txt"' "$STATE/watch.sse"
+run 'rm -rf /workspace/wt' > /dev/null
+wait $WATCH
+events=$(sed -n 's/^data: //p' "$STATE/watch.sse" | jq -r 'select(.type=="event") | "\(.eventType):\(.path | ltrimstr("/workspace/wt/"))"' | flat)
+check_contains "create, modify, a new directory watched too" "create:f.txt modify:f.txt create:newdir create:newdir/inner create:sub/y move_from:f.txt move_to:g.txt delete:g.txt" "$events"
+check_not_contains "node_modules is left out" "node_modules" "$events"
+check_eq "stopped when the directory goes" "watching stopped" "$(sed -n 's/^data: //p' "$STATE/watch.sse" | jq -r 'select(.type!="event") | .type' | flat)"
+check_eq "a missing directory: 404" "404 FILE_NOT_FOUND" "$(post watch '{"path": "/workspace/nope"}' | jq -r '"\(.httpStatus) \(.code)"')"
+
 echo "-- port-watch: until a port in the container answers"
 post process/start '{"command": "sleep 0.3; echo-server --port 9090", "processId": "srv"}' > /dev/null
 out=$(post port-watch '{"port": 9090, "mode": "http", "path": "/", "processId": "srv", "interval": 100}' | sed -n 's/^data: //p')

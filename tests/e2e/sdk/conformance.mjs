@@ -148,6 +148,19 @@ await client.processes.startProcess('sleep 0.2; exit 4', S, { processId: 'dies' 
 evs = await events(await client.ports.watchPort({ port: 9192, mode: 'tcp', processId: 'dies', interval: 100 }));
 eq('watchPort: the process exits first', ['process_exited', 4], [evs.at(-1).type, evs.at(-1).exitCode]);
 
+console.log('-- watch');
+await client.files.mkdir('/workspace/conf-w', S, { recursive: true });
+const watchStream = await client.watch.watch({ path: '/workspace/conf-w', recursive: true });
+await client.commands.execute('touch /workspace/conf-w/new.txt', S);
+let seen = null;
+for await (const ev of parseSSEStream(watchStream)) {
+	if (ev.type === 'event' && ev.path === '/workspace/conf-w/new.txt') {
+		seen = ev;
+		break;
+	}
+}
+eq('watch: an event for a new file', ['create', false], [seen?.eventType, seen?.isDirectory]);
+
 console.log('-- git');
 await throws('checkout without git in the image: GitError', 'GitError', 'GIT_OPERATION_FAILED', 500,
              () => client.git.checkout('https://example.com/org/repo.git', S));
