@@ -44,6 +44,12 @@ struct fwatch {
 	int ifd;
 	int root;
 	uv_poll_t poll;
+	/*
+	 * The container's end makes no inotify event while the watch holds its
+	 * lease (its clean-up waits for the lease): a timer looks every second.
+	 */
+	uv_timer_t alive;
+	int closing; /* handles still to close */
 	bool done, behind;
 	char *path; /* the watched directory */
 	bool recursive;
@@ -124,11 +130,10 @@ static void add_dir(struct fwatch *w, const char *path, int depth)
 }
 
 /* Everything goes; the inotify descriptor only after its handle is closed. */
-static void on_poll_closed(uv_handle_t *h)
+static void fwatch_free(struct fwatch *w)
 {
-	struct fwatch *w = h->data;
-
 	berth_close_keep_errno(w->ifd);
+	berth_close_keep_errno(w->root);
 	for (size_t i = 0; i < w->n_dirs; i++)
 		free(w->dirs[i].path);
 	free(w->dirs);
@@ -136,6 +141,14 @@ static void on_poll_closed(uv_handle_t *h)
 	json_decref(w->include);
 	json_decref(w->exclude);
 	free(w);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	struct fwatch *w = h->data;
+
+	if (--w->closing == 0)
+		fwatch_free(w);
 }
 
 static void watch_end(struct fwatch *w, json_t *ev)
@@ -152,10 +165,19 @@ static void watch_end(struct fwatch *w, json_t *ev)
 	berth_http_stream_end(c->req);
 	c->req = NULL;
 	sbx_call_end(c);
-	berth_close_keep_errno(w->root);
-	w->root = -1;
 	uv_poll_stop(&w->poll);
-	uv_close((uv_handle_t *)&w->poll, on_poll_closed);
+	w->closing = 2;
+	uv_close((uv_handle_t *)&w->poll, on_closed);
+	uv_close((uv_handle_t *)&w->alive, on_closed);
+}
+
+static void on_alive(uv_timer_t *t)
+{
+	struct fwatch *w = t->data;
+
+	if (!berthd_lease_alive(w->c->lease))
+		watch_end(w, json_pack("{s:s, s:s}", "type", "stopped", "reason",
+		                       "the container stopped"));
 }
 
 static const char *dir_of(struct fwatch *w, int wd)
@@ -336,9 +358,7 @@ void sbx_watch(struct sbx_call *c)
 		sbx_call_error(c, "INTERNAL_ERROR", NULL, "watch `%s`: %s", w->path,
 		               w->ifd < 0 ? strerror(errno) : "the container has ended");
 		sbx_call_end(c);
-		berth_close_keep_errno(w->root);
-		w->poll.data = w;
-		on_poll_closed((uv_handle_t *)&w->poll);
+		fwatch_free(w);
 		return;
 	}
 	/* The directory itself first: a missing one is the caller's error, not an event. */
@@ -348,9 +368,7 @@ void sbx_watch(struct sbx_call *c)
 			sbx_call_error(c, sbx_errno_code(-fd), json_pack("{s:s}", "path", w->path),
 			               "watch `%s`: %s", w->path, strerror(-fd));
 			sbx_call_end(c);
-			close(w->root);
-			w->poll.data = w;
-			on_poll_closed((uv_handle_t *)&w->poll);
+			fwatch_free(w);
 			return;
 		}
 		close(fd);
@@ -359,6 +377,9 @@ void sbx_watch(struct sbx_call *c)
 	uv_poll_init(c->d->loop, &w->poll, w->ifd);
 	w->poll.data = w;
 	uv_poll_start(&w->poll, UV_READABLE, on_events);
+	uv_timer_init(c->d->loop, &w->alive);
+	w->alive.data = w;
+	uv_timer_start(&w->alive, on_alive, 1000, 1000);
 	sbx_sse_begin(c->req);
 	berth_http_request_on_gone(c->req, on_gone, w);
 	{

@@ -149,6 +149,16 @@ check_contains "create, modify, a new directory watched too" "create:f.txt modif
 check_not_contains "node_modules is left out" "node_modules" "$events"
 check_eq "stopped when the directory goes" "watching stopped" "$(sed -n 's/^data: //p' "$STATE/watch.sse" | jq -r 'select(.type!="event") | .type' | flat)"
 check_eq "a missing directory: 404" "404 FILE_NOT_FOUND" "$(post watch '{"path": "/workspace/nope"}' | jq -r '"\(.httpStatus) \(.code)"')"
+N2=http://b/v1/classes/Box/instances/watched
+api -d '{"command": "mkdir -p /workspace/w2"}' "$N2/sandbox/api/execute" > /dev/null
+api -N -d '{"path": "/workspace/w2"}' "$N2/sandbox/api/watch" > "$STATE/watch2.sse" &
+WATCH=$!
+wait_for "watching" 50 grep -q watching "$STATE/watch2.sse"
+api -X POST -d '{"graceMs": 100}' "$N2/stop" > /dev/null
+wait $WATCH
+check_contains "a watch ends when its container does" '"reason":"the container stopped"' "$(cat "$STATE/watch2.sse")"
+wait_for "the stop" 50 sh -c "curl -s --unix-socket $SOCK $N2/state | grep -q '\"status\":\"stopped'"
+check_contains "and does not hold the instance" '"status":"stopped' "$(api "$N2/state")"
 
 echo "-- port-watch: until a port in the container answers"
 post process/start '{"command": "sleep 0.3; echo-server --port 9090", "processId": "srv"}' > /dev/null
