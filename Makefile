@@ -16,10 +16,13 @@ BUILD    ?= build
 BINDIR   ?= bin
 PREFIX   ?= /usr/local
 
-PKGS := libuv jansson libseccomp libcap sqlite3 nettle
+PKGS := libuv jansson libseccomp libcap sqlite3 nettle libnl-route-3.0
 # Only berthd links libsystemd (sd_notify) and libcurl (webhooks); `berth`
 # and the helper are static.
 DAEMON_PKGS := libsystemd libcurl
+# Images: unpacking (libarchive) and pulls (libcurl) live in berthd and the dynamic
+# `berth-image` helper only; the static `berth` execs that helper.
+IMAGE_PKGS := libarchive libcurl
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-format-nonliteral -Wpointer-arith -Wcast-align -Wwrite-strings \
@@ -27,14 +30,15 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) \
-	-Iinclude -Isrc -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) $(DAEMON_PKGS) libcurl) \
-	-MMD -MP \
+	-Iinclude -Isrc -I$(BUILD)/gen \
+	$(shell pkg-config --cflags $(PKGS) $(DAEMON_PKGS) $(IMAGE_PKGS)) -MMD -MP \
 	-DBERTH_LIBEXECDIR='"$(PREFIX)/libexec/berth"'
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 # http-parser ships no pkg-config file.
 LIBS := $(shell pkg-config --libs $(PKGS)) -lhttp_parser
 # wslay (WebSocket frames: berth exec -it) ships no pkg-config file.
 DAEMON_LIBS := $(shell pkg-config --libs $(DAEMON_PKGS)) -lwslay
+IMAGE_LIBS := $(shell pkg-config --libs $(IMAGE_PKGS))
 # Only berth-client links libcurl (Debian has no static libcurl, and `berth`
 # must stay static).
 CLIENT_LIBS := $(shell pkg-config --libs libcurl jansson) -lwslay
@@ -69,13 +73,19 @@ CLI_SRC     := $(wildcard src/cli/*.c)
 CLIENT_SRC  := $(wildcard src/client/*.c)
 DAEMON_SRC  := $(wildcard src/daemon/*.c src/sandbox/*.c)
 HELPER_SRC  := src/runtime/helper-main.c
+# The image module's pure parts (references, digests, the config's rules) are in
+# libberth; what needs libarchive or libcurl is in libberth-image.
+IMAGE_PURE_SRC := src/image/ref.c src/image/digest.c src/image/apply.c
+IMAGE_SRC   := $(filter-out $(IMAGE_PURE_SRC),$(wildcard src/image/*.c))
+IMAGE_TOOL_SRC := $(wildcard src/image-helper/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 GEN := $(BUILD)/gen
 
 LIB_OBJ := $(call obj,$(COMMON_SRC) $(CONFIG_SRC) $(RUNTIME_SRC) $(INSTANCE_SRC) \
-	$(REGISTRY_SRC) $(HTTP_SRC))
+	$(REGISTRY_SRC) $(HTTP_SRC) $(IMAGE_PURE_SRC))
 LIBBERTH := $(BUILD)/libberth.a
+LIBIMAGE := $(BUILD)/libberth-image.a
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -83,7 +93,8 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
 
-PROGRAMS := $(BINDIR)/berthd $(BINDIR)/berth $(BINDIR)/berth-client $(BINDIR)/berth-runtime
+PROGRAMS := $(BINDIR)/berthd $(BINDIR)/berth $(BINDIR)/berth-client $(BINDIR)/berth-runtime \
+	$(BINDIR)/berth-image
 
 .SECONDARY:
 .PHONY: all deps test unit e2e asan bench bench-progs demo rootfs format format-check clean install
@@ -107,12 +118,17 @@ $(BUILD)/obj/src/runtime/seccomp-default.o: $(GEN)/seccomp-bpf.h
 $(LIBBERTH): $(LIB_OBJ)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
+$(LIBIMAGE): $(call obj,$(IMAGE_SRC))
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
 # `berth` and the helper run on every container start (and exec): linked
 # statically they start without the dynamic loader's work, about 1 ms per
 # program on the build machines. Sanitizer runtimes need dynamic linking.
+# Netlink (bridge networking) is libnl: Debian ships no static libmnl.a.
+NL_LIBS := -lnl-route-3 -lnl-3 -lpthread -lm
 ifeq ($(SANITIZE),)
 STATIC_LDFLAGS := $(filter-out -pie,$(ALL_LDFLAGS)) -static-pie
-CLI_LIBS := -l:libuv_a.a -ljansson -lseccomp -lcap -lpthread -ldl -lrt
+CLI_LIBS := -l:libuv_a.a -ljansson -lseccomp -lcap $(NL_LIBS) -ldl -lrt
 else
 STATIC_LDFLAGS := $(ALL_LDFLAGS)
 CLI_LIBS := $(LIBS)
@@ -128,17 +144,22 @@ $(BINDIR)/berth-client: $(call obj,$(CLIENT_SRC)) $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
 
-$(BINDIR)/berthd: $(call obj,$(DAEMON_SRC)) $(LIBBERTH)
+$(BINDIR)/berthd: $(call obj,$(DAEMON_SRC)) $(LIBIMAGE) $(LIBBERTH)
 	@mkdir -p $(dir $@)
-	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(DAEMON_LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(DAEMON_LIBS) $(IMAGE_LIBS)
 
 $(BINDIR)/berth-runtime: $(call obj,$(HELPER_SRC)) $(LIBBERTH)
 	@mkdir -p $(dir $@)
-	$(call say,LINK,$@)$(CC) $(STATIC_LDFLAGS) -o $@ $^ -ljansson -lseccomp -lcap
+	$(call say,LINK,$@)$(CC) $(STATIC_LDFLAGS) -o $@ $^ -ljansson -lseccomp -lcap $(NL_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBBERTH)
+# `berth-image`: import and pull images for the static `berth` (which execs it).
+$(BINDIR)/berth-image: $(call obj,$(IMAGE_TOOL_SRC)) $(LIBIMAGE) $(LIBBERTH)
 	@mkdir -p $(dir $@)
-	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(IMAGE_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBIMAGE) $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(IMAGE_LIBS) -lcmocka
 
 # A static pattern rule: explicit, so it wins over the unit tests' pattern.
 $(TOOL_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o
@@ -214,7 +235,7 @@ format-check:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/berth
 	install -m 0755 $(BINDIR)/berth $(BINDIR)/berthd $(DESTDIR)$(PREFIX)/bin/
-	install -m 0755 $(BINDIR)/berth-runtime $(BINDIR)/berth-client \
+	install -m 0755 $(BINDIR)/berth-runtime $(BINDIR)/berth-client $(BINDIR)/berth-image \
 		$(DESTDIR)$(PREFIX)/libexec/berth/
 
 clean:

@@ -11,6 +11,8 @@
 #            latency (bench/records.sh)
 #   burst    100 instances started at once until healthy, peak RSS, all
 #            destroyed and nothing left (bench/burst.sh)
+#   images   pull + unpack of a 100 MiB image from a loopback registry against
+#            skopeo copy + umoci unpack; a cold start from it (bench/images.sh)
 #   sandbox  exec of `true` through the API against nsenter by hand; file
 #            throughput of the files API (bench/sandbox.sh)
 #   daemon   api, records and burst
@@ -21,16 +23,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-	sed -n '4,17s/^# \{0,1\}//p' "$0"
+	sed -n '4,19s/^# \{0,1\}//p' "$0"
 }
 
 groups=()
 [ $# -gt 0 ] || set -- all
 for arg in "$@"; do
 	case $arg in
-	start | api | records | burst | sandbox) groups+=("$arg") ;;
+	start | api | records | burst | images | sandbox) groups+=("$arg") ;;
 	daemon) groups+=(api records burst) ;;
-	all) groups+=(start api records burst sandbox) ;;
+	all) groups+=(start api records burst images sandbox) ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "bench: unknown group \`$arg\`" >&2; usage >&2; exit 2 ;;
 	esac

@@ -9,9 +9,11 @@ PACKAGES="
   libuv1-dev libjansson-dev libsqlite3-dev libseccomp-dev libcap-dev
   libcurl4-openssl-dev libcmocka-dev libhttp-parser-dev libarchive-dev
   libwslay-dev libsystemd-dev
+  libnl-route-3-dev nftables
   busybox-static musl-tools nettle-dev
   iproute2 util-linux procps curl
   crun hyperfine jq wrk nginx
+  zstd attr skopeo umoci docker-registry
   nodejs
 "
 

@@ -22,6 +22,15 @@
 enum berth_net_mode {
 	BERTH_NET_LOOPBACK = 0, /* own network namespace with lo up (the default) */
 	BERTH_NET_NONE,         /* own network namespace, lo left down */
+	/*
+	 * Own network namespace with lo up and `eth0`, a veth whose host end is
+	 * an isolated port of a host bridge (default `berth0`, 10.88.0.1/16;
+	 * BERTH_BRIDGE, BERTH_SUBNET and BERTH_NFT_TABLE override), with an
+	 * address of the bridge's subnet and a default route through it; the
+	 * host masquerades the subnet. The host's setup (bridge, forwarding,
+	 * nftables table `ip berth`) is made by the first start that needs it.
+	 */
+	BERTH_NET_BRIDGE,
 };
 
 struct berth_limits {
@@ -43,8 +52,14 @@ const struct berth_instance_type *berth_instance_type_lookup(const char *name);
 const char *berth_instance_type_names(void);
 
 struct berth_container_spec {
-	const char *id;        /* [A-Za-z0-9][A-Za-z0-9_.-]{0,127}; names the cgroup and state */
-	const char *rootfs;    /* image root directory; used read-only as overlay lower */
+	const char *id;     /* [A-Za-z0-9][A-Za-z0-9_.-]{0,127}; names the cgroup and state */
+	const char *rootfs; /* image root directory; used read-only as overlay lower */
+	/*
+	 * Or an image's unpacked layers, top first, NULL-terminated: the overlay's
+	 * lower directories, shared by every container of the image (rootfs is
+	 * then NULL).
+	 */
+	char *const *layers;
 	const char *state_dir; /* writable layers live in STATE_DIR/containers/ID */
 	char *const *argv;     /* command; argv[0] is looked up in PATH inside the image */
 	char *const *env;      /* KEY=VALUE; PATH is defaulted when absent */

@@ -3,8 +3,14 @@
 #ifndef BERTH_CLI_H
 #define BERTH_CLI_H
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
+
+#include "berth/error.h"
+#include "berth/image-run.h"
+#include "berth/runtime.h"
 
 struct berth_container;
 
@@ -15,6 +21,27 @@ struct berth_container;
 #define BERTH_EXIT_NOTFOUND 127 /* the command is not in the image */
 
 int berth_cli_run(int argc, char **argv);
+
+/* An image for `berth run --image` (image.c): what the spec points into. */
+struct berth_cli_image {
+	json_t *doc;
+	char **layers;
+	struct berth_image_run run;
+};
+
+/*
+ * Resolve `source` (import or pull it) with the `berth-image` helper and
+ * fill the spec: its layers (or rootfs), and the command, environment,
+ * working directory and user from the image's config with `cmd` (NULL: the
+ * image's own) and `env` over them. `have_user`: the caller set uid/gid.
+ */
+int berth_cli_image_prepare(const char *state_dir, const char *source, char *const *cmd,
+                            char *const *env, bool have_user, struct berth_container_spec *spec,
+                            struct berth_cli_image *img, berth_error_t *err);
+void berth_cli_image_free(struct berth_cli_image *img);
+
+/* `berth image pull|import|ls|inspect|rm ...`: runs the `berth-image` helper. */
+int berth_cli_image(int argc, char **argv);
 
 /* A published port: HOST_ADDR:HOST_PORT on the host → CONTAINER_PORT inside. */
 struct berth_publish {

@@ -17,6 +17,9 @@ static void usage(FILE *f)
 	           "Containers in the foreground:\n"
 	           "  run       run a command in a new container\n"
 	           "\n"
+	           "Images (OCI layouts, archives, registries) in STATE/images:\n"
+	           "  image     pull, import, ls, inspect, rm, prune (berth image --help)\n"
+	           "\n"
 	           "Instances of berthd (the daemon):\n"
 	           "  ps        list instances\n"
 	           "  inspect   show an instance's record\n"
@@ -87,6 +90,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "run") == 0)
 		return berth_cli_run(argc - 1, argv + 1);
+	if (strcmp(argv[1], "image") == 0)
+		return berth_cli_image(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("berth %s\n", BERTH_VERSION);
 		return 0;
@@ -100,6 +105,10 @@ int main(int argc, char **argv)
 		if (strcmp(argv[2], "run") == 0) {
 			char *run_help[] = {argv[2], (char *)"--help", NULL};
 			return berth_cli_run(2, run_help);
+		}
+		if (strcmp(argv[2], "image") == 0) {
+			char *image_help[] = {argv[2], (char *)"--help", NULL};
+			return berth_cli_image(2, image_help);
 		}
 		if (strcmp(argv[2], "help") == 0 || strcmp(argv[2], "version") == 0) {
 			usage(stdout);

@@ -25,12 +25,16 @@ static void run_usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: berth run [OPTIONS] [--] COMMAND [ARG...]\n"
+	        "       berth run --image IMAGE [OPTIONS] [[--] COMMAND [ARG...]]\n"
 	        "\n"
 	        "Run COMMAND in a new container in the foreground. Its output is passed\n"
 	        "through and its exit status becomes berth's (128+N when killed by signal N).\n"
 	        "\n"
 	        "Options:\n"
-	        "      --rootfs DIR            the image root directory (required)\n"
+	        "      --rootfs DIR            the image root directory\n"
+	        "      --image IMAGE           an OCI image layout (DIR or DIR:TAG), an image\n"
+	        "                              archive, or a registry reference; without\n"
+	        "                              COMMAND the image's own command runs\n"
 	        "      --name NAME             container name (default: run-<random>)\n"
 	        "      --instance-type TYPE    %s\n"
 	        "                              (default: " DEFAULT_INSTANCE_TYPE ")\n"
@@ -43,8 +47,11 @@ static void run_usage(FILE *f)
 	        "      --hostname NAME         hostname (default: the container name)\n"
 	        "  -u, --user UID[:GID]        run as this numeric user and group\n"
 	        "      --read-only             mount the container's root read-only\n"
-	        "      --net none|loopback     network: loopback (default: own namespace\n"
-	        "                              with lo up) or none (lo down)\n"
+	        "      --net none|loopback|bridge\n"
+	        "                              network: loopback (default: own namespace\n"
+	        "                              with lo up), none (lo down), or bridge\n"
+	        "                              (lo, and eth0 on bridge berth0 with NAT to\n"
+	        "                              the outside; needs root and nftables)\n"
 	        "  -p, --publish [ADDR:]HOST_PORT:PORT\n"
 	        "                              forward ADDR:HOST_PORT (default address\n"
 	        "                              127.0.0.1) to PORT inside the container\n"
@@ -60,6 +67,7 @@ static void run_usage(FILE *f)
 
 enum {
 	OPT_ROOTFS = 256,
+	OPT_IMAGE,
 	OPT_NAME,
 	OPT_INSTANCE_TYPE,
 	OPT_MEMORY,
@@ -73,6 +81,7 @@ enum {
 
 static const struct option options[] = {
         {"rootfs", required_argument, NULL, OPT_ROOTFS},
+        {"image", required_argument, NULL, OPT_IMAGE},
         {"name", required_argument, NULL, OPT_NAME},
         {"instance-type", required_argument, NULL, OPT_INSTANCE_TYPE},
         {"memory", required_argument, NULL, OPT_MEMORY},
@@ -179,7 +188,9 @@ int berth_cli_run(int argc, char **argv)
 	cleanup_free char **env = xcalloc(MAX_ENV + 1, sizeof(char *));
 	char **env_owned = xcalloc(MAX_ENV + 1, sizeof(char *));
 	const char *state_dir = DEFAULT_STATE_DIR;
-	bool have_memory = false, have_cpus = false, have_pids = false;
+	const char *image = NULL;
+	struct berth_cli_image img = {0};
+	bool have_memory = false, have_cpus = false, have_pids = false, have_user = false;
 	struct berth_limits explicit_limits = {0};
 	struct run_state st = {0};
 	struct berth_exit ex;
@@ -194,6 +205,9 @@ int berth_cli_run(int argc, char **argv)
 		switch (opt) {
 		case OPT_ROOTFS:
 			spec.rootfs = optarg;
+			break;
+		case OPT_IMAGE:
+			image = optarg;
 			break;
 		case OPT_NAME:
 			free(name);
@@ -255,6 +269,7 @@ int berth_cli_run(int argc, char **argv)
 		case 'u':
 			if (berth_parse_user(optarg, &spec.uid, &spec.gid, &err) < 0)
 				goto bad_value;
+			have_user = true;
 			break;
 		case OPT_READ_ONLY:
 			spec.read_only = true;
@@ -264,9 +279,12 @@ int berth_cli_run(int argc, char **argv)
 				spec.net = BERTH_NET_NONE;
 			else if (strcmp(optarg, "loopback") == 0)
 				spec.net = BERTH_NET_LOOPBACK;
+			else if (strcmp(optarg, "bridge") == 0)
+				spec.net = BERTH_NET_BRIDGE;
 			else {
-				status = usage_error("unknown network `%s` (use none or loopback)",
-				                     optarg);
+				status = usage_error(
+				        "unknown network `%s` (use none, loopback or bridge)",
+				        optarg);
 				goto out;
 			}
 			break;
@@ -300,12 +318,12 @@ int berth_cli_run(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (optind >= argc) {
+	if (optind >= argc && image == NULL) {
 		status = usage_error("%s", "no command given (berth run [OPTIONS] -- COMMAND)");
 		goto out;
 	}
-	if (spec.rootfs == NULL) {
-		status = usage_error("%s", "--rootfs is required");
+	if ((spec.rootfs == NULL) == (image == NULL)) {
+		status = usage_error("%s", "give one of --rootfs and --image");
 		goto out;
 	}
 	if (geteuid() != 0) {
@@ -330,6 +348,12 @@ int berth_cli_run(int argc, char **argv)
 	spec.argv = argv + optind;
 	spec.env = env;
 	spec.die_with_parent = true;
+	if (image != NULL &&
+	    berth_cli_image_prepare(state_dir, image, optind < argc ? argv + optind : NULL, env,
+	                            have_user, &spec, &img, &err) < 0) {
+		fprintf(stderr, "berth: %s\n", err.message);
+		goto out;
+	}
 
 	BERTH_TRACE("cli: start");
 	r = berth_container_start(&spec, &st.c, &err);
@@ -389,5 +413,6 @@ out:
 	for (size_t i = 0; i < nenv; i++)
 		free(env_owned[i]);
 	free(env_owned);
+	berth_cli_image_free(&img);
 	return status;
 }

@@ -89,7 +89,7 @@ static void load_image(struct berth_config_ctx *c, const char *path, const json_
 		berth_config_error(
 		        c, path,
 		        "\"image\" is required (a root filesystem directory, an OCI image "
-		        "layout or an image archive)");
+		        "layout (DIR or DIR:TAG), an image archive or a registry reference)");
 		return;
 	}
 	if (!berth_config_get_string(c, p, v, true, &s))
@@ -97,7 +97,8 @@ static void load_image(struct berth_config_ctx *c, const char *path, const json_
 	if (*s == '\0') {
 		berth_config_error(c, p,
 		                   "is empty (use a root filesystem directory, an OCI image "
-		                   "layout or an image archive)");
+		                   "layout (DIR or DIR:TAG), an image archive or a registry "
+		                   "reference)");
 		return;
 	}
 	cls->image = xstrdup(s);

@@ -85,8 +85,9 @@ struct berth_config_class {
 	char *class_name;          /* class_name: required; a JavaScript identifier; unique */
 	char *name;                /* name: the application's name; NULL when absent */
 	char *image;               /* image: required, as written */
-	char *image_path;          /* image resolved to an absolute path; always set while
-	                              registry references are refused */
+	char *image_path;          /* image as the image module takes it: an absolute path,
+	                              ABS_DIR:TAG of a layout, or a canonical registry
+	                              reference ("docker.io/library/nginx:1.27") */
 	char *image_build_context; /* image_build_context, resolved; NULL when absent */
 	char **image_vars;         /* image_vars as KEY=VALUE; empty when absent */
 	uint64_t max_instances;    /* max_instances: at least 1; 0 when absent (no limit) */

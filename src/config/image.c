@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Whether a class's image is something berth can run. Today that is a local
- * path: a root filesystem directory, an OCI image layout or an image archive
- * (which of these is the image module's business, at start). Registry
- * references and Dockerfiles come later; this file is where they will be let
- * through.
+ * Whether a class's image is something berth can run: a local path (a root
+ * filesystem directory, an OCI image layout or an image archive; which of
+ * these is the image module's business, at start), DIR:TAG of a layout, or a
+ * registry reference, checked against Docker's grammar here and pulled by
+ * berthd when an instance of the class first starts. Dockerfiles come later.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,10 +12,14 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "berth/image.h"
 #include "berth/util.h"
 #include "config/config-internal.h"
 
-#define IMAGE_KINDS "a root filesystem directory, an OCI image layout or an image archive"
+#define IMAGE_KINDS                                                                               \
+	"a root filesystem directory, an OCI image layout (DIR or DIR:TAG), an image archive or " \
+	"a "                                                                                      \
+	"registry reference"
 
 static bool path_like(const char *s)
 {
@@ -51,6 +55,17 @@ static bool is_dockerfile(const char *path)
 	       (len > 11 && strcasecmp(base + len - 11, ".Dockerfile") == 0);
 }
 
+/* Whether `s` alone would name an image of Docker Hub's library. */
+static bool hub_name(const char *s)
+{
+	struct berth_image_ref ref;
+
+	if (berth_image_ref_parse(s, &ref, NULL) < 0)
+		return false;
+	berth_image_ref_free(&ref);
+	return true;
+}
+
 void berth_config_check_image(struct berth_config_ctx *c, const char *path,
                               struct berth_config_class *cls)
 {
@@ -79,11 +94,39 @@ void berth_config_check_image(struct berth_config_ctx *c, const char *path,
 		                   strerror(errno));
 		return;
 	}
+	/* DIR:TAG: a tag of an OCI image layout. */
+	{
+		const char *colon = strrchr(resolved, ':');
+		if (colon != NULL && strchr(colon, '/') == NULL && colon[1] != '\0') {
+			cleanup_free char *dir = xstrndup(resolved, (size_t)(colon - resolved));
+			cleanup_free char *marker = xasprintf("%s/oci-layout", dir);
+			if (stat(marker, &st) == 0) {
+				cls->image_path = steal_pointer(&resolved);
+				return;
+			}
+		}
+	}
 	if (!path_like(cls->image) && looks_like_reference(cls->image)) {
-		berth_config_error(c, path,
-		                   "%s is a registry reference, which berth cannot pull yet (use "
-		                   "" IMAGE_KINDS ")",
-		                   shown);
+		struct berth_image_ref ref;
+		berth_error_t err;
+
+		if (berth_image_ref_parse(cls->image, &ref, &err) < 0) {
+			berth_config_error(c, path, "%s: %s", shown, err.message);
+			return;
+		}
+		/* The canonical form: the name the image store records it by. */
+		cls->image_path = berth_image_ref_string(&ref);
+		berth_image_ref_free(&ref);
+		return;
+	}
+	if (!path_like(cls->image) && strchr(cls->image, '/') == NULL && hub_name(cls->image)) {
+		/* "busybox": a path next to the file, or Docker Hub's image? Say how to mean that.
+		 */
+		berth_config_error(
+		        c, path,
+		        "%s does not exist (resolved to %s; for Docker Hub's image write "
+		        "\"docker.io/library/%s:latest\")",
+		        shown, resolved, cls->image);
 		return;
 	}
 	berth_config_error(c, path, "%s does not exist (resolved to %s)", shown, resolved);

@@ -15,6 +15,7 @@
 #include "berth/version.h"
 #include "daemon/daemon.h"
 #include "daemon/events.h"
+#include "daemon/images.h"
 #include "daemon/instances.h"
 #include "daemon/logs.h"
 #include "sandbox/sandbox.h"
@@ -96,6 +97,11 @@ static json_t *record_json(const struct berth_registry_instance *r)
 		json_object_set_new(o, "stopReason", json_string(r->stop_reason));
 	json_object_set_new(o, "created",
 	                    r->created_ms > 0 ? json_integer(r->created_ms) : json_null());
+	if (r->labels != NULL) {
+		json_t *labels = json_loads(r->labels, 0, NULL);
+		if (labels != NULL)
+			json_object_set_new(o, "labels", labels);
+	}
 	/* As last written: up to a few seconds behind the daemon's memory. */
 	json_object_set_new(o, "lastActivity",
 	                    r->last_activity_ms > 0 ? json_integer(r->last_activity_ms)
@@ -538,6 +544,8 @@ static void route(struct route_args *a)
 	}
 	if (a->n >= 4 && strcmp(a->seg[0], "classes") == 0 && strcmp(a->seg[2], "instances") == 0)
 		return instance_endpoint(a);
+	if (strcmp(a->seg[0], "images") == 0)
+		return berthd_images_api(a->d, a->req);
 	not_found(a);
 }
 

@@ -54,6 +54,8 @@ struct berthd {
 	struct berthd_hooks *hooks;
 	/* sandbox/: sessions and processes of instances; made on first use */
 	struct berthd_sandbox *sandbox;
+	/* images.c: set at shutdown, read by pulls on worker threads (atomically) */
+	int images_cancel;
 };
 
 /* The classes as the API shows them (a JSON object; new reference). */

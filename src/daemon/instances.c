@@ -26,6 +26,7 @@
 #include "berth/runtime.h"
 #include "berth/util.h"
 #include "daemon/daemon.h"
+#include "daemon/images.h"
 #include "daemon/instances.h"
 #include "daemon/persist.h"
 #include "daemon/probe.h"
@@ -101,6 +102,9 @@ struct instance {
 	char *stop_reason;
 	bool destroy_requested;
 	bool detached; /* left running for the next berthd (live restore) */
+	/* Labels (JSON) to write with the next state change, and the start's overrides with them.
+	 */
+	char *labels_update, *overrides_kept;
 	/* activity */
 	int64_t last_activity_ms;
 	bool activity_dirty; /* not yet written */
@@ -320,6 +324,8 @@ static bool transition(struct instance *in, enum berth_state_event event,
 	                       ? "exited"
 	                       : berth_state_event_name(event);
 	w.stop_reason = in->stop_reason;
+	w.labels = in->labels_update;
+	w.overrides = in->labels_update != NULL ? in->overrides_kept : NULL;
 	data = json_pack("{s:s, s:s}", "name", in->name, "state", berth_state_name(to));
 	if (ex != NULL && ex->unknown) {
 		/* It ended while no berthd watched and left no word: say only that. */
@@ -347,6 +353,9 @@ static bool transition(struct instance *in, enum berth_state_event event,
 	p->answer_start = answer_start;
 	in->busy++;
 	berthd_persist_state(in->d, &w, on_durable, p);
+	free(in->labels_update);
+	free(in->overrides_kept);
+	in->labels_update = in->overrides_kept = NULL;
 	return true;
 }
 
@@ -602,6 +611,10 @@ struct start_job {
 	struct berth_container_spec spec;
 	char **argv, **env;
 	char *log_dir;
+	char *image;     /* the class's image_path, resolved on the worker thread */
+	char *labels;    /* the class's and the start's labels (JSON), for the image's below them */
+	char *overrides; /* the start's options (JSON), written again with the labels */
+	struct berthd_image_prep prep;
 	struct berth_container *ctr;
 	berth_error_t err;
 	int result;
@@ -613,7 +626,37 @@ static void start_work(uv_work_t *req)
 
 	/* The container's output goes to its log, kept by its init (see runtime.h). */
 	j->spec.stdio[0] = j->spec.stdio[1] = j->spec.stdio[2] = -1;
-	j->result = berth_container_start(&j->spec, &j->ctr, &j->err);
+	/* The image: imported or pulled on first use, then its config applies. */
+	j->result = berthd_image_prepare(j->spec.state_dir, j->image, j->argv, j->env,
+	                                 &j->in->d->images_cancel, &j->spec, &j->prep, &j->err);
+	if (j->result == 0)
+		j->result = berth_container_start(&j->spec, &j->ctr, &j->err);
+}
+
+/*
+ * The image's Labels under the class's and the start's (`labels`, JSON), as
+ * Docker merges them; NULL when the image has none (the record has them all).
+ */
+static char *image_labels(const struct berth_image *img, const char *labels)
+{
+	json_t *from_image = img != NULL ? json_object_get(img->config, "Labels") : NULL;
+	json_t *merged, *over;
+	const char *key;
+	json_t *value;
+	char *text;
+
+	if (!json_is_object(from_image) || json_object_size(from_image) == 0)
+		return NULL;
+	merged = json_object();
+	json_object_foreach (from_image, key, value)
+		if (json_is_string(value))
+			json_object_set(merged, key, value);
+	over = labels != NULL ? json_loads(labels, 0, NULL) : NULL;
+	json_object_update(merged, over);
+	json_decref(over);
+	text = json_dumps(merged, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(merged);
+	return text;
 }
 
 static void after_start(uv_work_t *req, int status)
@@ -638,6 +681,15 @@ static void after_start(uv_work_t *req, int status)
 		goto out;
 	}
 	in->ctr = j->ctr;
+	in->labels_update = image_labels(j->prep.img, j->labels);
+	if (in->labels_update != NULL)
+		in->overrides_kept = steal_pointer(&j->overrides);
+	if (in->n_ports == 0 && j->prep.port != 0) {
+		/* A single ExposedPorts entry serves as defaultPort when nothing else says. */
+		in->n_ports = 1;
+		in->ports = xmalloc(sizeof(uint16_t));
+		in->ports[0] = j->prep.port;
+	}
 	watch_exit(in);
 	berth_info("instance %s/%s: started (pid %d)", in->class_name, in->name,
 	           (int)berth_container_pid(in->ctr));
@@ -652,6 +704,10 @@ static void after_start(uv_work_t *req, int status)
 		wait_for_ports(in);
 	}
 out:
+	berthd_image_prep_free(&j->prep);
+	free(j->image);
+	free(j->labels);
+	free(j->overrides);
 	berth_strv_free(j->argv);
 	berth_strv_free(j->env);
 	free((char *)j->spec.hostname);
@@ -809,6 +865,8 @@ static void on_released(uv_handle_t *h)
 	free(in->ping_endpoint);
 	free(in->ports);
 	free(in->stop_reason);
+	free(in->labels_update);
+	free(in->overrides_kept);
 	free(in);
 	if (d->instances->count == 0 && d->instances->shutdown_done != NULL) {
 		void (*done)(struct berthd *) = d->instances->shutdown_done;
@@ -830,6 +888,16 @@ static void release_if_idle(struct instance *in)
 	uv_close((uv_handle_t *)&in->timer, on_released);
 }
 
+/*
+ * An instance whose container has ended and is only being cleaned up (its
+ * writable layer, cgroup and, bridged, its veth: tens of milliseconds) holds
+ * no more memory or CPU, and its state already says stopped.
+ */
+static bool cleaning_up(const struct instance *in)
+{
+	return in->ctr == NULL && !in->starting && !berth_state_is_active(in->state);
+}
+
 /* Host-wide limits (berth.limits) over every active instance. */
 static bool within_host_limits(struct berthd *d, const struct berth_limits *want, char *why,
                                size_t len)
@@ -839,6 +907,8 @@ static bool within_host_limits(struct berthd *d, const struct berth_limits *want
 
 	for (size_t i = 0; i < BUCKETS; i++) {
 		for (struct instance *in = d->instances->buckets[i]; in != NULL; in = in->next) {
+			if (cleaning_up(in))
+				continue;
 			mem += in->limits.memory_bytes;
 			cpu += in->limits.nanocpus;
 		}
@@ -862,7 +932,8 @@ static size_t active_of_class(struct berthd *d, const char *class_name)
 
 	for (size_t i = 0; i < BUCKETS; i++)
 		for (struct instance *in = d->instances->buckets[i]; in != NULL; in = in->next)
-			if (!in->released && strcmp(in->class_name, class_name) == 0)
+			if (!in->released && !cleaning_up(in) &&
+			    strcmp(in->class_name, class_name) == 0)
 				n++;
 	return n;
 }
@@ -971,13 +1042,6 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 			wait_for_ports(in); /* it ran but was not ready in time: look again */
 		return;
 	}
-	if (cls->entrypoint == NULL && (opts == NULL || opts->entrypoint == NULL)) {
-		start_answer(cb, arg, 500, "start_failed",
-		             "failed to start container: its class has no entrypoint, and a root "
-		             "directory image has no command of its own",
-		             id);
-		return;
-	}
 	if (cls->max_instances > 0 && active_of_class(d, cls->class_name) >= cls->max_instances) {
 		char msg[256];
 		snprintf(msg, sizeof(msg),
@@ -1030,7 +1094,7 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 	j = xcalloc(1, sizeof(*j));
 	j->work.data = j;
 	j->in = in;
-	j->argv = berth_strv_dup(cls->entrypoint);
+	j->argv = cls->entrypoint != NULL ? berth_strv_dup(cls->entrypoint) : NULL;
 	if (opts != NULL && opts->entrypoint != NULL) {
 		size_t i, n = json_array_size(opts->entrypoint);
 		json_t *v;
@@ -1045,13 +1109,19 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 	j->spec.log_max_bytes = d->config->berth.log_max_bytes;
 	j->spec.log_max_files = d->config->berth.log_max_files;
 	j->spec.id = in->id;
-	j->spec.rootfs = cls->image_path;
+	j->image = xstrdup(cls->image_path);
+	j->labels = labels != NULL ? xstrdup(labels) : NULL;
+	j->overrides = overrides != NULL ? xstrdup(overrides) : NULL;
 	j->spec.state_dir = d->config->berth.state_dir;
 	j->spec.argv = j->argv;
 	j->spec.env = j->env;
 	j->spec.hostname = hostname_for(in);
 	j->spec.limits = cls->instance_type.limits;
-	j->spec.net = BERTH_NET_LOOPBACK;
+	/* enableInternet: a veth on the host's bridge with NAT; else loopback only. */
+	j->spec.net = (opts != NULL && opts->enable_internet >= 0 ? opts->enable_internet
+	                                                          : cls->enable_internet)
+	                      ? BERTH_NET_BRIDGE
+	                      : BERTH_NET_LOOPBACK;
 	/* Containers outlive a berthd restart (live restore). */
 	j->spec.die_with_parent = false;
 	in->busy++;
@@ -1152,6 +1222,15 @@ void berthd_instance_destroy(struct berthd *d, const char *class_name, const cha
 		struct waiter *w = xcalloc(1, sizeof(*w));
 		w->cb = cb;
 		w->arg = arg;
+		/*
+		 * While the cleanup runs (a bridged container's takes tens of ms),
+		 * readers see this instance's state from memory: it must say what
+		 * the reset record will.
+		 */
+		if (in != NULL && !in->released) {
+			in->state = BERTH_STATE_STOPPED;
+			in->last_change_ms = berthd_now_ms();
+		}
 		berthd_persist_destroy(d, class_name, id, on_destroyed, w);
 		return;
 	}

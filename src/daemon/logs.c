@@ -83,6 +83,7 @@ struct reader {
 	uv_timer_t recheck;
 	bool busy;     /* a job runs */
 	bool watching; /* `watch` and `recheck` are open */
+	int closing;   /* of them, how many are still closing */
 	bool dirty;    /* something changed while a job ran */
 	bool draining; /* waiting for the client's queue to go down */
 	bool streaming;
@@ -406,8 +407,8 @@ static void on_watch_closed(uv_handle_t *h)
 {
 	struct reader *r = h->data;
 
-	/* The timer closes second. */
-	if (h == (uv_handle_t *)&r->recheck) {
+	/* Both must be closed (libuv calls back in no promised order). */
+	if (--r->closing == 0) {
 		r->watching = false;
 		maybe_free(r);
 	}
@@ -446,6 +447,7 @@ static void reader_end(struct reader *r, const char *error)
 	else
 		berth_http_respond_error(req, 503, "shutting_down", "berthd is shutting down");
 	if (r->watching) {
+		r->closing = 2;
 		uv_close((uv_handle_t *)&r->watch, on_watch_closed);
 		uv_close((uv_handle_t *)&r->recheck, on_watch_closed);
 	}

@@ -20,6 +20,7 @@
 #include "daemon/daemon.h"
 #include "daemon/events.h"
 #include "daemon/hooks.h"
+#include "daemon/images.h"
 #include "daemon/instances.h"
 #include "daemon/persist.h"
 #include "daemon/notify.h"
@@ -208,6 +209,7 @@ static void stop(struct berthd *d)
 	if (d->stopping)
 		return;
 	d->stopping = true;
+	__atomic_store_n(&d->images_cancel, 1, __ATOMIC_RELAXED);
 	berthd_notify_stopping(d);
 	if (d->options.live_restore)
 		berth_info("stopping; leaving %zu instance%s running (live restore)",
@@ -259,6 +261,7 @@ static bool reload(struct berthd *d)
 	d->config = cfg;
 	berth_info("reloaded: %zu container class%s", cfg->n_classes,
 	           cfg->n_classes == 1 ? "" : "es");
+	berthd_images_prefetch(d);
 	return true;
 }
 
@@ -420,6 +423,7 @@ int main(int argc, char **argv)
 	berth_info("ready: %zu container class%s, state in %s", d.config->n_classes,
 	           d.config->n_classes == 1 ? "" : "es", d.config->berth.state_dir);
 	berthd_notify_ready(&d);
+	berthd_images_prefetch(&d);
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	status = 0;
 	berth_info("stopped");

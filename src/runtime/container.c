@@ -250,11 +250,27 @@ static int check_overlay_path(const char *what, const char *path, berth_error_t 
 	return 0;
 }
 
-static int validate(const struct berth_container_spec *spec, char **rootfs, char **state_dir,
-                    berth_error_t *err)
+/* An existing directory, by its real path, that overlayfs can take. */
+static int lower_dir(const char *what, const char *path, char **out, berth_error_t *err)
 {
 	char buf[PATH_MAX];
 	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return berth_error_set(err, errno, "%s `%s`", what, path);
+	if (!S_ISDIR(st.st_mode))
+		return berth_error_set_plain(err, ENOTDIR, "%s `%s` is not a directory", what,
+		                             path);
+	if (realpath(path, buf) == NULL)
+		return berth_error_set(err, errno, "%s `%s`", what, path);
+	*out = xstrdup(buf);
+	return check_overlay_path(what, *out, err);
+}
+
+static int validate(const struct berth_container_spec *spec, char **rootfs, char ***layers,
+                    char **state_dir, berth_error_t *err)
+{
+	char buf[PATH_MAX];
 	int r;
 
 	if (!berth_container_id_valid(spec->id))
@@ -265,25 +281,30 @@ static int validate(const struct berth_container_spec *spec, char **rootfs, char
 		        spec->id != NULL ? spec->id : "");
 	if (spec->argv == NULL || spec->argv[0] == NULL || spec->argv[0][0] == '\0')
 		return berth_error_set_plain(err, EINVAL, "no command given");
-	if (spec->rootfs == NULL)
-		return berth_error_set_plain(err, EINVAL, "no rootfs given");
-	if (stat(spec->rootfs, &st) < 0)
-		return berth_error_set(err, errno, "rootfs `%s`", spec->rootfs);
-	if (!S_ISDIR(st.st_mode))
-		return berth_error_set_plain(err, ENOTDIR, "rootfs `%s` is not a directory",
-		                             spec->rootfs);
-	if (realpath(spec->rootfs, buf) == NULL)
-		return berth_error_set(err, errno, "rootfs `%s`", spec->rootfs);
-	*rootfs = xstrdup(buf);
+	if (spec->layers != NULL) {
+		size_t n = berth_strv_len(spec->layers);
+		if (n == 0)
+			return berth_error_set_plain(err, EINVAL, "an image without layers");
+		*layers = xcalloc(n + 1, sizeof(char *));
+		for (size_t i = 0; i < n; i++) {
+			r = lower_dir("image layer", spec->layers[i], &(*layers)[i], err);
+			if (r < 0)
+				return r;
+		}
+	} else {
+		if (spec->rootfs == NULL)
+			return berth_error_set_plain(err, EINVAL, "no rootfs given");
+		r = lower_dir("rootfs", spec->rootfs, rootfs, err);
+		if (r < 0)
+			return r;
+	}
 	r = berth_mkdir_p(spec->state_dir, 0711, err);
 	if (r < 0)
 		return berth_error_wrap(err, "state directory");
 	if (realpath(spec->state_dir, buf) == NULL)
 		return berth_error_set(err, errno, "state directory `%s`", spec->state_dir);
 	*state_dir = xstrdup(buf);
-	r = check_overlay_path("rootfs", *rootfs, err);
-	if (r == 0)
-		r = check_overlay_path("state directory", *state_dir, err);
+	r = check_overlay_path("state directory", *state_dir, err);
 	if (r < 0)
 		return r;
 	if (spec->workdir != NULL && spec->workdir[0] != '/')
@@ -311,26 +332,35 @@ static int open_cgroup(const char *id, struct berth_cgroup **cg, berth_error_t *
 }
 
 /*
- * Remove a dead container's directory, unless a new container of the same
- * name has taken it (and its lock) since.
+ * Remove a dead container's directory and give back its network address,
+ * unless a new container of the same name has taken it (and its lock) since.
  */
 static int remove_layers(const char *dir, berth_error_t *err)
 {
 	cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	int r;
+	berth_error_t nerr;
+	int r, rn;
 
 	if (fd < 0)
 		return errno == ENOENT ? 0 : berth_error_set(err, errno, "open `%s`", dir);
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
 		return errno == EWOULDBLOCK ? 0 : berth_error_set(err, errno, "lock `%s`", dir);
+	/* Under the lock: the record is this container's, not a successor's. */
+	rn = berth_bridge_release(dir, &nerr);
 	r = berth_rmtree_at(fd, BERTH_CONTAINER_UPPER, err);
 	if (r == 0)
 		r = berth_rmtree_at(fd, BERTH_CONTAINER_WORK, err);
 	unlinkat(fd, BERTH_CONTAINER_EXIT_RECORD, 0);
 	unlinkat(fd, BERTH_CONTAINER_INIT_RECORD, 0);
 	unlinkat(fd, BERTH_CONTAINER_INIT_RECORD ".tmp", 0);
+	unlinkat(fd, BERTH_CONTAINER_NET_RECORD, 0);
 	if (r == 0 && rmdir(dir) < 0 && errno != ENOENT)
 		r = berth_error_set(err, errno, "remove `%s`", dir);
+	if (r == 0 && rn < 0) {
+		if (err != NULL)
+			*err = nerr;
+		r = rn;
+	}
 	return r;
 }
 
@@ -357,6 +387,7 @@ int berth_container_start(const struct berth_container_spec *spec, struct berth_
 {
 	cleanup_free char *rootfs = NULL;
 	cleanup_free char *state_dir = NULL;
+	cleanup_strv char **layers = NULL;
 	cleanup_strv char **env = NULL;
 	struct berth_container_spec s;
 	struct berth_container *c;
@@ -365,11 +396,12 @@ int berth_container_start(const struct berth_container_spec *spec, struct berth_
 	int r;
 
 	*out = NULL;
-	r = validate(spec, &rootfs, &state_dir, err);
+	r = validate(spec, &rootfs, &layers, &state_dir, err);
 	if (r < 0)
 		return r;
 	s = *spec;
 	s.rootfs = rootfs;
+	s.layers = layers;
 	s.state_dir = state_dir;
 	env = complete_env(spec, spec->hostname != NULL ? spec->hostname : spec->id);
 	s.env = env;

@@ -141,18 +141,31 @@ static int ensure_init_layer(const char *state_dir, const char *path, berth_erro
 	return 0;
 }
 
-/* The init layer only suits images whose /proc, /dev, /sys and /etc are directories or absent. */
-static bool image_takes_init_layer(const char *rootfs)
+/*
+ * The init layer only suits images whose /proc, /dev, /sys and /etc are
+ * directories or absent. With layers, the topmost layer that has the name
+ * decides (a whiteout is not a directory: no init layer then).
+ */
+static bool image_takes_init_layer(const struct berth_container_spec *spec)
 {
 	static const char *const names[] = {"proc", "dev", "sys", "etc"};
-	cleanup_close int fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	struct stat st;
+	const char *single[] = {spec->rootfs, NULL};
+	char *const *lowers = spec->layers != NULL ? spec->layers : (char *const *)single;
 
-	if (fd < 0)
-		return false;
-	for (size_t i = 0; i < BERTH_ARRAY_SIZE(names); i++)
-		if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
-			return false;
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(names); i++) {
+		for (size_t l = 0; lowers[l] != NULL; l++) {
+			cleanup_close int fd = open(lowers[l], O_PATH | O_DIRECTORY | O_CLOEXEC);
+			struct stat st;
+
+			if (fd < 0)
+				return false;
+			if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			if (!S_ISDIR(st.st_mode))
+				return false;
+			break;
+		}
+	}
 	return true;
 }
 
@@ -195,7 +208,7 @@ static int prepare_state(struct berth_start_request *req, int *dir_fd, bool *cre
 	*created = true;
 	if (mkdir(mnt, 0700) < 0 && errno != EEXIST)
 		return berth_error_set(err, errno, "mkdir `%s`", mnt);
-	if (image_takes_init_layer(req->spec.rootfs)) {
+	if (image_takes_init_layer(&req->spec)) {
 		r = ensure_init_layer(state, init_layer, err);
 		if (r < 0)
 			return r;
@@ -239,21 +252,29 @@ static int create_cgroup(const struct berth_cgroup_config *cfg,
  * STATE/containers/ID/init.json: what a later caller needs to take the
  * running container over (berth_container_adopt()): the init's pid and
  * start time (which tell it from a process that got its pid later), and the
- * user and environment an exec into it gets. Written under a temporary name
- * and renamed, so it is whole or absent.
+ * user and environment an exec into it gets; and the overlay's lower
+ * directories, which an image prune must keep while the container lives.
+ * Written under a temporary name and renamed, so it is whole or absent.
  */
 static void write_init_record(int dir_fd, const struct berth_start_request *req, pid_t pid)
 {
 	unsigned long long start = 0;
-	json_t *rec;
+	json_t *rec, *lowers = json_array();
 	char *text;
 	int fd;
 
-	if (berth_proc_start_time(pid, &start) < 0)
+	if (berth_proc_start_time(pid, &start) < 0) {
+		json_decref(lowers);
 		return;
-	rec = json_pack("{s:i, s:I, s:I, s:I, s:O}", "pid", (int)pid, "start_time",
+	}
+	for (size_t i = 0; req->spec.layers != NULL && req->spec.layers[i] != NULL; i++)
+		json_array_append_new(lowers, json_string(req->spec.layers[i]));
+	if (req->spec.layers == NULL)
+		json_array_append_new(lowers, json_string(req->spec.rootfs));
+	rec = json_pack("{s:i, s:I, s:I, s:I, s:O, s:o}", "pid", (int)pid, "start_time",
 	                (json_int_t)start, "uid", (json_int_t)req->spec.uid, "gid",
-	                (json_int_t)req->spec.gid, "env", json_object_get(req->json, "env"));
+	                (json_int_t)req->spec.gid, "env", json_object_get(req->json, "env"),
+	                "lowers", lowers);
 	text = json_dumps(rec, JSON_COMPACT);
 	json_decref(rec);
 	fd = openat(dir_fd, BERTH_CONTAINER_INIT_RECORD ".tmp",
@@ -286,7 +307,9 @@ static int helper_start(berth_error_t *err)
 	cleanup_close int dir_fd = -1;
 	cleanup_close int status_fd = -1;
 	cleanup_close int log_dir_fd = -1;
-	bool created = false;
+	struct berth_bridge_config netcfg;
+	struct berth_bridge_lease lease;
+	bool created = false, leased = false;
 	json_t *json = NULL;
 	pid_t pid;
 	int r;
@@ -319,6 +342,16 @@ static int helper_start(berth_error_t *err)
 		if (r < 0)
 			goto out;
 	}
+	if (req.spec.net == BERTH_NET_BRIDGE) {
+		r = berth_bridge_config_load(&netcfg, err);
+		if (r == 0)
+			r = berth_bridge_prepare(&netcfg, req.container_dir, dir_fd, &lease, err);
+		if (r < 0) {
+			berth_error_wrap(err, "bridge networking");
+			goto out;
+		}
+		leased = true;
+	}
 	BERTH_TRACE("helper: state prepared");
 	r = create_cgroup(&cgcfg, &req, &cg, err);
 	if (r < 0)
@@ -347,6 +380,7 @@ static int helper_start(berth_error_t *err)
 		        .status_fd = status_fd,
 		        .log_dir_fd = log_dir_fd,
 		        .seccomp = berth_seccomp_default(),
+		        .lease = leased ? &lease : NULL,
 		        .arg_area = arg_area,
 		        .arg_area_len = arg_area_len,
 		};
@@ -360,6 +394,8 @@ static int helper_start(berth_error_t *err)
 	write_init_record(dir_fd, &req, pid);
 out:
 	if (r < 0 && created) {
+		if (leased)
+			berth_bridge_release(req.container_dir, NULL);
 		if (cg != NULL)
 			berth_cgroup_destroy(cg, NULL);
 		berth_rmtree(req.container_dir, NULL);

@@ -4,13 +4,14 @@
  * (no exec, so no binary of ours is ever reachable inside the container).
  *
  * It moves itself into the container's cgroup (v1; on v2 it was cloned into
- * it), builds the container (namespaces, filesystem, hostname, loopback),
- * sets the CPU quota, forks the entrypoint, and then only reaps: every orphan
- * of the container is re-parented to it. It forwards SIGTERM, SIGINT,
- * SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH to the entrypoint, and when
- * the entrypoint ends it tells the caller how (one line on the status pipe)
- * and exits with the shell's convention (code, or 128+signal); the kernel
- * then kills whatever else still runs in the namespace. With a log
+ * it), builds the container (namespaces, filesystem, hostname, loopback, and
+ * eth0 for bridge networking), sets the CPU quota, forks the entrypoint, and
+ * then only reaps: every orphan of the container is re-parented to it. It
+ * forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH to
+ * the entrypoint, and when the entrypoint ends it tells the caller how (one
+ * line on the status pipe) and exits with the shell's convention (code, or
+ * 128+signal); the kernel then kills whatever else still runs in the
+ * namespace. With a log
  * directory it also keeps the container's log: the entrypoint's stdout and
  * stderr are pipes it reads, writing records (logwriter.c), so the log goes
  * on when whoever started the container is gone.
@@ -131,6 +132,7 @@ void berth_init_main(struct berth_init_args *a)
 	int out[2] = {-1, -1}, errs[2] = {-1, -1};
 	sigset_t all, old;
 	berth_error_t err;
+	struct nl_sock *host_nl = NULL;
 	const char *hostname;
 	uint64_t quota;
 	pid_t child;
@@ -155,6 +157,13 @@ void berth_init_main(struct berth_init_args *a)
 	if (a->enter_cgroup && berth_cgroup_enter(a->cgroup, &err) < 0)
 		fail(a, &err);
 	/*
+	 * A bridged container's veth has one end on each side: a netlink
+	 * socket opened now stays bound to the host's namespace after the
+	 * unshare below, and reaches the bridge from inside ours.
+	 */
+	if (a->lease != NULL && (host_nl = berth_bridge_host_socket(&err)) == NULL)
+		fail(a, &err);
+	/*
 	 * Inside our cgroup now, so it becomes the root of the container's
 	 * cgroup view. The network namespace is made here rather than by the
 	 * clone so that its cost is charged to the container.
@@ -163,8 +172,12 @@ void berth_init_main(struct berth_init_args *a)
 		berth_error_set(&err, errno, "create cgroup and network namespaces");
 		fail(a, &err);
 	}
-	if (spec->net == BERTH_NET_LOOPBACK && berth_net_loopback_up(&err) < 0)
+	if (spec->net != BERTH_NET_NONE && berth_net_loopback_up(&err) < 0)
 		fail(a, &err);
+	if (a->lease != NULL && berth_bridge_attach(host_nl, a->lease, &err) < 0) {
+		berth_error_wrap(&err, "bridge networking");
+		fail(a, &err);
+	}
 	hostname = spec->hostname != NULL ? spec->hostname : spec->id;
 	if (sethostname(hostname, strnlen(hostname, 63)) < 0) {
 		berth_error_set(&err, errno, "set hostname `%s`", hostname);

@@ -4,6 +4,7 @@
  * namespace with loopback, and the host reaches a container's port by
  * creating the socket inside that namespace (setns on the calling thread,
  * socket(), setns back). A socket stays in the namespace it was created in.
+ * (Bridge networking, for containers that reach out: bridge.c.)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -20,21 +22,26 @@
 #include "net.h"
 #include "runtime-internal.h"
 
-int berth_net_loopback_up(berth_error_t *err)
+int berth_net_link_up(const char *name, berth_error_t *err)
 {
 	cleanup_close int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	struct ifreq ifr;
 
 	if (fd < 0)
-		return berth_error_set(err, errno, "bring up `lo`: socket");
+		return berth_error_set(err, errno, "bring up `%s`: socket", name);
 	memset(&ifr, 0, sizeof(ifr));
-	strcpy(ifr.ifr_name, "lo");
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-		return berth_error_set(err, errno, "bring up `lo`: get flags");
+		return berth_error_set(err, errno, "bring up `%s`: get flags", name);
 	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
 	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-		return berth_error_set(err, errno, "bring up `lo`: set flags");
+		return berth_error_set(err, errno, "bring up `%s`: set flags", name);
 	return 0;
+}
+
+int berth_net_loopback_up(berth_error_t *err)
+{
+	return berth_net_link_up("lo", err);
 }
 
 int berth_net_socket_in(int netns_fd, int domain, int type, berth_error_t *err)

@@ -86,18 +86,78 @@ static int mount_in_root(int rootfd, const char *target, bool dir, const char *s
 	return mount_at(fd, source, fstype, flags, data, what, err);
 }
 
+/*
+ * More lower layers than fit in one page of mount options (the kernel's
+ * limit): the new mount API adds them one by one ("lowerdir+", Linux 6.8).
+ */
+static int mount_overlay_fsconfig(const struct berth_start_request *req, const char *target,
+                                  char *const *lowers, berth_error_t *err)
+{
+	const char *dir = req->container_dir;
+	cleanup_free char *upper = xasprintf("%s/" BERTH_CONTAINER_UPPER, dir);
+	cleanup_free char *work = xasprintf("%s/" BERTH_CONTAINER_WORK, dir);
+	cleanup_close int fsfd = -1;
+	cleanup_close int mfd = -1;
+
+	fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		return berth_error_set(err, errno, "fsopen overlay");
+	for (size_t i = 0; lowers[i] != NULL; i++)
+		if (fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", lowers[i], 0) < 0)
+			return berth_error_set(err, errno,
+			                       "overlay: add lower layer `%s` (%zu layers need "
+			                       "Linux 6.8's lowerdir+)",
+			                       lowers[i], berth_strv_len(lowers));
+	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
+	    fsconfig(fsfd, FSCONFIG_SET_STRING, "workdir", work, 0) < 0)
+		return berth_error_set(err, errno, "overlay: upper and work directories");
+	/* As below: volatile where the kernel has it. */
+	fsconfig(fsfd, FSCONFIG_SET_FLAG, "volatile", NULL, 0);
+	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		return berth_error_set(err, errno, "create overlay of %zu layers",
+		                       berth_strv_len(lowers));
+	mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV);
+	if (mfd < 0)
+		return berth_error_set(err, errno, "fsmount overlay");
+	if (move_mount(mfd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return berth_error_set(err, errno, "move overlay to `%s`", target);
+	return 0;
+}
+
 static int mount_overlay(const struct berth_start_request *req, const char *target,
                          berth_error_t *err)
 {
 	const char *dir = req->container_dir;
 	cleanup_free char *opts = NULL;
 	cleanup_free char *volatile_opts = NULL;
+	cleanup_free char *lower = NULL;
+	cleanup_free char **lowers = NULL;
+	size_t n = 0, len = 0;
 
 	/* Leftmost lower is the top: the init layer's mount points over the image. */
-	opts = xasprintf("lowerdir=%s%s%s,upperdir=%s/" BERTH_CONTAINER_UPPER
+	lowers = xcalloc(berth_strv_len(req->spec.layers) + 3, sizeof(char *));
+	if (req->init_layer != NULL)
+		lowers[n++] = (char *)req->init_layer;
+	if (req->spec.layers != NULL)
+		for (size_t i = 0; req->spec.layers[i] != NULL; i++)
+			lowers[n++] = req->spec.layers[i];
+	else
+		lowers[n++] = (char *)req->spec.rootfs;
+	for (size_t i = 0; i < n; i++)
+		len += strlen(lowers[i]) + 1;
+	lower = xmalloc(len + 1);
+	lower[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			strcat(lower, ":");
+		strcat(lower, lowers[i]);
+	}
+	opts = xasprintf("lowerdir=%s,upperdir=%s/" BERTH_CONTAINER_UPPER
 	                 ",workdir=%s/" BERTH_CONTAINER_WORK,
-	                 req->init_layer != NULL ? req->init_layer : "",
-	                 req->init_layer != NULL ? ":" : "", req->spec.rootfs, dir, dir);
+	                 lower, dir, dir);
+	/* The kernel copies at most one page of options. */
+	if (strlen(opts) + sizeof(",volatile") > (size_t)getpagesize())
+		return mount_overlay_fsconfig(req, target, lowers, err);
 	volatile_opts = xasprintf("%s,volatile", opts);
 	/*
 	 * A container's writable layer does not outlive the container, so
@@ -108,8 +168,7 @@ static int mount_overlay(const struct berth_start_request *req, const char *targ
 		return 0;
 	if (errno == EINVAL && mount("overlay", target, "overlay", MS_NODEV, opts) == 0)
 		return 0;
-	return berth_error_set(err, errno, "mount overlay of `%s` on `%s`", req->spec.rootfs,
-	                       target);
+	return berth_error_set(err, errno, "mount overlay of `%s` on `%s`", lowers[n - 1], target);
 }
 
 /*
@@ -261,6 +320,7 @@ static int mask_paths(berth_error_t *err)
 static int make_layers(const struct berth_start_request *req, int dir_fd, berth_error_t *err)
 {
 	const char *dir = req->container_dir;
+	const char *top;
 	struct stat st;
 	int r;
 
@@ -271,8 +331,9 @@ static int make_layers(const struct berth_start_request *req, int dir_fd, berth_
 	if (r < 0)
 		return berth_error_wrap(err, "remove the remains of container `%s`", req->spec.id);
 	/* The merged root takes its owner and mode from the upper directory. */
-	if (stat(req->spec.rootfs, &st) < 0)
-		return berth_error_set(err, errno, "rootfs `%s`", req->spec.rootfs);
+	top = req->spec.layers != NULL ? req->spec.layers[0] : req->spec.rootfs;
+	if (stat(top, &st) < 0)
+		return berth_error_set(err, errno, "rootfs `%s`", top);
 	if (mkdirat(dir_fd, BERTH_CONTAINER_UPPER, st.st_mode & 07777) < 0 ||
 	    fchownat(dir_fd, BERTH_CONTAINER_UPPER, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return berth_error_set(err, errno, "create `%s/" BERTH_CONTAINER_UPPER "`", dir);

@@ -27,6 +27,7 @@
 
 #include "berth/error.h"
 #include "berth/runtime.h"
+#include "bridge.h"
 #include "cgroup.h"
 
 #define BERTH_HELPER_SPEC_FD   3
@@ -75,6 +76,7 @@ struct berth_start_request {
 	struct berth_container_spec spec;
 	char **argv; /* arrays owned by the request, strings by json */
 	char **env;
+	char **layers;
 	const char *container_dir; /* STATE_DIR/containers/ID */
 	const char *init_layer;    /* STATE_DIR/layers/init-v1, or NULL when not used */
 	/* Contents of the container's /etc files, prepared by the helper. */
@@ -142,6 +144,8 @@ struct berth_init_args {
 	int status_fd;               /* STATE/containers/ID/exit: how the entrypoint ended */
 	int log_dir_fd;              /* the log directory, or -1: stdout and stderr as given */
 	const struct sock_fprog *seccomp;
+	/* BERTH_NET_BRIDGE: the container's address and veth (bridge.c), else NULL. */
+	const struct berth_bridge_lease *lease;
 	/* The helper's argv strings, overwritten so /proc/1/cmdline says "berth-init". */
 	char *arg_area;
 	size_t arg_area_len;
@@ -154,8 +158,9 @@ struct berth_init_args {
  */
 int berth_rootfs_setup(const struct berth_start_request *req, int dir_fd, berth_error_t *err);
 
-/* net.c: bring up lo in the current network namespace. */
+/* net.c: bring up lo, or link `name`, in the current network namespace. */
 int berth_net_loopback_up(berth_error_t *err);
+int berth_net_link_up(const char *name, berth_error_t *err);
 
 /* logwriter.c: the container's log (see berth_container_spec.log_dir), kept by its init. */
 #define BERTH_LOG_LINE_MAX (16 * 1024)

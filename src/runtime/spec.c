@@ -102,6 +102,25 @@ static uint64_t get_u64(json_t *o, const char *key)
 	return v > 0 ? (uint64_t)v : 0;
 }
 
+static const char *const net_modes[] = {
+        [BERTH_NET_LOOPBACK] = "loopback",
+        [BERTH_NET_NONE] = "none",
+        [BERTH_NET_BRIDGE] = "bridge",
+};
+
+static const char *net_name(enum berth_net_mode mode)
+{
+	return (size_t)mode < BERTH_ARRAY_SIZE(net_modes) ? net_modes[mode] : "loopback";
+}
+
+static enum berth_net_mode net_mode(const char *name)
+{
+	for (size_t i = 0; name != NULL && i < BERTH_ARRAY_SIZE(net_modes); i++)
+		if (strcmp(net_modes[i], name) == 0)
+			return (enum berth_net_mode)i;
+	return BERTH_NET_LOOPBACK;
+}
+
 json_t *berth_start_request_encode(const struct berth_container_spec *spec)
 {
 	json_t *limits = json_pack(
@@ -115,21 +134,21 @@ json_t *berth_start_request_encode(const struct berth_container_spec *spec)
 	                                  (json_int_t)spec->log_max_bytes, "max_files",
 	                                  (json_int_t)spec->log_max_files);
 
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:I, s:b, s:s, s:b, s:o, s:o}",
-	                 "id", spec->id, "rootfs", spec->rootfs, "state_dir", spec->state_dir,
-	                 "argv", strv_to_json(spec->argv), "env", strv_to_json(spec->env),
-	                 "workdir", str_or_null(spec->workdir), "hostname",
-	                 str_or_null(spec->hostname), "uid", (json_int_t)spec->uid, "gid",
-	                 (json_int_t)spec->gid, "read_only", spec->read_only, "net",
-	                 spec->net == BERTH_NET_NONE ? "none" : "loopback", "die_with_parent",
-	                 spec->die_with_parent, "limits", limits, "log", log);
+	return json_pack(
+	        "{s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:I, s:I, s:b, s:s, s:b, s:o, s:o}", "id",
+	        spec->id, "rootfs", str_or_null(spec->rootfs), "layers",
+	        spec->layers != NULL ? strv_to_json(spec->layers) : json_null(), "state_dir",
+	        spec->state_dir, "argv", strv_to_json(spec->argv), "env", strv_to_json(spec->env),
+	        "workdir", str_or_null(spec->workdir), "hostname", str_or_null(spec->hostname),
+	        "uid", (json_int_t)spec->uid, "gid", (json_int_t)spec->gid, "read_only",
+	        spec->read_only, "net", net_name(spec->net), "die_with_parent",
+	        spec->die_with_parent, "limits", limits, "log", log);
 }
 
 int berth_start_request_decode(json_t *json, struct berth_start_request *req, berth_error_t *err)
 {
 	struct berth_container_spec *spec = &req->spec;
 	json_t *limits = json_object_get(json, "limits");
-	const char *net;
 	int r;
 
 	memset(req, 0, sizeof(*req));
@@ -137,7 +156,16 @@ int berth_start_request_decode(json_t *json, struct berth_start_request *req, be
 	spec->id = get_str(json, "id");
 	spec->rootfs = get_str(json, "rootfs");
 	spec->state_dir = get_str(json, "state_dir");
-	if (!berth_container_id_valid(spec->id) || spec->rootfs == NULL || spec->state_dir == NULL)
+	if (json_is_array(json_object_get(json, "layers"))) {
+		r = strv_from_json(json_object_get(json, "layers"), "layers", &req->layers, err);
+		if (r < 0)
+			return r;
+		if (req->layers[0] == NULL)
+			return berth_error_set_plain(err, EINVAL, "request: empty layers");
+		spec->layers = req->layers;
+	}
+	if (!berth_container_id_valid(spec->id) || (spec->rootfs == NULL && spec->layers == NULL) ||
+	    spec->state_dir == NULL)
 		return berth_error_set_plain(err, EINVAL,
 		                             "request: missing or invalid id, rootfs or state_dir");
 	r = decode_command(json, &req->argv, &req->env, err);
@@ -151,8 +179,7 @@ int berth_start_request_decode(json_t *json, struct berth_start_request *req, be
 	spec->gid = (uint32_t)get_u64(json, "gid");
 	spec->read_only = json_is_true(json_object_get(json, "read_only"));
 	spec->die_with_parent = json_is_true(json_object_get(json, "die_with_parent"));
-	net = get_str(json, "net");
-	spec->net = net != NULL && strcmp(net, "none") == 0 ? BERTH_NET_NONE : BERTH_NET_LOOPBACK;
+	spec->net = net_mode(get_str(json, "net"));
 	spec->limits.memory_bytes = get_u64(limits, "memory");
 	spec->limits.nanocpus = get_u64(limits, "nanocpus");
 	spec->limits.pids = get_u64(limits, "pids");
@@ -170,6 +197,7 @@ void berth_start_request_free(struct berth_start_request *req)
 {
 	free(req->argv);
 	free(req->env);
+	free(req->layers);
 	free((char *)req->container_dir);
 	free((char *)req->init_layer);
 	free(req->etc_hostname);

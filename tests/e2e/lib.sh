@@ -9,6 +9,12 @@ ROOTFS=$E2E_ROOT/build/rootfs/test
 TEST_NAME=$(basename "$0" .sh)
 STATE=$(mktemp -d "/tmp/berth-e2e-$TEST_NAME.XXXXXX")
 export BERTH_CGROUP_PARENT="berth-e2e-$TEST_NAME"
+# Bridge networking (`--net bridge`, berthd's enableInternet) gets a bridge,
+# subnet and nftables table of this test's own, removed at the end, so that
+# no test touches the host's berth0 or another test's containers.
+export BERTH_BRIDGE="bte$$"
+export BERTH_SUBNET="10.213.$(($$ % 250 + 1)).1/24"
+export BERTH_NFT_TABLE="berth_e2e_$$"
 FAILURES=0
 CHECKS=0
 
@@ -25,10 +31,17 @@ cg_dir() {
 }
 
 cleanup_e2e() {
+	# Background jobs a failed check left behind would hold run.sh's pipe open.
+	local jobs_left
+	jobs_left=$(jobs -p)
+	[ -n "$jobs_left" ] && kill $jobs_left 2>/dev/null
 	# Daemons log into the state directory: show any sanitizer report before
 	# it goes, so that run.sh fails the test on it.
 	grep -h -A30 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$STATE"/*.log 2>/dev/null
 	rm -rf "$STATE"
+	ip link del "$BERTH_BRIDGE" 2>/dev/null
+	nft delete table ip "$BERTH_NFT_TABLE" 2>/dev/null
+	rm -rf "/run/berth-network/$BERTH_BRIDGE"
 	for d in /sys/fs/cgroup/*/"$BERTH_CGROUP_PARENT" /sys/fs/cgroup/"$BERTH_CGROUP_PARENT"; do
 		[ -d "$d" ] && rmdir "$d" 2>/dev/null
 	done

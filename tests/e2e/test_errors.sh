@@ -25,7 +25,7 @@ expect_error "unknown instance type" 2 "unknown instance type \`huge\` (use one 
 	run --rootfs "$ROOTFS" --instance-type huge -- true
 expect_error "bad user" 2 "--user: \`root\` is not a user (use UID or UID:GID, numeric)" \
 	run --rootfs "$ROOTFS" -u root -- true
-expect_error "bad network" 2 "unknown network \`host\` (use none or loopback)" \
+expect_error "bad network" 2 "unknown network \`host\` (use none, loopback or bridge)" \
 	run --rootfs "$ROOTFS" --net host -- true
 expect_error "bad publish" 2 "--publish \`80\`: use [ADDR:]HOST_PORT:CONTAINER_PORT" \
 	run --rootfs "$ROOTFS" -p 80 -- true

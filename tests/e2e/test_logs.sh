@@ -140,9 +140,10 @@ for i in 1 2 3 4 5; do
 	rec $((1000 + i)) >> "$DIR/container.log"
 done
 cat "$STATE/slow.fifo" > "$STATE/slow.out" &
+SLOWCAT=$!
 wait_for "the last record" 100 grep -q "line 1005" "$STATE/slow.out"
-kill $SLOWF 2>/dev/null
-wait $SLOWF 2>/dev/null
+kill $SLOWF $SLOWCAT 2>/dev/null
+wait $SLOWF $SLOWCAT 2>/dev/null
 check_eq "behind by five rotations: every record once, in order" "$(big; recs 1001 1005)" "$(cat "$STATE/slow.out")"
 
 echo "-- follow of an empty log, and bounded memory"

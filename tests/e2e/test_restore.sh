@@ -22,7 +22,8 @@ api() { curl -s --unix-socket "$SOCK" "$@"; }
 start_berthd() {
 	"$BERTH_BIN/berthd" --config "$STATE/berth.jsonc" "$@" >> "$STATE/berthd.log" 2>&1 &
 	BERTHD=$!
-	wait_for "the API" 50 test -S "$SOCK"
+	# A killed berthd leaves its socket file behind: wait for an answer.
+	wait_for "the API" 50 curl -sf --unix-socket "$SOCK" http://b/v1/health
 }
 status_of() { api "http://b/v1/classes/$1/instances/$2/state" | sed -n 's/.*"status":"\([a-z_]*\)".*/\1/p'; }
 id_of() { api "http://b/v1/classes/$1/instances/$2" | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p'; }

@@ -127,8 +127,11 @@ static struct berth_config *load_good(const char *text)
 #define R_SINGLETON "        \"instance\": \"singleton\",\n"
 #define R_WEB       "        \"class\": \"Web\",\n"
 
-#define IMAGE_KINDS "a root filesystem directory, an OCI image layout or an image archive"
-#define DURATION    "(use 30s, 10m, 2h or seconds)"
+#define IMAGE_KINDS                                                                               \
+	"a root filesystem directory, an OCI image layout (DIR or DIR:TAG), an image archive or " \
+	"a "                                                                                      \
+	"registry reference"
+#define DURATION "(use 30s, 10m, 2h or seconds)"
 #define PICKS                                                                                    \
 	"{\"name\": \"...\"}, {\"path_segment\": N}, {\"header\": \"X-...\"}, {\"host_label\": " \
 	"N}, "                                                                                   \
@@ -182,9 +185,13 @@ static const struct row bad_rows[] = {
         {OBJ("      \"class_name\": \"Web\",\n      \"image\": \"./nope\",\n"),
          "config.jsonc:5:7: containers[0].image: \"./nope\" does not exist (resolved to "
          "%DIR%/nope)"},
-        {OBJ("      \"class_name\": \"Web\",\n      \"image\": \"registry.example.com/app:v1\",\n"),
-         "config.jsonc:5:7: containers[0].image: \"registry.example.com/app:v1\" is a registry "
-         "reference, which berth cannot pull yet (use " IMAGE_KINDS ")"},
+        {OBJ("      \"class_name\": \"Web\",\n      \"image\": \"registry.example.com/App:v1\",\n"),
+         "config.jsonc:5:7: containers[0].image: \"registry.example.com/App:v1\": image reference "
+         "`registry.example.com/App:v1`: `App` is not a valid name component (lowercase letters "
+         "and digits, separated by `.`, `_`, `__` or `-`)"},
+        {OBJ("      \"class_name\": \"Web\",\n      \"image\": \"nginx\",\n"),
+         "config.jsonc:5:7: containers[0].image: \"nginx\" does not exist (resolved to "
+         "%DIR%/nginx; for Docker Hub's image write \"docker.io/library/nginx:latest\")"},
         /* wrangler's fields */
         {CLASS("      \"name\": 5,\n"),
          "config.jsonc:6:7: containers[0].name: is a number, expected a string"},
@@ -762,6 +769,34 @@ static void test_image_paths(void **state)
 	berth_config_free(cfg);
 }
 
+/* Registry references, in the canonical form the image store records them by; DIR:TAG. */
+static void test_image_references(void **state)
+{
+	cleanup_free char *layout = xasprintf("%s/layout", dir);
+	cleanup_free char *marker = xasprintf("%s/layout/oci-layout", dir);
+	cleanup_free char *tagged = xasprintf("%s/layout:v2", dir);
+	struct berth_config *cfg;
+	(void)state;
+
+	assert_int_equal(mkdir(layout, 0755), 0);
+	assert_int_equal(berth_write_file(marker, "{}", 2, 0644, NULL), 0);
+	cfg = load_good("{\"containers\": [\n"
+	                "  {\"class_name\": \"A\", \"image\": \"busybox:1.36\"},\n"
+	                "  {\"class_name\": \"B\", \"image\": \"localhost:5000/team/app\"},\n"
+	                "  {\"class_name\": \"C\", \"image\": \"r.example/app@sha256:"
+	                "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"},\n"
+	                "  {\"class_name\": \"D\", \"image\": \"./layout:v2\"},\n"
+	                "]}");
+	assert_string_equal(cfg->classes[0].image_path, "docker.io/library/busybox:1.36");
+	assert_string_equal(cfg->classes[1].image_path, "localhost:5000/team/app:latest");
+	assert_string_equal(cfg->classes[2].image_path,
+	                    "r.example/app@sha256:"
+	                    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	assert_string_equal(cfg->classes[3].image_path, tagged);
+	berth_config_free(cfg);
+	berth_rmtree(layout, NULL);
+}
+
 static void test_instance_types(void **state)
 {
 	static const char *const names[] = {"lite",       "basic",      "standard-1", "standard-2",
@@ -1127,6 +1162,7 @@ int main(void)
 	        cmocka_unit_test(test_defaults),
 	        cmocka_unit_test(test_jsonc),
 	        cmocka_unit_test(test_image_paths),
+	        cmocka_unit_test(test_image_references),
 	        cmocka_unit_test(test_instance_types),
 	        cmocka_unit_test(test_class_fields),
 	        cmocka_unit_test(test_durations_in_config),

@@ -85,6 +85,15 @@ static void test_start_request_round_trip(void **state)
 	assert_int_equal(req.spec.limits.pids, 99);
 	assert_string_equal(req.container_dir, "/var/lib/berth/containers/web");
 	berth_start_request_free(&req);
+
+	/* Every network mode survives the trip. */
+	for (int mode = BERTH_NET_LOOPBACK; mode <= BERTH_NET_BRIDGE; mode++) {
+		spec.net = (enum berth_net_mode)mode;
+		json = berth_start_request_encode(&spec);
+		assert_int_equal(berth_start_request_decode(json, &req, &err), 0);
+		assert_int_equal(req.spec.net, mode);
+		berth_start_request_free(&req);
+	}
 }
 
 static void test_bad_requests(void **state)

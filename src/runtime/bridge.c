@@ -1,0 +1,829 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Bridge networking: the host's one-time setup, address leases, and the veth
+ * pair of each container (see bridge.h for who calls what).
+ *
+ * Netlink goes through libnl (libnl-route-3 for links, addresses and
+ * routes; its message API for the two requests it has no object for: a
+ * bridge port's `isolated` flag and the nftables table lookup). libmnl would
+ * fit better, but Debian ships no static libmnl.a, and the helper is linked
+ * statically; libnl-3 and libnl-route-3 have static archives.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/if_link.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/rtnetlink.h>
+#include <netlink/attr.h>
+#include <netlink/errno.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/bridge.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/route.h>
+#include <netlink/socket.h>
+
+#include "berth/fs.h"
+#include "berth/trace.h"
+#include "berth/util.h"
+#include "bridge.h"
+#include "runtime-internal.h"
+
+extern char **environ;
+
+#define LEASE_LOCK "lock"
+/* /proc/locks lists every lock on the host; a lot, but not without bound. */
+#define PROC_LOCKS_MAX (16u << 20)
+#define NFT_STDERR_MAX 2048
+
+/* ---- libnl glue ---- */
+
+/* libnl's error codes are its own; berth's errors carry errno values. */
+static int nl_errno(int nlerr)
+{
+	static const struct {
+		int nle, err;
+	} map[] = {
+	        {NLE_EXIST, EEXIST},         {NLE_PERM, EPERM},
+	        {NLE_NOACCESS, EACCES},      {NLE_OBJ_NOTFOUND, ENOENT},
+	        {NLE_NODEV, ENODEV},         {NLE_NOMEM, ENOMEM},
+	        {NLE_BUSY, EBUSY},           {NLE_RANGE, ERANGE},
+	        {NLE_AGAIN, EAGAIN},         {NLE_OPNOTSUPP, EOPNOTSUPP},
+	        {NLE_NOADDR, EADDRNOTAVAIL}, {NLE_AF_NOSUPPORT, EAFNOSUPPORT},
+	};
+	int e = nlerr < 0 ? -nlerr : nlerr;
+
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(map); i++)
+		if (map[i].nle == e)
+			return map[i].err;
+	return EINVAL;
+}
+
+static int nl_fail(berth_error_t *err, int nlerr, const char *what, const char *name)
+{
+	int e = nl_errno(nlerr);
+
+	if (e == EPERM || e == EACCES)
+		return berth_error_set_plain(err, e,
+		                             "%s `%s`: permission denied (bridge networking needs "
+		                             "root, or CAP_NET_ADMIN)",
+		                             what, name);
+	return berth_error_set_plain(err, e, "%s `%s`: %s", what, name, nl_geterror(nlerr));
+}
+
+/*
+ * A libnl socket on a netlink socket of our own: close-on-exec, and bound
+ * with port 0 so that the kernel picks a unique port. (libnl derives ports
+ * from the pid, and every init is pid 1 of its namespace: they would
+ * collide in the host's namespace and retry.)
+ */
+static struct nl_sock *open_nl(int protocol, berth_error_t *err)
+{
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+	struct nl_sock *sk;
+	int fd, r;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+	if (fd < 0) {
+		berth_error_set(err, errno, "open a netlink socket");
+		return NULL;
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		berth_error_set(err, errno, "bind a netlink socket");
+		close(fd);
+		return NULL;
+	}
+	sk = nl_socket_alloc();
+	if (sk == NULL)
+		abort();
+	r = nl_socket_set_fd(sk, protocol, fd);
+	if (r < 0) {
+		berth_error_set_plain(err, nl_errno(r), "set up a netlink socket: %s",
+		                      nl_geterror(r));
+		close(fd);
+		nl_socket_free(sk);
+		return NULL;
+	}
+	return sk;
+}
+
+static void nl_sock_freep(struct nl_sock **sk)
+{
+	if (*sk != NULL)
+		nl_socket_free(*sk);
+}
+#define cleanup_nl_sock __attribute__((cleanup(nl_sock_freep)))
+
+static struct nl_addr *ipv4_addr(uint32_t host_order, unsigned prefix)
+{
+	uint32_t be = htonl(host_order);
+	struct nl_addr *a = nl_addr_build(AF_INET, &be, sizeof(be));
+
+	if (a == NULL)
+		abort();
+	nl_addr_set_prefixlen(a, (int)prefix);
+	return a;
+}
+
+/* Delete link `name` in the socket's namespace; a missing one is fine. */
+static int delete_link(struct nl_sock *sk, const char *name, berth_error_t *err)
+{
+	struct rtnl_link *link = rtnl_link_alloc();
+	int r;
+
+	if (link == NULL)
+		abort();
+	rtnl_link_set_name(link, name);
+	r = rtnl_link_delete(sk, link);
+	rtnl_link_put(link);
+	if (r < 0 && nl_errno(r) != ENOENT && nl_errno(r) != ENODEV)
+		return nl_fail(err, r, "delete link", name);
+	return 0;
+}
+
+/* ---- configuration ---- */
+
+#define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+
+int berth_bridge_config_load(struct berth_bridge_config *cfg, berth_error_t *err)
+{
+	const char *bridge = getenv("BERTH_BRIDGE");
+	const char *subnet = getenv("BERTH_SUBNET");
+	const char *table = getenv("BERTH_NFT_TABLE");
+	int r;
+
+	if (bridge == NULL || *bridge == '\0')
+		bridge = BERTH_BRIDGE_DEFAULT_NAME;
+	if (subnet == NULL || *subnet == '\0')
+		subnet = BERTH_BRIDGE_DEFAULT_SUBNET;
+	if (table == NULL || *table == '\0')
+		table = BERTH_BRIDGE_DEFAULT_TABLE;
+	/* Both end up in nft's rules, quoted: a safe alphabet keeps them from saying more. */
+	if (strlen(bridge) >= IFNAMSIZ || strspn(bridge, NAME_CHARS ".") != strlen(bridge) ||
+	    bridge[0] == '.')
+		return berth_error_set_plain(err, EINVAL,
+		                             "bridge name `%s` is not valid (at most %d letters, "
+		                             "digits, `_`, `-` or `.`)",
+		                             bridge, IFNAMSIZ - 1);
+	if (strlen(table) >= sizeof(cfg->table) || strspn(table, NAME_CHARS) != strlen(table))
+		return berth_error_set_plain(err, EINVAL,
+		                             "nftables table name `%s` must be letters, digits, "
+		                             "`_` and `-`",
+		                             table);
+	r = berth_subnet_parse(subnet, &cfg->subnet, err);
+	if (r < 0)
+		return r;
+	snprintf(cfg->bridge, sizeof(cfg->bridge), "%s", bridge);
+	snprintf(cfg->table, sizeof(cfg->table), "%s", table);
+	return 0;
+}
+
+/* ---- the host's setup ---- */
+
+/* The bridge as it is: its index (0 when missing), whether it is up, its first IPv4 address. */
+static void inspect_bridge(const char *name, int *index, bool *up, uint32_t *addr)
+{
+	cleanup_close int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr;
+
+	*index = 0;
+	*up = false;
+	*addr = 0;
+	if (fd < 0)
+		return;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, SIOCGIFINDEX, &ifr) < 0)
+		return;
+	*index = ifr.ifr_ifindex;
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0)
+		*up = (ifr.ifr_flags & IFF_UP) != 0;
+	if (ioctl(fd, SIOCGIFADDR, &ifr) == 0)
+		*addr = ntohl(((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr.s_addr);
+}
+
+static bool forwarding_on(void)
+{
+	char buf[8] = "";
+	cleanup_close int fd = open("/proc/sys/net/ipv4/ip_forward", O_RDONLY | O_CLOEXEC);
+
+	return fd >= 0 && read(fd, buf, sizeof(buf) - 1) > 0 && buf[0] == '1';
+}
+
+/* Whether table `ip TABLE` exists: one netlink request, no nft process. */
+static bool nft_table_exists(const char *table)
+{
+	struct nfgenmsg g = {.nfgen_family = NFPROTO_IPV4, .version = NFNETLINK_V0};
+	cleanup_nl_sock struct nl_sock *sk = open_nl(NETLINK_NETFILTER, NULL);
+	struct nl_msg *msg;
+
+	if (sk == NULL)
+		return false;
+	msg = nlmsg_alloc_simple((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE, 0);
+	if (msg == NULL)
+		abort();
+	if (nlmsg_append(msg, &g, sizeof(g), NLMSG_ALIGNTO) < 0 ||
+	    nla_put_string(msg, NFTA_TABLE_NAME, table) < 0) {
+		nlmsg_free(msg);
+		return false;
+	}
+	/* The table comes back, then the acknowledgement; only the latter matters. */
+	return nl_send_sync(sk, msg) == 0;
+}
+
+/* nft in PATH, or where Debian puts it (sbin is often missing from a user's PATH). */
+static bool find_nft(char *path, size_t size)
+{
+	const char *env = getenv("PATH");
+	cleanup_free char *dirs = xasprintf("%s:/usr/sbin:/sbin:/usr/local/sbin", env ? env : "");
+
+	for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d != NULL;
+	     d = strtok_r(NULL, ":", &save)) {
+		if (*d != '/')
+			continue;
+		if (snprintf(path, size, "%s/nft", d) < (int)size && access(path, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The table, replaced whole in one nft transaction (the add-then-delete makes
+ * the delete safe when it does not exist yet): masquerade what leaves the
+ * subnet through any other interface, refuse new connections from the
+ * containers to the host itself, and refuse traffic routed from the bridge
+ * back into it (containers reach each other neither switched — the ports
+ * are isolated — nor routed). Runs once per boot, not per start, so running
+ * nft is cheaper than linking libnftables into every start.
+ */
+static int setup_nft(const struct berth_bridge_config *cfg, berth_error_t *err)
+{
+	char net[INET_ADDRSTRLEN], nft[PATH_MAX];
+	cleanup_free char *rules = NULL;
+	cleanup_close int in = -1, errs = -1;
+	char *argv[] = {(char *)"nft", (char *)"-f", (char *)"/dev/stdin", NULL};
+	posix_spawn_file_actions_t fa;
+	char msg[NFT_STDERR_MAX];
+	int status, r;
+	pid_t pid;
+	ssize_t n;
+
+	if (!find_nft(nft, sizeof(nft)))
+		return berth_error_set_plain(
+		        err, ENOENT, "enableInternet needs nftables (apt install nftables)");
+	berth_ipv4_format(cfg->subnet.network, net, sizeof(net));
+	rules = xasprintf("add table ip %1$s\n"
+	                  "delete table ip %1$s\n"
+	                  "table ip %1$s {\n"
+	                  "\tchain postrouting {\n"
+	                  "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+	                  "\t\tip saddr %3$s/%4$u oifname != \"%2$s\" masquerade\n"
+	                  "\t}\n"
+	                  "\tchain input {\n"
+	                  "\t\ttype filter hook input priority filter; policy accept;\n"
+	                  "\t\tiifname \"%2$s\" ct state established,related accept\n"
+	                  "\t\tiifname \"%2$s\" drop\n"
+	                  "\t}\n"
+	                  "\tchain forward {\n"
+	                  "\t\ttype filter hook forward priority filter; policy accept;\n"
+	                  "\t\tiifname \"%2$s\" oifname \"%2$s\" drop\n"
+	                  "\t}\n"
+	                  "}\n",
+	                  cfg->table, cfg->bridge, net, cfg->subnet.prefix);
+	in = memfd_create("berth-nft", MFD_CLOEXEC);
+	errs = memfd_create("berth-nft-stderr", MFD_CLOEXEC);
+	if (in < 0 || errs < 0)
+		return berth_error_set(err, errno, "memfd_create");
+	r = berth_write_all(in, rules, strlen(rules));
+	if (r < 0 || lseek(in, 0, SEEK_SET) < 0)
+		return berth_error_set(err, r < 0 ? -r : errno, "write the nftables rules");
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, errs, 2);
+	r = posix_spawn(&pid, nft, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r != 0)
+		return berth_error_set(err, r, "run `%s`", nft);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return berth_error_set(err, errno, "wait for `%s`", nft);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	n = pread(errs, msg, sizeof(msg) - 1, 0);
+	msg[n > 0 ? n : 0] = '\0';
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = '\0';
+	return berth_error_set_plain(err, EIO, "set up the nftables table `ip %s`: nft failed%s%s",
+	                             cfg->table, n > 0 ? ": " : "", n > 0 ? msg : "");
+}
+
+/* Create the bridge (or find it), with the gateway's address, up. */
+static int setup_bridge(const struct berth_bridge_config *cfg, berth_error_t *err)
+{
+	char gw[INET_ADDRSTRLEN], have[INET_ADDRSTRLEN];
+	cleanup_nl_sock struct nl_sock *sk = open_nl(NETLINK_ROUTE, err);
+	cleanup_free char *v6 = NULL;
+	struct rtnl_link *link;
+	struct rtnl_addr *addr;
+	struct nl_addr *local, *bcast;
+	uint32_t found, mask = ~0u << (32 - cfg->subnet.prefix);
+	int index, r;
+	bool up;
+
+	if (sk == NULL)
+		return berth_error_ret(err);
+	berth_ipv4_format(cfg->subnet.gateway, gw, sizeof(gw));
+	inspect_bridge(cfg->bridge, &index, &up, &found);
+	if (index == 0) {
+		link = rtnl_link_bridge_alloc();
+		if (link == NULL)
+			abort();
+		rtnl_link_set_name(link, cfg->bridge);
+		r = rtnl_link_add(sk, link, NLM_F_CREATE | NLM_F_EXCL);
+		rtnl_link_put(link);
+		if (r < 0 && nl_errno(r) != EEXIST)
+			return nl_fail(err, r, "create bridge", cfg->bridge);
+		inspect_bridge(cfg->bridge, &index, &up, &found);
+		if (index == 0)
+			return berth_error_set_plain(err, ENODEV,
+			                             "bridge `%s` vanished after its creation",
+			                             cfg->bridge);
+	}
+	if (found != 0 && found != cfg->subnet.gateway) {
+		berth_ipv4_format(found, have, sizeof(have));
+		return berth_error_set_plain(err, EEXIST,
+		                             "bridge `%s` exists with address %s, not %s: another "
+		                             "subnet uses it (set BERTH_BRIDGE or BERTH_SUBNET)",
+		                             cfg->bridge, have, gw);
+	}
+	/*
+	 * No IPv6 on the host's side of the bridge: containers must not reach
+	 * the host, and the IPv4 filter would not see IPv6 to a link-local
+	 * address. (Missing file: IPv6 is off on this host.)
+	 */
+	v6 = xasprintf("/proc/sys/net/ipv6/conf/%s/disable_ipv6", cfg->bridge);
+	r = berth_write_knob(AT_FDCWD, v6, "1", err);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (found == 0) {
+		addr = rtnl_addr_alloc();
+		if (addr == NULL)
+			abort();
+		local = ipv4_addr(cfg->subnet.gateway, cfg->subnet.prefix);
+		bcast = ipv4_addr(cfg->subnet.network | ~mask, 32);
+		rtnl_addr_set_ifindex(addr, index);
+		rtnl_addr_set_family(addr, AF_INET);
+		rtnl_addr_set_local(addr, local);
+		rtnl_addr_set_prefixlen(addr, (int)cfg->subnet.prefix);
+		rtnl_addr_set_broadcast(addr, bcast);
+		r = rtnl_addr_add(sk, addr, 0);
+		nl_addr_put(local);
+		nl_addr_put(bcast);
+		rtnl_addr_put(addr);
+		if (r < 0 && nl_errno(r) != EEXIST)
+			return nl_fail(err, r, "give the bridge its address", cfg->bridge);
+	}
+	if (!up) {
+		r = berth_net_link_up(cfg->bridge, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int lock_dir(const char *dir, berth_error_t *err)
+{
+	cleanup_free char *path = xasprintf("%s/" LEASE_LOCK, dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return berth_error_set(err, errno, "open `%s`", path);
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			int r = berth_error_set(err, errno, "lock `%s`", path);
+			close(fd);
+			return r;
+		}
+	}
+	return fd;
+}
+
+/*
+ * The host's part, done by whichever start needs it first and checked on
+ * every start (a few syscalls, no process): a bridge removed by hand, or a
+ * flushed ruleset, is put back. The lock keeps concurrent starts from doing
+ * it twice at once; each step is idempotent anyway.
+ */
+static int ensure_host(const struct berth_bridge_config *cfg, const char *dir, int *bridge_index,
+                       berth_error_t *err)
+{
+	cleanup_close int lock = -1;
+	uint32_t addr;
+	bool up;
+	int r;
+
+	inspect_bridge(cfg->bridge, bridge_index, &up, &addr);
+	if (*bridge_index != 0 && up && addr == cfg->subnet.gateway && forwarding_on() &&
+	    nft_table_exists(cfg->table))
+		return 0;
+	lock = lock_dir(dir, err);
+	if (lock < 0)
+		return lock;
+	r = setup_bridge(cfg, err);
+	if (r < 0)
+		return r;
+	if (!forwarding_on()) {
+		r = berth_write_knob(AT_FDCWD, "/proc/sys/net/ipv4/ip_forward", "1", err);
+		if (r < 0)
+			return berth_error_wrap(err,
+			                        "enable IPv4 forwarding (net.ipv4.ip_forward)");
+	}
+	if (!nft_table_exists(cfg->table)) {
+		r = setup_nft(cfg, err);
+		if (r < 0)
+			return r;
+	}
+	inspect_bridge(cfg->bridge, bridge_index, &up, &addr);
+	if (*bridge_index == 0)
+		return berth_error_set_plain(err, ENODEV, "bridge `%s` is missing", cfg->bridge);
+	return 0;
+}
+
+/* ---- leases ---- */
+
+/* The target of symlink `name` in `dir_fd` (a lease, or a container's record), or NULL. */
+static char *read_link(int dir_fd, const char *name)
+{
+	char buf[PATH_MAX];
+	ssize_t n = readlinkat(dir_fd, name, buf, sizeof(buf));
+
+	if (n <= 0 || (size_t)n >= sizeof(buf))
+		return NULL;
+	return xstrndup(buf, (size_t)n);
+}
+
+/* Whether the container directory a lease names is still locked by a live container. */
+static bool lease_alive(const char *owner, const char *locks)
+{
+	struct stat st;
+
+	if (stat(owner, &st) < 0)
+		return errno != ENOENT;
+	return berth_proc_locks_hold(locks, (unsigned long long)st.st_ino);
+}
+
+/*
+ * Free the leases of containers that are gone without a destroy (SIGKILLed
+ * berth run, a crashed host process). The container directory's flock tells:
+ * the init holds it for the container's life. It is read from /proc/locks,
+ * not probed with flock(), which would briefly take it and make a
+ * concurrent start of that name fail, or a destroy skip its cleanup.
+ */
+static void reclaim(int dir_fd)
+{
+	cleanup_free char *locks = NULL;
+	cleanup_closedir DIR *d = NULL;
+	struct dirent *e;
+	int fd;
+
+	if (berth_read_file_at(AT_FDCWD, "/proc/locks", PROC_LOCKS_MAX, &locks, NULL, NULL) < 0)
+		return;
+	fd = dup(dir_fd);
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		cleanup_free char *owner = NULL;
+		struct in_addr in;
+
+		if (inet_pton(AF_INET, e->d_name, &in) != 1)
+			continue;
+		owner = read_link(dir_fd, e->d_name);
+		if (owner != NULL && !lease_alive(owner, locks))
+			unlinkat(dir_fd, e->d_name, 0);
+	}
+}
+
+/*
+ * Lease one address of the subnet for `owner`: a symlink named after the
+ * address and pointing to the container directory, made in one step that
+ * fails if the address is taken (and is never seen half-written). The scan
+ * starts at a random address, so a freed address is rarely reused at once
+ * and a sparse subnet needs one try; only a full subnet pays for reclaiming.
+ */
+static int lease(const struct berth_bridge_config *cfg, int dir_fd, const char *dir,
+                 const char *owner, uint32_t *out, berth_error_t *err)
+{
+	uint32_t n = berth_subnet_capacity(&cfg->subnet), start = 0;
+	cleanup_close int lock = -1;
+	char net[INET_ADDRSTRLEN];
+
+	lock = lock_dir(dir, err);
+	if (lock < 0)
+		return lock;
+	if (getrandom(&start, sizeof(start), GRND_NONBLOCK) != (ssize_t)sizeof(start))
+		start = (uint32_t)getpid();
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t k = 0; k < n; k++) {
+			uint32_t a = berth_subnet_address(&cfg->subnet, (start + k) % n);
+			char name[INET_ADDRSTRLEN];
+
+			berth_ipv4_format(a, name, sizeof(name));
+			if (symlinkat(owner, dir_fd, name) == 0) {
+				*out = a;
+				return 0;
+			}
+			if (errno != EEXIST)
+				return berth_error_set(err, errno, "create the lease `%s/%s`", dir,
+				                       name);
+		}
+		if (pass == 0)
+			reclaim(dir_fd);
+	}
+	berth_ipv4_format(cfg->subnet.network, net, sizeof(net));
+	return berth_error_set_plain(err, ENOSPC,
+	                             "subnet %s/%u is exhausted: all %u container addresses are in "
+	                             "use (set BERTH_SUBNET to a larger one)",
+	                             net, cfg->subnet.prefix, n);
+}
+
+/* ---- one container ---- */
+
+int berth_bridge_prepare(const struct berth_bridge_config *cfg, const char *container_dir,
+                         int dir_fd, struct berth_bridge_lease *lease_out, berth_error_t *err)
+{
+	cleanup_free char *dir = xasprintf(BERTH_BRIDGE_RUN_DIR "/%s", cfg->bridge);
+	cleanup_free char *path = NULL;
+	cleanup_close int lease_dir = -1;
+	char owner[PATH_MAX], name[INET_ADDRSTRLEN];
+	uint32_t addr = 0;
+	int index = 0, r;
+
+	if (realpath(container_dir, owner) == NULL)
+		return berth_error_set(err, errno, "container directory `%s`", container_dir);
+	lease_dir = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lease_dir < 0) {
+		r = berth_mkdir_p(dir, 0700, err);
+		if (r < 0)
+			return berth_error_wrap(err, "lease directory");
+		lease_dir = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (lease_dir < 0)
+			return berth_error_set(err, errno, "open `%s`", dir);
+	}
+	r = ensure_host(cfg, dir, &index, err);
+	if (r < 0)
+		return r;
+	BERTH_TRACE("helper: bridge ready");
+	/* A container of this name that died without a destroy left its lease here. */
+	berth_bridge_release(container_dir, NULL);
+	r = lease(cfg, lease_dir, dir, owner, &addr, err);
+	if (r < 0)
+		return r;
+	berth_ipv4_format(addr, name, sizeof(name));
+	path = xasprintf("%s/%s", dir, name);
+	/* The container's record: a symlink to its lease (one step, like the lease). */
+	if (symlinkat(path, dir_fd, BERTH_CONTAINER_NET_RECORD) < 0) {
+		r = berth_error_set(err, errno, "record the lease in `%s`", container_dir);
+		unlinkat(lease_dir, name, 0);
+		return r;
+	}
+	memset(lease_out, 0, sizeof(*lease_out));
+	lease_out->address = addr;
+	lease_out->subnet = cfg->subnet;
+	lease_out->bridge_index = index;
+	berth_bridge_veth_name(addr, lease_out->veth);
+	BERTH_TRACE("helper: address leased");
+	return 0;
+}
+
+struct nl_sock *berth_bridge_host_socket(berth_error_t *err)
+{
+	return open_nl(NETLINK_ROUTE, err);
+}
+
+/*
+ * One request: the host end (named after the address, a port of the bridge,
+ * up) in the host's namespace, where the socket is bound, and its peer
+ * `eth0` in ours, named by our pid (1, resolved in our pid namespace). The
+ * peer cannot be brought up in the same request: the kernel opens it before
+ * the pair is joined, and veth refuses (ENOTCONN).
+ */
+static int create_veth(struct nl_sock *host, const struct berth_bridge_lease *l, bool *exists,
+                       berth_error_t *err)
+{
+	struct rtnl_link *link = rtnl_link_veth_alloc();
+	struct rtnl_link *peer;
+	int r;
+
+	if (link == NULL)
+		abort();
+	rtnl_link_set_name(link, l->veth);
+	rtnl_link_set_master(link, l->bridge_index);
+	rtnl_link_set_flags(link, IFF_UP);
+	peer = rtnl_link_veth_get_peer(link);
+	rtnl_link_set_name(peer, "eth0");
+	rtnl_link_set_ns_pid(peer, getpid());
+	rtnl_link_put(peer);
+	r = rtnl_link_add(host, link, NLM_F_CREATE | NLM_F_EXCL);
+	rtnl_link_put(link);
+	*exists = r < 0 && nl_errno(r) == EEXIST;
+	if (r < 0)
+		return nl_fail(err, r, "create veth", l->veth);
+	return 0;
+}
+
+/* Ports of the bridge with IFLA_BRPORT_ISOLATED exchange no frames with each other. */
+static int isolate_port(struct nl_sock *host, const char *name, berth_error_t *err)
+{
+	struct rtnl_link *link = NULL;
+	struct ifinfomsg ifi = {.ifi_family = AF_BRIDGE};
+	struct nlattr *nest;
+	struct nl_msg *msg;
+	int r;
+
+	r = rtnl_link_get_kernel(host, 0, name, &link);
+	if (r < 0)
+		return nl_fail(err, r, "find veth", name);
+	ifi.ifi_index = rtnl_link_get_ifindex(link);
+	rtnl_link_put(link);
+	msg = nlmsg_alloc_simple(RTM_SETLINK, 0);
+	if (msg == NULL)
+		abort();
+	if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+	    (nest = nla_nest_start(msg, IFLA_PROTINFO | NLA_F_NESTED)) == NULL ||
+	    nla_put_u8(msg, IFLA_BRPORT_ISOLATED, 1) < 0) {
+		nlmsg_free(msg);
+		return berth_error_set_plain(err, EMSGSIZE, "isolate bridge port `%s`", name);
+	}
+	nla_nest_end(msg, nest);
+	r = nl_send_sync(host, msg);
+	if (r < 0)
+		return nl_fail(err, r, "isolate bridge port", name);
+	return 0;
+}
+
+/* eth0's address and the default route through the bridge, in our namespace. */
+static int configure_eth0(const struct berth_bridge_lease *l, berth_error_t *err)
+{
+	cleanup_nl_sock struct nl_sock *sk = open_nl(NETLINK_ROUTE, err);
+	uint32_t mask = ~0u << (32 - l->subnet.prefix);
+	struct rtnl_addr *addr;
+	struct rtnl_route *route;
+	struct rtnl_nexthop *nh;
+	struct nl_addr *local, *bcast, *dst, *gw;
+	unsigned index;
+	int r;
+
+	if (sk == NULL)
+		return berth_error_ret(err);
+	index = if_nametoindex("eth0");
+	if (index == 0)
+		return berth_error_set(err, errno, "find `eth0` in the container");
+	r = berth_net_link_up("eth0", err);
+	if (r < 0)
+		return r;
+	addr = rtnl_addr_alloc();
+	if (addr == NULL)
+		abort();
+	local = ipv4_addr(l->address, l->subnet.prefix);
+	bcast = ipv4_addr(l->subnet.network | ~mask, 32);
+	rtnl_addr_set_ifindex(addr, (int)index);
+	rtnl_addr_set_family(addr, AF_INET);
+	rtnl_addr_set_local(addr, local);
+	rtnl_addr_set_prefixlen(addr, (int)l->subnet.prefix);
+	rtnl_addr_set_broadcast(addr, bcast);
+	r = rtnl_addr_add(sk, addr, 0);
+	nl_addr_put(local);
+	nl_addr_put(bcast);
+	rtnl_addr_put(addr);
+	if (r < 0)
+		return nl_fail(err, r, "give eth0 its address in", "the container");
+
+	route = rtnl_route_alloc();
+	nh = rtnl_route_nh_alloc();
+	if (route == NULL || nh == NULL)
+		abort();
+	dst = ipv4_addr(0, 0);
+	gw = ipv4_addr(l->subnet.gateway, 32);
+	rtnl_route_set_family(route, AF_INET);
+	rtnl_route_set_table(route, RT_TABLE_MAIN);
+	rtnl_route_set_scope(route, RT_SCOPE_UNIVERSE);
+	rtnl_route_set_protocol(route, RTPROT_BOOT);
+	rtnl_route_set_dst(route, dst);
+	rtnl_route_nh_set_ifindex(nh, (int)index);
+	rtnl_route_nh_set_gateway(nh, gw);
+	rtnl_route_add_nexthop(route, nh); /* the route owns it now */
+	r = rtnl_route_add(sk, route, NLM_F_EXCL);
+	nl_addr_put(dst);
+	nl_addr_put(gw);
+	rtnl_route_put(route);
+	if (r < 0)
+		return nl_fail(err, r, "add the default route in", "the container");
+	return 0;
+}
+
+int berth_bridge_attach(struct nl_sock *host, const struct berth_bridge_lease *l,
+                        berth_error_t *err)
+{
+	cleanup_nl_sock struct nl_sock *owned = host;
+	bool exists = false;
+	int r;
+
+	r = create_veth(host, l, &exists, err);
+	if (r < 0 && exists) {
+		/*
+		 * Our lease is exclusive, so a link of this name is a leftover of a
+		 * container that had this address and whose namespace is still held
+		 * somewhere: it is not used by anyone.
+		 */
+		r = delete_link(host, l->veth, err);
+		if (r == 0)
+			r = create_veth(host, l, &exists, err);
+	}
+	if (r < 0)
+		return r;
+	BERTH_TRACE("init: veth created");
+	r = isolate_port(host, l->veth, err);
+	if (r < 0)
+		return r;
+	r = configure_eth0(l, err);
+	if (r < 0)
+		return r;
+	BERTH_TRACE("init: eth0 configured");
+	return 0;
+}
+
+int berth_bridge_release(const char *container_dir, berth_error_t *err)
+{
+	cleanup_close int cdir = open(container_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cleanup_free char *record = NULL;
+	cleanup_free char *owner = NULL;
+	cleanup_free char *dir = NULL;
+	cleanup_close int lock = -1;
+	char self[PATH_MAX], veth[IFNAMSIZ];
+	struct in_addr in;
+	const char *name;
+	int r;
+
+	if (cdir < 0)
+		return errno == ENOENT ? 0
+		                       : berth_error_set(err, errno, "open `%s`", container_dir);
+	record = read_link(cdir, BERTH_CONTAINER_NET_RECORD);
+	if (record == NULL)
+		return 0;
+	name = strrchr(record, '/');
+	if (name == NULL || inet_pton(AF_INET, name + 1, &in) != 1 ||
+	    realpath(container_dir, self) == NULL) {
+		unlinkat(cdir, BERTH_CONTAINER_NET_RECORD, 0);
+		return berth_error_set_plain(err, EINVAL,
+		                             "`%s/" BERTH_CONTAINER_NET_RECORD "` is damaged",
+		                             container_dir);
+	}
+	dir = xstrndup(record, (size_t)(name - record));
+	berth_bridge_veth_name(ntohl(in.s_addr), veth);
+	lock = lock_dir(dir, err);
+	if (lock < 0)
+		return lock;
+	/*
+	 * Only while the lease is still ours: after the container died it may
+	 * have been reclaimed and handed, with the veth name, to another. The
+	 * veth goes first (its deletion waits for the kernel's RCU grace
+	 * periods, 10-20 ms), so that the address is free only once nothing
+	 * of the container is left.
+	 */
+	owner = read_link(AT_FDCWD, record);
+	if (owner != NULL && strcmp(owner, self) == 0) {
+		cleanup_nl_sock struct nl_sock *sk = open_nl(NETLINK_ROUTE, err);
+
+		r = sk != NULL ? delete_link(sk, veth, err) : berth_error_ret(err);
+		if (r < 0)
+			return r;
+		unlink(record);
+	}
+	unlinkat(cdir, BERTH_CONTAINER_NET_RECORD, 0);
+	return 0;
+}
