@@ -80,9 +80,9 @@ check_eq "session/list" "default,quick,work" "$(api "$S/session/list" | jq -r '.
 check_eq "session/delete" true "$(post session/delete '{"sessionId": "work"}' | jq .success)"
 check_eq "an unknown one: 404" 404 "$(post session/delete '{"sessionId": "work"}' | jq .httpStatus)"
 # Commands of one session run in order, one after the other.
-post execute '{"command": "sleep 0.3; echo a >> /tmp/order", "sessionId": "seq"}' > /dev/null &
+post execute '{"command": "touch /tmp/first; sleep 0.3; echo a >> /tmp/order", "sessionId": "seq"}' > /dev/null &
 FIRST=$!
-sleep 0.1
+wait_for "the first command" 50 sh -c "curl -s --unix-socket $SOCK -d '{\"path\": \"/tmp/first\"}' $S/exists | grep -q '\"exists\":true'"
 post execute '{"command": "echo b >> /tmp/order", "sessionId": "seq"}' > /dev/null
 wait $FIRST
 check_eq "commands of a session queue in order" "a b" "$(run 'cat /tmp/order' | flat)"
