@@ -52,6 +52,11 @@ check_eq "exit code and success" "3 false default" "$(echo "$out" | jq -r '"\(.e
 check_eq "the default cwd is /workspace (made on first use)" /workspace "$(run pwd)"
 check_eq "as the container's user" "0" "$(run 'id -u')"
 check_eq "a missing command: 127" 127 "$(post execute '{"command": "no-such-cmd"}' | jq .exitCode)"
+# The entrypoint is `sleep 1000000`, PID 2 under the container's init.
+sec='grep -E "^(CapEff|CapBnd|NoNewPrivs|Seccomp):" /proc/$1/status; cat /proc/$1/cgroup'
+check_eq "no more privilege than the entrypoint: capabilities, no_new_privs, seccomp, cgroup" \
+	"$(run "f() { $sec; }; f 2")" "$(run "f() { $sec; }; f self")"
+check_contains "seccomp filtering, no_new_privs" "NoNewPrivs:	1 Seccomp:	2" "$(run "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status" | tr '\n' ' ')"
 check_eq "an empty command: 400 INVALID_COMMAND" "400 INVALID_COMMAND 400" \
 	"$(post execute '{"command": ""}' | jq -r '"\(.httpStatus) \(.code) \(.httpStatus)"')"
 out=$(post execute '{"nope": 1}')
