@@ -346,9 +346,10 @@ void sbx_watch(struct sbx_call *c)
 	w->recursive = recursive;
 	w->include = include;
 	w->exclude = exclude;
+	/* The SDK's default: every kind but attrib. */
 	w->kinds = mask != 0 ? mask
 	                     : (unsigned)(IN_CREATE | IN_MODIFY | IN_DELETE | IN_MOVED_FROM |
-	                                  IN_MOVED_TO | IN_ATTRIB);
+	                                  IN_MOVED_TO);
 	w->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	snprintf(proc, sizeof(proc), "/proc/%d/root", (int)berth_container_pid(ctr));
 	w->root = open(proc, O_PATH | O_DIRECTORY | O_CLOEXEC);
