@@ -36,11 +36,12 @@ ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) \
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 # http-parser ships no pkg-config file.
 LIBS := $(shell pkg-config --libs $(PKGS)) -lhttp_parser
-DAEMON_LIBS := $(shell pkg-config --libs $(DAEMON_PKGS))
+# wslay (WebSocket frames: berth exec -it) ships no pkg-config file.
+DAEMON_LIBS := $(shell pkg-config --libs $(DAEMON_PKGS)) -lwslay
 IMAGE_LIBS := $(shell pkg-config --libs $(IMAGE_PKGS))
 # Only berth-client links libcurl (Debian has no static libcurl, and `berth`
 # must stay static).
-CLIENT_LIBS := $(shell pkg-config --libs libcurl jansson)
+CLIENT_LIBS := $(shell pkg-config --libs libcurl jansson) -lwslay
 
 # make TRACE=1: timestamps of every start step on stderr (include/berth/trace.h).
 ifneq ($(TRACE),)
@@ -73,7 +74,7 @@ PROXY_LIB_SRC := src/proxy/head.c src/proxy/route.c
 PROXY_SRC   := $(filter-out $(PROXY_LIB_SRC),$(wildcard src/proxy/*.c))
 CLI_SRC     := $(wildcard src/cli/*.c)
 CLIENT_SRC  := $(wildcard src/client/*.c)
-DAEMON_SRC  := $(wildcard src/daemon/*.c)
+DAEMON_SRC  := $(wildcard src/daemon/*.c src/sandbox/*.c)
 HELPER_SRC  := src/runtime/helper-main.c
 # The image module's pure parts (references, digests, the config's rules) are in
 # libberth; what needs libarchive or libcurl is in libberth-image.
@@ -172,6 +173,12 @@ $(BUILD)/tests/test_client: $(BUILD)/obj/tests/unit/test_client.o \
 		$(call obj,$(filter-out src/client/main.c,$(CLIENT_SRC))) $(LIBBERTH)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CLIENT_LIBS) -lcmocka
+
+# test_sandbox checks the sandbox's pure parts: sessions' scripts and text.
+$(BUILD)/tests/test_sandbox: $(BUILD)/obj/tests/unit/test_sandbox.o \
+		$(call obj,src/sandbox/session.c src/sandbox/text.c) $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 # test_hooks checks berthd's webhook rules: it links that object and libcurl.
 $(BUILD)/tests/test_hooks: $(BUILD)/obj/tests/unit/test_hooks.o $(call obj,src/daemon/hooks.c) \

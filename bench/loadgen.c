@@ -4,7 +4,8 @@
  * socket as well as TCP (wrk speaks TCP only, and curl in a loop measures
  * curl's start-up, not the server).
  *
- *   loadgen (-u SOCKET | -t HOST:PORT) [-c CONNS] [-d SECONDS] [-m METHOD] [-n N] [-o] PATH
+ *   loadgen (-u SOCKET | -t HOST:PORT) [-c CONNS] [-d SECONDS] [-m METHOD] [-b JSON]
+ *           [-n N] [-o] PATH
  *
  * Timed mode (default): CONNS keep-alive connections, one request in flight
  * on each (no pipelining), for SECONDS; requests still in flight at the end
@@ -63,6 +64,7 @@ static struct {
 	const char *unix_path;
 	struct sockaddr_in tcp;
 	const char *method, *path;
+	const char *body; /* -b: a JSON body for every request */
 	uint64_t conns, seconds, n;
 	bool once;
 	/* results */
@@ -95,6 +97,7 @@ static void usage(FILE *f)
 	           "  -c CONNS    keep-alive connections, one request in flight each (16)\n"
 	           "  -d SECONDS  duration of a timed run; the time limit of a once run (5)\n"
 	           "  -m METHOD   GET (default), POST (with an empty body), ...\n"
+	           "  -b JSON     send JSON as every request's body (with -m POST)\n"
 	           "  -n N        %%u in PATH ranges over [0, N) (1)\n"
 	           "  -o          once: N requests on N connections at once, until all answered\n");
 }
@@ -123,8 +126,15 @@ static void build_request(struct conn *c, uint64_t number)
 		n = snprintf(path, sizeof(path), "%s", g.path);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		die("path too long: %s", g.path);
-	n = snprintf(c->req, sizeof(c->req), "%s %s HTTP/1.1\r\nHost: bench\r\n%s\r\n", g.method,
-	             path, strcmp(g.method, "GET") == 0 ? "" : "Content-Length: 0\r\n");
+	if (g.body != NULL)
+		n = snprintf(c->req, sizeof(c->req),
+		             "%s %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+		             "Content-Length: %zu\r\n\r\n%s",
+		             g.method, path, strlen(g.body), g.body);
+	else
+		n = snprintf(c->req, sizeof(c->req), "%s %s HTTP/1.1\r\nHost: bench\r\n%s\r\n",
+		             g.method, path,
+		             strcmp(g.method, "GET") == 0 ? "" : "Content-Length: 0\r\n");
 	if (n < 0 || (size_t)n >= sizeof(c->req))
 		die("request too long: %s", g.path);
 	c->req_len = (size_t)n;
@@ -288,7 +298,7 @@ static void parse_args(int argc, char **argv)
 	berth_error_t err;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "u:t:c:d:m:n:oh")) != -1) {
+	while ((opt = getopt(argc, argv, "u:t:c:d:m:b:n:oh")) != -1) {
 		switch (opt) {
 		case 'u':
 			g.unix_path = optarg;
@@ -308,6 +318,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 'm':
 			g.method = optarg;
+			break;
+		case 'b':
+			g.body = optarg;
 			break;
 		case 'n':
 			if (berth_parse_u64(optarg, 1, UINT32_MAX, &g.n, &err) < 0)

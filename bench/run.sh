@@ -16,6 +16,8 @@
 #   proxy    the data plane against nginx (1 worker, upstream keepalive) and
 #            the origin direct; WebSocket round trip; cold request to first
 #            byte (bench/proxy.sh)
+#   sandbox  exec of `true` through the API against nsenter by hand; file
+#            throughput of the files API (bench/sandbox.sh)
 #   daemon   api, records and burst
 #   all      every group
 #
@@ -24,16 +26,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-	sed -n '4,17s/^# \{0,1\}//p' "$0"
+	sed -n '4,19s/^# \{0,1\}//p' "$0"
 }
 
 groups=()
 [ $# -gt 0 ] || set -- all
 for arg in "$@"; do
 	case $arg in
-	start | api | records | burst | images | proxy) groups+=("$arg") ;;
+	start | api | records | burst | images | proxy | sandbox) groups+=("$arg") ;;
 	daemon) groups+=(api records burst) ;;
-	all) groups+=(start api records burst images proxy) ;;
+	all) groups+=(start api records burst images proxy sandbox) ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "bench: unknown group \`$arg\`" >&2; usage >&2; exit 2 ;;
 	esac

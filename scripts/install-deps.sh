@@ -14,6 +14,7 @@ PACKAGES="
   iproute2 util-linux procps curl
   crun hyperfine jq wrk nginx
   zstd attr skopeo umoci docker-registry
+  nodejs
 "
 
 missing=""
@@ -24,6 +25,13 @@ for p in $PACKAGES; do
 	*) missing="$missing $p" ;;
 	esac
 done
+
+# The Sandbox SDK's conformance test installs the SDK with npm. Debian's npm
+# is a package of its own; NodeSource's nodejs (Node 20) carries one and
+# conflicts with it: ask for it only when there is no npm at all.
+if ! command -v npm > /dev/null 2>&1; then
+	missing="$missing npm"
+fi
 
 if [ -z "$missing" ]; then
 	exit 0

@@ -101,6 +101,10 @@ pid_t berth_container_pid(const struct berth_container *c);
 /* A pidfd of the init (readable once it has exited); owned by the handle. */
 int berth_container_pidfd(const struct berth_container *c);
 const char *berth_container_id(const struct berth_container *c);
+/* The environment its entrypoint got (KEY=VALUE; NULL when unknown: an adopted one). */
+char *const *berth_container_env(const struct berth_container *c);
+/* The user its processes run as (files made for it get this ownership). */
+void berth_container_user(const struct berth_container *c, uint32_t *uid, uint32_t *gid);
 
 /* Send a signal to the container (its init forwards it to the entrypoint). */
 int berth_container_signal(struct berth_container *c, int sig, berth_error_t *err);
@@ -142,6 +146,8 @@ struct berth_exec_spec {
 	bool has_user; /* false: the container's uid/gid */
 	uint32_t uid, gid;
 	int stdio[3];
+	/* stdin is a terminal (a pty's slave): it becomes the process's controlling terminal */
+	bool tty;
 };
 
 /*

@@ -29,6 +29,7 @@ static void usage(FILE *f)
 	           "  destroy   stop an instance and remove its container\n"
 	           "  renew     keep an instance awake\n"
 	           "  logs      print an instance's output\n"
+	           "  exec      run a command in an instance's container\n"
 	           "  events    print lifecycle events\n"
 	           "  classes   list container classes\n"
 	           "\n"

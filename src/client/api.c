@@ -7,8 +7,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -353,19 +356,36 @@ static size_t on_stream(char *data, size_t size, size_t n, void *arg)
 int berth_client_stream(struct berth_client *c, const char *path, berth_client_stream_fn fn,
                         void *arg, berth_error_t *err)
 {
+	return berth_client_stream_post(c, path, NULL, fn, arg, NULL, err);
+}
+
+int berth_client_stream_post(struct berth_client *c, const char *path, json_t *body,
+                             berth_client_stream_fn fn, void *arg, long *status, berth_error_t *err)
+{
 	struct stream s = {
 	        .c = c, .fn = fn, .arg = arg, .err = err, .eb = {.max = ERROR_ANSWER_MAX}};
-	struct curl_slist *h = prepare(c, path, false);
+	struct curl_slist *h = prepare(c, path, body != NULL);
+	cleanup_free char *text = NULL;
 	long code = 0;
 	CURLcode rc;
 	int ret = 0;
 
-	curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+	if (body == NULL) {
+		curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+	} else {
+		text = json_dumps(body, JSON_COMPACT);
+		if (text == NULL)
+			abort();
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, text);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(text));
+	}
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_stream);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
 	rc = curl_easy_perform(c->curl);
 	curl_slist_free_all(h);
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
+	if (status != NULL)
+		*status = code;
 	if (s.failed)
 		ret = berth_error_ret(err);
 	else if (code != 0 && (code < 200 || code > 299))
@@ -374,4 +394,136 @@ int berth_client_stream(struct berth_client *c, const char *path, berth_client_s
 		ret = transport_error(c, rc, err);
 	free(s.eb.data);
 	return ret;
+}
+
+/* ---- an upgraded connection (berth exec -t) ---- */
+
+#define UPGRADE_HEAD_MAX (16u << 10)
+
+/* Wait until the connection can be read (`out` false) or written; 0 or -errno. */
+static int wait_socket(struct berth_client *c, bool out)
+{
+	curl_socket_t fd = CURL_SOCKET_BAD;
+	struct pollfd p;
+
+	curl_easy_getinfo(c->curl, CURLINFO_ACTIVESOCKET, &fd);
+	if (fd == CURL_SOCKET_BAD)
+		return -ENOTCONN;
+	p.fd = fd;
+	p.events = out ? POLLOUT : POLLIN;
+	while (poll(&p, 1, (int)CONNECT_TIMEOUT_MS) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+ssize_t berth_client_raw_send(struct berth_client *c, const void *buf, size_t len)
+{
+	size_t sent = 0;
+	CURLcode rc = curl_easy_send(c->curl, buf, len, &sent);
+
+	if (rc == CURLE_AGAIN)
+		return -EAGAIN;
+	return rc == CURLE_OK ? (ssize_t)sent : -EIO;
+}
+
+ssize_t berth_client_raw_recv(struct berth_client *c, void *buf, size_t len)
+{
+	size_t got = 0;
+	CURLcode rc = curl_easy_recv(c->curl, buf, len, &got);
+
+	if (rc == CURLE_AGAIN)
+		return -EAGAIN;
+	return rc == CURLE_OK ? (ssize_t)got : -EIO;
+}
+
+int berth_client_socket(struct berth_client *c)
+{
+	curl_socket_t fd = CURL_SOCKET_BAD;
+
+	curl_easy_getinfo(c->curl, CURLINFO_ACTIVESOCKET, &fd);
+	return fd == CURL_SOCKET_BAD ? -1 : (int)fd;
+}
+
+int berth_client_upgrade(struct berth_client *c, const char *path, const char *headers,
+                         char **leftover, size_t *leftover_len, long *status, berth_error_t *err)
+{
+	struct curl_slist *h = prepare(c, path, false);
+	const char *after_scheme = strstr(c->base, "://");
+	const char *prefix = after_scheme != NULL ? strchr(after_scheme + 3, '/') : NULL;
+	cleanup_free char *req = NULL;
+	char head[UPGRADE_HEAD_MAX + 1];
+	size_t n = 0, off = 0;
+	char *end, *cl;
+	CURLcode rc;
+	int r;
+
+	*leftover = NULL;
+	*leftover_len = 0;
+	*status = 0;
+	head[0] = '\0';
+	curl_easy_setopt(c->curl, CURLOPT_CONNECT_ONLY, 1L);
+	rc = curl_easy_perform(c->curl);
+	curl_slist_free_all(h);
+	if (rc != CURLE_OK)
+		return transport_error(c, rc, err);
+	/* The request by hand: libcurl here has no WebSocket of its own. */
+	req = xasprintf("GET %s%s HTTP/1.1\r\nHost: berth\r\nUser-Agent: berth/" BERTH_VERSION
+	                "\r\nConnection: Upgrade\r\n%s%s%s\r\n",
+	                prefix != NULL ? prefix : "", path, c->auth != NULL ? c->auth : "",
+	                c->auth != NULL ? "\r\n" : "", headers);
+	while (off < strlen(req)) {
+		ssize_t s = berth_client_raw_send(c, req + off, strlen(req) - off);
+		if (s == -EAGAIN && (r = wait_socket(c, true)) == 0)
+			continue;
+		if (s < 0)
+			return berth_error_set_plain(
+			        err, EIO, "lost the connection to berthd at %s", c->where);
+		off += (size_t)s;
+	}
+	/* The answer's head; an error's body is read by its Content-Length. */
+	for (;;) {
+		ssize_t g;
+		if ((end = strstr(head, "\r\n\r\n")) != NULL)
+			break;
+		if (n == UPGRADE_HEAD_MAX)
+			return berth_error_set_plain(err, EPROTO, "berthd's answer has no end");
+		g = berth_client_raw_recv(c, head + n, UPGRADE_HEAD_MAX - n);
+		if (g == -EAGAIN && wait_socket(c, false) == 0)
+			continue;
+		if (g <= 0)
+			return berth_error_set_plain(err, EIO, "berthd at %s closed the connection",
+			                             c->where);
+		n += (size_t)g;
+		head[n] = '\0';
+	}
+	if (sscanf(head, "HTTP/1.%*d %ld", status) != 1)
+		return berth_error_set_plain(err, EPROTO, "berthd's answer is not HTTP");
+	end += 4;
+	if (*status != 101) {
+		struct buffer b = {.max = ERROR_ANSWER_MAX};
+		size_t want = 0;
+		cl = strcasestr(head, "\r\ncontent-length:");
+		if (cl != NULL)
+			want = (size_t)strtoul(cl + 17, NULL, 10);
+		buffer_append(&b, end, n - (size_t)(end - head));
+		while (b.len < want && !b.too_big) {
+			char buf[4096];
+			ssize_t g = berth_client_raw_recv(c, buf, sizeof(buf));
+			if (g == -EAGAIN && wait_socket(c, false) == 0)
+				continue;
+			if (g <= 0)
+				break;
+			buffer_append(&b, buf, (size_t)g);
+		}
+		r = answer_error(*status, &b, err);
+		free(b.data);
+		return r;
+	}
+	if (n > (size_t)(end - head)) {
+		*leftover_len = n - (size_t)(end - head);
+		*leftover = xmalloc(*leftover_len);
+		memcpy(*leftover, end, *leftover_len);
+	}
+	return 0;
 }

@@ -109,6 +109,28 @@ typedef int (*berth_client_stream_fn)(const char *data, size_t len, void *arg, b
 int berth_client_stream(struct berth_client *c, const char *path, berth_client_stream_fn fn,
                         void *arg, berth_error_t *err);
 
+/*
+ * The same as a POST of `body` (JSON; NULL: a GET); *status (may be NULL)
+ * gets the answer's HTTP status, also of an error answer.
+ */
+int berth_client_stream_post(struct berth_client *c, const char *path, json_t *body,
+                             berth_client_stream_fn fn, void *arg, long *status,
+                             berth_error_t *err);
+
+/*
+ * GET `path` upgraded (101) to a protocol of its own: `headers` are the
+ * request's extra lines (Upgrade, Sec-WebSocket-Key, ...). Then the
+ * connection carries raw bytes: berth_client_raw_send/recv (-EAGAIN when
+ * they would block; poll berth_client_socket()). Bytes that came with the
+ * answer's head are in *leftover (malloc'd). An error answer: its message
+ * in `err`, its status in *status.
+ */
+int berth_client_upgrade(struct berth_client *c, const char *path, const char *headers,
+                         char **leftover, size_t *leftover_len, long *status, berth_error_t *err);
+ssize_t berth_client_raw_send(struct berth_client *c, const void *buf, size_t len);
+ssize_t berth_client_raw_recv(struct berth_client *c, void *buf, size_t len);
+int berth_client_socket(struct berth_client *c);
+
 /* "/v1/classes/CLASS/instances/NAME" with both escaped, plus `suffix` (may be ""). */
 char *berth_client_instance_path(const char *class_name, const char *name, const char *suffix);
 
@@ -205,7 +227,7 @@ int berth_cri_feed(struct berth_cri *p, const char *data, size_t len);
 /* At the end of the stream: end a line that P records left open. */
 int berth_cri_finish(struct berth_cri *p);
 
-/* ---- the commands (instances.c, logs.c, events.c, classes.c) ---- */
+/* ---- the commands (instances.c, logs.c, events.c, classes.c, exec.c) ---- */
 
 struct berth_client_command {
 	const char *name;
@@ -224,6 +246,10 @@ int berth_client_cmd_renew(int argc, char **argv, struct berth_client_opts *o);
 int berth_client_cmd_logs(int argc, char **argv, struct berth_client_opts *o);
 int berth_client_cmd_events(int argc, char **argv, struct berth_client_opts *o);
 int berth_client_cmd_classes(int argc, char **argv, struct berth_client_opts *o);
+int berth_client_cmd_exec(int argc, char **argv, struct berth_client_opts *o);
+/* exec-tty.c: `command` ({argv, env, cwd}) on a terminal over a WebSocket; the exit status. */
+int berth_client_exec_tty(struct berth_client *c, const char *path, json_t *command,
+                          bool interactive);
 
 /* The commands and what each does (the client run without a command). */
 void berth_client_list(FILE *f);

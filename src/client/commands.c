@@ -133,6 +133,26 @@ static const struct berth_client_command commands[] = {
          "Options:\n"
          "      --json              the API's answer, {\"classes\": [...]}\n" CONNECTION_HELP,
          berth_client_cmd_classes},
+        {"exec", "run a command in an instance's container", //
+         "usage: berth exec [OPTIONS] CLASS/NAME [--] COMMAND [ARG...]\n"
+         "\n"
+         "Run COMMAND in the instance's container (started if it sleeps), with the\n"
+         "container's namespaces, user, capabilities and limits, without a shell.\n"
+         "Its stdout and stderr are printed as they come, byte for byte, and berth\n"
+         "exits with its exit status (127: not in the image, 126: cannot run). While\n"
+         "it runs, the instance stays awake. Options end at CLASS/NAME.\n"
+         "\n"
+         "Options:\n"
+         "  -e, --env KEY=VALUE     an environment variable (repeatable)\n"
+         "  -w, --workdir DIR       where it runs (absolute; default /)\n"
+         "  -i, --interactive       send berth's stdin to it: without -t read to its end\n"
+         "                          first (up to 16 MiB); otherwise its stdin is empty\n"
+         "  -t, --tty               on a terminal of the container's (a pty), over a\n"
+         "                          WebSocket: with -i, berth's terminal is raw meanwhile\n"
+         "                          and ^C reaches the command (berth exec -it APP/x sh)\n"
+         "      --timeout DURATION  kill it, and whatever it started, after DURATION\n"
+         "                          (e.g. 30s, 500ms; not with -t)\n" CONNECTION_HELP,
+         berth_client_cmd_exec},
 };
 
 void berth_client_list(FILE *f)

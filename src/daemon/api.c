@@ -19,8 +19,9 @@
 #include "daemon/instances.h"
 #include "daemon/logs.h"
 #include "proxy/proxy.h"
+#include "sandbox/sandbox.h"
 
-#define MAX_SEGMENTS 8
+#define MAX_SEGMENTS 16
 
 struct route_args {
 	struct berthd *d;
@@ -441,6 +442,24 @@ static void fetch(struct route_args *a, const struct berth_config_class *cls, co
 	berthd_proxy_fetch(a->d, a->req, cls, name, target);
 }
 
+/* .../sandbox/REST: the path after it, as the SDK's client sends it ("/api/execute"). */
+static void sandbox_endpoint(struct route_args *a, const struct berth_config_class *cls,
+                             const char *name)
+{
+	cleanup_free char *rest = NULL;
+	size_t len = 0;
+
+	for (size_t i = 5; i < a->n; i++)
+		len += strlen(a->seg[i]) + 1;
+	rest = xmalloc(len + 1);
+	rest[0] = '\0';
+	for (size_t i = 5; i < a->n; i++) {
+		strcat(rest, "/");
+		strcat(rest, a->seg[i]);
+	}
+	berthd_sandbox_serve(a->d, a->req, cls, name, rest);
+}
+
 static void instance_endpoint(struct route_args *a)
 {
 	const char *class_name = a->seg[1], *name = a->seg[3];
@@ -468,8 +487,26 @@ static void instance_endpoint(struct route_args *a)
 		berth_registry_instance_clear(&r);
 		return;
 	}
+	if (strcmp(action, "sandbox") == 0)
+		return sandbox_endpoint(a, cls, name);
 	if (a->n > 5)
 		return not_found(a);
+	if (strcmp(action, "exec") == 0) {
+		const char *up = berth_http_header(a->req, "upgrade");
+		if (up != NULL && strcasecmp(up, "websocket") == 0 && method_is(a, "GET"))
+			berthd_sandbox_exec_tty(a->d, a->req, cls, name);
+		else if (up == NULL && method_is(a, "POST"))
+			berthd_sandbox_exec(a->d, a->req, cls, name);
+		else if (up != NULL)
+			berth_http_respond_error(a->req, 400, "bad_request",
+			                         "only a WebSocket upgrade is served here");
+		return;
+	}
+	if (strcmp(action, "files") == 0) {
+		if (strcmp(a->req->method, "PUT") == 0 || method_is(a, "GET"))
+			berthd_sandbox_files(a->d, a->req, cls, name);
+		return;
+	}
 	if (strcmp(action, "start") == 0) {
 		if (method_is(a, "POST"))
 			post_start(a, cls, name);
@@ -567,16 +604,59 @@ static bool token_equal(const char *given, const char *want)
 	return diff == 0;
 }
 
-void berthd_api_handle_tcp(struct berth_http_request *req, void *data)
+static bool authorized(struct berthd *d, const struct berth_http_request *req)
 {
-	struct berthd *d = data;
 	const char *token = d->config->berth.api_token;
 	const char *auth;
 
+	/* The unix socket's mode guards it; TCP needs the token. */
+	if (req->peer == NULL || strcmp(req->peer, "unix") == 0 ||
+	    d->config->berth.api_insecure_no_token)
+		return true;
+	auth = berth_http_header(req, "authorization");
+	return auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0 && token != NULL &&
+	       token_equal(auth + 7, token);
+}
+
+/* "/v1/classes/C/instances/N/ACTION..." -> ACTION and what follows, or NULL. */
+static const char *instance_action(const char *path)
+{
+	const char *p = path;
+
+	if (strncmp(p, "/v1/classes/", 12) != 0)
+		return NULL;
+	p += 12;
+	for (int i = 0; i < 3; i++) {
+		p = strchr(p, '/');
+		if (p == NULL)
+			return NULL;
+		p++;
+	}
+	return p;
+}
+
+void berthd_api_body_policy(const struct berth_http_request *req, void *data,
+                            struct berth_http_body_policy *policy)
+{
+	const char *action = instance_action(req->path);
+
+	if (action == NULL || !authorized(data, req))
+		return;
+	if (strcmp(action, "sandbox/api/write") == 0) {
+		/* Base64 in JSON: 4/3 of the file, and then some. */
+		policy->max_bytes = 200u << 20;
+	} else if (strcmp(action, "files") == 0 && strcmp(req->method, "PUT") == 0) {
+		policy->max_bytes = (size_t)64 << 30;
+		policy->spool = true;
+	}
+}
+
+void berthd_api_handle_tcp(struct berth_http_request *req, void *data)
+{
+	struct berthd *d = data;
+
 	if (!d->config->berth.api_insecure_no_token) {
-		auth = berth_http_header(req, "authorization");
-		if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0 || token == NULL ||
-		    !token_equal(auth + 7, token)) {
+		if (!authorized(d, req)) {
 			static const char body[] =
 			        "{\"error\":{\"code\":\"unauthorized\",\"message\":\"a valid "
 			        "`Authorization: Bearer TOKEN` header is required\"}}\n";

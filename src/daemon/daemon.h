@@ -52,6 +52,8 @@ struct berthd {
 	struct berthd_logs *logs;
 	/* hooks.c: webhook deliveries; NULL once shut down */
 	struct berthd_hooks *hooks;
+	/* sandbox/: sessions and processes of instances; made on first use */
+	struct berthd_sandbox *sandbox;
 	/* images.c: set at shutdown, read by pulls on worker threads (atomically) */
 	int images_cancel;
 	/* proxy/: the data plane; NULL without berth.listen */
@@ -64,6 +66,13 @@ json_t *berthd_class_json(const struct berth_config_class *c);
 /* The API's request handler; `data` is the struct berthd, `tcp` tells the listener. */
 void berthd_api_handle_unix(struct berth_http_request *req, void *data);
 void berthd_api_handle_tcp(struct berth_http_request *req, void *data);
+/*
+ * How large a request's body may be: 1 MiB, but for sandbox file writes
+ * (JSON, in memory: SBX_WRITE_MAX) and PUT .../files (spooled to disk,
+ * 64 GiB) from a client that may call them.
+ */
+void berthd_api_body_policy(const struct berth_http_request *req, void *data,
+                            struct berth_http_body_policy *policy);
 
 /* Milliseconds since the epoch. */
 int64_t berthd_now_ms(void);

@@ -109,6 +109,13 @@ struct instance {
 	int64_t last_activity_ms;
 	bool activity_dirty; /* not yet written */
 	unsigned inflight;
+	/*
+	 * Leases that use the container handle (berthd_lease_container()): its
+	 * destroy or release waits for the last of them.
+	 */
+	unsigned ctr_holds;
+	struct reap_job *deferred_reap;
+	struct berth_container *deferred_release;
 	int busy; /* thread-pool jobs holding this struct */
 	bool released;
 	struct instance *next; /* hash chain */
@@ -560,6 +567,10 @@ static void container_ended(struct instance *in, const struct berth_exit *exit)
 	j->in = in;
 	j->ctr = steal_pointer(&in->ctr);
 	in->busy++;
+	if (in->ctr_holds > 0) {
+		in->deferred_reap = j;
+		return;
+	}
 	uv_queue_work(in->d->loop, &j->work, reap_work, after_reap);
 }
 
@@ -1272,7 +1283,9 @@ static void detach(struct instance *in)
 		in->exit_poll_open = false;
 		uv_close((uv_handle_t *)&in->exit_poll, on_exit_poll_closed);
 	}
-	if (in->ctr != NULL) {
+	if (in->ctr != NULL && in->ctr_holds > 0)
+		in->deferred_release = steal_pointer(&in->ctr);
+	else if (in->ctr != NULL) {
 		berth_container_release(in->ctr);
 		in->ctr = NULL;
 	}
@@ -1313,6 +1326,7 @@ void berthd_instances_shutdown(struct berthd *d, bool live_restore, void (*done)
 
 struct berthd_lease {
 	struct instance *in;
+	struct berth_container *ctr; /* held: see berthd_lease_container() */
 };
 
 struct acquire {
@@ -1323,7 +1337,7 @@ struct acquire {
 
 static struct berthd_lease *lease_new(struct instance *in)
 {
-	struct berthd_lease *l = xmalloc(sizeof(*l));
+	struct berthd_lease *l = xcalloc(1, sizeof(*l));
 
 	l->in = in;
 	in->busy++;
@@ -1401,10 +1415,34 @@ bool berthd_lease_alive(const struct berthd_lease *l)
 	       berth_state_is_active(l->in->state);
 }
 
+struct berth_container *berthd_lease_container(struct berthd_lease *l)
+{
+	if (l->ctr == NULL && l->in->ctr != NULL) {
+		l->ctr = l->in->ctr;
+		l->in->ctr_holds++;
+	}
+	return l->ctr;
+}
+
+/* The last holder of an ended (or detached) container lets its clean-up go on. */
+static void drop_ctr_hold(struct instance *in)
+{
+	if (--in->ctr_holds > 0)
+		return;
+	if (in->deferred_reap != NULL) {
+		struct reap_job *j = steal_pointer(&in->deferred_reap);
+		uv_queue_work(in->d->loop, &j->work, reap_work, after_reap);
+	}
+	if (in->deferred_release != NULL)
+		berth_container_release(steal_pointer(&in->deferred_release));
+}
+
 void berthd_lease_release(struct berthd_lease *l)
 {
 	struct instance *in = l->in;
 
+	if (l->ctr != NULL)
+		drop_ctr_hold(in);
 	free(l);
 	in->busy--;
 	in->inflight--;

@@ -21,6 +21,7 @@
 
 struct berthd;
 struct instance;
+struct berth_container;
 
 /* What a start may change for this container (the API's start body). */
 struct berthd_start_options {
@@ -102,6 +103,14 @@ void berthd_instance_acquire(struct berthd *d, const struct berth_config_class *
 
 /* Start a TCP connection to `port` inside the leased instance (non-blocking; see runtime.h). */
 int berthd_lease_connect(struct berthd_lease *l, uint16_t port, berth_error_t *err);
+/*
+ * The leased instance's container handle, for work on it from the thread
+ * pool (an exec, file access through its root). The handle stays valid until
+ * the lease is released, even if the container ends meanwhile (its clean-up
+ * waits): check berthd_lease_alive() for whether it still runs. NULL when
+ * the container had already ended.
+ */
+struct berth_container *berthd_lease_container(struct berthd_lease *l);
 /* Activity under the lease (a WebSocket message): renews sleepAfter. Cheap. */
 void berthd_lease_touch(struct berthd_lease *l);
 const char *berthd_lease_id(const struct berthd_lease *l);

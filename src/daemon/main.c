@@ -27,6 +27,7 @@
 #include "daemon/notify.h"
 #include "daemon/logs.h"
 #include "proxy/proxy.h"
+#include "sandbox/sandbox.h"
 
 static void usage(FILE *f)
 {
@@ -222,6 +223,8 @@ static void stop(struct berthd *d)
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
+	/* Commands and processes end first: their leases hold their instances. */
+	berthd_sandbox_shutdown(d);
 	/* No new requests; those in flight finish while the containers stop. */
 	berthd_proxy_drain(d);
 	berthd_instances_shutdown(d, d->options.live_restore, on_containers_stopped);
@@ -281,14 +284,18 @@ static int start_api(struct berthd *d)
 	const struct berth_config_daemon *b = &d->config->berth;
 	berth_error_t err;
 
-	d->api_unix = berth_http_server_new(d->loop, NULL, berthd_api_handle_unix, d);
+	/* Large uploads (PUT .../files) go to unlinked files beside the state, not into memory. */
+	struct berth_http_options opt = {.body_policy = berthd_api_body_policy,
+	                                 .spool_dir = b->state_dir};
+
+	d->api_unix = berth_http_server_new(d->loop, &opt, berthd_api_handle_unix, d);
 	if (berth_http_server_listen_unix(d->api_unix, b->api_socket, 0660, &err) < 0) {
 		berth_error_log("control API: %s", err.message);
 		return -1;
 	}
 	berth_info("control API on %s", b->api_socket);
 	if (b->api_listen.host != NULL) {
-		d->api_tcp = berth_http_server_new(d->loop, NULL, berthd_api_handle_tcp, d);
+		d->api_tcp = berth_http_server_new(d->loop, &opt, berthd_api_handle_tcp, d);
 		if (berth_http_server_listen_tcp(d->api_tcp, b->api_listen.host, b->api_listen.port,
 		                                 &err) < 0) {
 			berth_error_log("control API: %s", err.message);
@@ -449,6 +456,7 @@ out_loop:
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	uv_loop_close(d.loop);
 out:
+	berthd_sandbox_free(&d);
 	free(d.instances);
 	free(d.events);
 	berth_registry_close(d.reader);

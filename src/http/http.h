@@ -38,6 +38,7 @@ struct berth_http_request {
 	size_t n_headers;
 	char *body; /* NUL-terminated for convenience; body_len bytes */
 	size_t body_len;
+	int body_fd; /* a spooled body (see berth_http_body_policy): body_len bytes; else -1 */
 	unsigned http_minor; /* HTTP/1.x */
 	const char *peer;    /* "unix" or "ADDR:PORT" */
 	void *data;          /* the handler's */
@@ -49,7 +50,21 @@ struct berth_http_request {
 	void (*on_drain)(struct berth_http_request *req, void *arg);
 	void *on_drain_arg;
 	size_t drain_low_water;
+	size_t body_max;
 };
+
+/*
+ * What a request's body may be, decided once its head has arrived: at most
+ * `max_bytes` (more gets 413), and with `spool` written to an unlinked
+ * temporary file in the server's spool_dir as it arrives, instead of memory
+ * (req->body_fd; req->body stays ""), for bodies too large to hold.
+ */
+struct berth_http_body_policy {
+	size_t max_bytes;
+	bool spool;
+};
+typedef void (*berth_http_body_policy_fn)(const struct berth_http_request *req, void *data,
+                                          struct berth_http_body_policy *policy);
 
 typedef void (*berth_http_handler_fn)(struct berth_http_request *req, void *data);
 
@@ -60,6 +75,9 @@ struct berth_http_options {
 	uint64_t idle_timeout_ms;   /* default 60 s of an idle keep-alive connection */
 	size_t max_connections;     /* default 1024; more are closed at once */
 	size_t stream_high_water;   /* default 1 MiB: stream_write() reports backpressure */
+	/* Per request (NULL: max_body_bytes, in memory); called with the handler's data. */
+	berth_http_body_policy_fn body_policy;
+	const char *spool_dir; /* where spooled bodies go (copied); default /tmp */
 };
 
 /* A server on `loop`, calling `handler` for each complete request. NULL options: defaults. */
@@ -142,6 +160,36 @@ size_t berth_http_stream_queued(const struct berth_http_request *req);
  */
 void berth_http_stream_on_drain(struct berth_http_request *req, size_t low_water,
                                 void (*fn)(struct berth_http_request *req, void *arg), void *arg);
+
+/*
+ * An upgraded connection (101 Switching Protocols): raw bytes both ways,
+ * for a protocol of the handler's own (a WebSocket). Owned by the server:
+ * valid until on_close has been called, or berth_http_raw_close().
+ */
+struct berth_http_raw;
+
+struct berth_http_raw_ops {
+	void (*data)(void *arg, const char *data, size_t len); /* what the client sent */
+	void (*drain)(void *arg); /* the write queue has emptied; may be NULL */
+	void (*close)(void *arg); /* the connection ended (not after raw_close) */
+};
+
+/*
+ * Answer `req` (a request with `Upgrade:`) with 101 and `extra_headers`
+ * (complete lines, e.g. "Upgrade: websocket\r\nSec-WebSocket-Accept:
+ * ...\r\n"), and take its connection over; the request is freed. Bytes the
+ * client sent after its head come first, on the loop's next turn. NULL when
+ * the client has already gone (the request is freed then too).
+ */
+struct berth_http_raw *berth_http_upgrade(struct berth_http_request *req, const char *extra_headers,
+                                          const struct berth_http_raw_ops *ops, void *arg);
+/* Queue bytes; as berth_http_stream_write(): 0, 1 above the high-water mark, or -ECONNRESET. */
+int berth_http_raw_write(struct berth_http_raw *r, const void *data, size_t len);
+size_t berth_http_raw_queued(const struct berth_http_raw *r);
+/* Stop or resume reading (a consumer that is behind). */
+void berth_http_raw_pause(struct berth_http_raw *r, bool paused);
+/* Close once what is queued is written; no callback follows. */
+void berth_http_raw_close(struct berth_http_raw *r);
 
 /* The standard reason phrase of `status` ("Not Found"), or "Unknown". */
 const char *berth_http_reason(int status);

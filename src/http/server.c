@@ -7,6 +7,7 @@
  * handles' close callbacks; a request handed to a handler is freed only when answered.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <http_parser.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "berth/fs.h"
+#include "berth/log.h"
 #include "berth/util.h"
 #include "http/http.h"
 
@@ -76,6 +78,14 @@ struct http_conn {
 	bool failed; /* answered by fail_request(); closes once written */
 	bool closing;
 	int open_handles;
+	struct berth_http_raw *raw; /* upgraded: bytes go to it, not the parser */
+};
+
+struct berth_http_raw {
+	struct http_conn *conn;
+	struct berth_http_raw_ops ops;
+	void *arg;
+	bool closed; /* by its owner: no more callbacks */
 };
 
 static const struct berth_http_options default_options = {
@@ -106,6 +116,7 @@ static void request_free(struct berth_http_request *req)
 	free(req->path);
 	free(req->query);
 	free(req->body);
+	berth_close_keep_errno(req->body_fd);
 	free(req);
 }
 
@@ -231,6 +242,7 @@ static int on_message_begin(http_parser *p)
 	request_free(c->req);
 	c->req = xcalloc(1, sizeof(*c->req));
 	c->req->peer = c->peer;
+	c->req->body_fd = -1;
 	c->header_bytes = 0;
 	c->in_value = false;
 	if (!c->in_message) {
@@ -289,6 +301,33 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
+/* The body's limit and place, as the server's policy says for this request. */
+static int open_body(struct http_conn *c, struct berth_http_request *r, http_parser *p)
+{
+	const struct berth_http_options *o = &c->server->opt;
+	struct berth_http_body_policy pol = {.max_bytes = o->max_body_bytes, .spool = false};
+
+	if (o->body_policy != NULL)
+		o->body_policy(r, c->server->data, &pol);
+	r->body_max = pol.max_bytes;
+	if ((p->flags & F_CONTENTLENGTH) && p->content_length > r->body_max) {
+		fail_request(c, 413, "body_too_large", "the request body is too large");
+		return -1;
+	}
+	if (pol.spool && (p->flags & (F_CONTENTLENGTH | F_CHUNKED)) &&
+	    !((p->flags & F_CONTENTLENGTH) && p->content_length == 0)) {
+		const char *dir = o->spool_dir;
+		r->body_fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (r->body_fd < 0) {
+			berth_warn("http: spool a request body in %s: %s", dir, strerror(errno));
+			fail_request(c, 507, "spool_failed",
+			             "the request body could not be stored");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
 	struct http_conn *c = conn_of(p);
@@ -314,10 +353,8 @@ static int on_headers_complete(http_parser *p)
 	if (u.field_set & (1 << UF_QUERY))
 		r->query = xstrndup(r->target + u.field_data[UF_QUERY].off,
 		                    u.field_data[UF_QUERY].len);
-	if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->server->opt.max_body_bytes) {
-		fail_request(c, 413, "body_too_large", "the request body is too large");
+	if (open_body(c, r, p) < 0)
 		return -1;
-	}
 	expect = berth_http_header(r, "expect");
 	if (expect != NULL) {
 		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -336,9 +373,20 @@ static int on_body(http_parser *p, const char *at, size_t n)
 	struct http_conn *c = conn_of(p);
 	struct berth_http_request *r = c->req;
 
-	if (r->body_len + n > c->server->opt.max_body_bytes) {
+	if (r->body_len + n > r->body_max) {
 		fail_request(c, 413, "body_too_large", "the request body is too large");
 		return -1;
+	}
+	if (r->body_fd >= 0) {
+		/* Page-cache writes of a body too large for memory: the price of not holding it. */
+		int w = berth_write_all(r->body_fd, at, n);
+		if (w < 0) {
+			fail_request(c, 507, "spool_failed",
+			             "the request body could not be stored");
+			return -1;
+		}
+		r->body_len += n;
+		return 0;
 	}
 	append(&r->body, &r->body_len, at, n);
 	return 0;
@@ -378,6 +426,7 @@ static void server_handle_closed(struct berth_http_server *s)
 		return;
 	if (s->done != NULL)
 		s->done(s->done_arg);
+	free((char *)s->opt.spool_dir);
 	free(s);
 }
 
@@ -395,6 +444,7 @@ static void conn_handle_closed(uv_handle_t *h)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	s->n_conns--;
+	free(c->raw);
 	request_free(c->req);
 	free(c->in);
 	free(c);
@@ -409,6 +459,10 @@ static void conn_close(struct http_conn *c)
 	/* The handler still holds it; its answer (or stream end) frees it. */
 	if (c->active != NULL)
 		request_orphan(steal_pointer(&c->active));
+	if (c->raw != NULL && !c->raw->closed && c->raw->ops.close != NULL) {
+		c->raw->closed = true;
+		c->raw->ops.close(c->raw->arg);
+	}
 	uv_close(&c->h.handle, conn_handle_closed);
 	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
 }
@@ -430,6 +484,9 @@ static void on_written(uv_write_t *wr, int status)
 	if (!c->closing && (status < 0 || w->close_after))
 		conn_close(c);
 	free(w);
+	if (!c->closing && c->raw != NULL && !c->raw->closed && c->raw->ops.drain != NULL &&
+	    c->h.stream.write_queue_size == 0)
+		c->raw->ops.drain(c->raw->arg);
 	/* After a close the request is gone, and on_gone has been called instead. */
 	req = c->closing ? NULL : c->active;
 	if (req != NULL && req->on_drain != NULL &&
@@ -568,6 +625,17 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 	}
 	if (n < 0) {
 		conn_close(c);
+		return;
+	}
+	if (c->raw != NULL) {
+		/*
+		 * Upgraded: the bytes are the new protocol's, passed on — after
+		 * those that came with the request, if raw_leftover has not run yet.
+		 */
+		size_t total = c->in_len + (size_t)n;
+		c->in_len = 0;
+		if (!c->raw->closed)
+			c->raw->ops.data(c->raw->arg, c->in, total);
 		return;
 	}
 	c->in_len += (size_t)n;
@@ -711,6 +779,89 @@ void berth_http_respond(struct berth_http_request *req, int status, const char *
 	request_done(req);
 }
 
+/* The bytes that came with the upgrade request, after its head. */
+static void raw_leftover(uv_timer_t *t)
+{
+	struct http_conn *c = t->data;
+	size_t n = c->in_len;
+
+	c->in_len = 0;
+	if (n > 0 && !c->closing && c->raw != NULL && !c->raw->closed)
+		c->raw->ops.data(c->raw->arg, c->in, n);
+}
+
+struct berth_http_raw *berth_http_upgrade(struct berth_http_request *req, const char *extra_headers,
+                                          const struct berth_http_raw_ops *ops, void *arg)
+{
+	struct http_conn *c = req->conn;
+	struct berth_http_raw *r;
+	char *head;
+
+	req->responded = true;
+	if (c == NULL) {
+		request_free(req);
+		return NULL;
+	}
+	head = xasprintf("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n%s\r\n",
+	                 extra_headers != NULL ? extra_headers : "");
+	r = xcalloc(1, sizeof(*r));
+	r->conn = c;
+	r->ops = *ops;
+	r->arg = arg;
+	c->raw = r;
+	c->keep_alive = false;
+	c->active = NULL;
+	request_free(req);
+	conn_write(c, head, strlen(head), false);
+	/* No more timeouts: the new protocol has its own. */
+	uv_timer_stop(&c->timer);
+	if (!c->closing) {
+		uv_timer_start(&c->timer, raw_leftover, 0, 0);
+		uv_read_start(&c->h.stream, on_alloc, on_read);
+	}
+	return c->closing ? NULL : r;
+}
+
+int berth_http_raw_write(struct berth_http_raw *r, const void *data, size_t len)
+{
+	struct http_conn *c = r->conn;
+	char *copy;
+
+	if (c->closing)
+		return -ECONNRESET;
+	copy = xmalloc(len > 0 ? len : 1);
+	memcpy(copy, data, len);
+	if (conn_write(c, copy, len, false) < 0)
+		return -ECONNRESET;
+	return c->h.stream.write_queue_size > c->server->opt.stream_high_water ? 1 : 0;
+}
+
+size_t berth_http_raw_queued(const struct berth_http_raw *r)
+{
+	return r->conn->closing ? 0 : r->conn->h.stream.write_queue_size;
+}
+
+void berth_http_raw_pause(struct berth_http_raw *r, bool paused)
+{
+	struct http_conn *c = r->conn;
+
+	if (c->closing)
+		return;
+	if (paused)
+		uv_read_stop(&c->h.stream);
+	else
+		uv_read_start(&c->h.stream, on_alloc, on_read);
+}
+
+void berth_http_raw_close(struct berth_http_raw *r)
+{
+	struct http_conn *c = r->conn;
+
+	r->closed = true;
+	if (!c->closing)
+		conn_write(c, xstrdup(""), 0, true);
+}
+
 void berth_http_respond_json(struct berth_http_request *req, int status, json_t *body)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
@@ -813,6 +964,7 @@ struct berth_http_server *berth_http_server_new(uv_loop_t *loop,
 
 	s->loop = loop;
 	s->opt = options != NULL ? *options : default_options;
+	s->opt.spool_dir = xstrdup(s->opt.spool_dir != NULL ? s->opt.spool_dir : "/tmp");
 	/* Zero fields take the defaults. */
 	if (s->opt.max_header_bytes == 0)
 		s->opt.max_header_bytes = default_options.max_header_bytes;

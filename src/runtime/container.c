@@ -466,6 +466,17 @@ const char *berth_container_id(const struct berth_container *c)
 	return c->id;
 }
 
+char *const *berth_container_env(const struct berth_container *c)
+{
+	return c->env;
+}
+
+void berth_container_user(const struct berth_container *c, uint32_t *uid, uint32_t *gid)
+{
+	*uid = c->uid;
+	*gid = c->gid;
+}
+
 int berth_container_signal(struct berth_container *c, int sig, berth_error_t *err)
 {
 	if (c->exited)

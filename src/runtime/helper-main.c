@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -458,6 +459,14 @@ static int helper_exec(berth_error_t *err)
 		const char *wd = req.spec.workdir != NULL ? req.spec.workdir : "/";
 
 		setsid();
+		/* A terminal: the new session's controlling one, so that ^C and job control work.
+		 */
+		if (req.spec.tty && ioctl(0, TIOCSCTTY, 0) < 0) {
+			berth_error_set(err, errno,
+			                "make the terminal controlling in container `%s`", req.id);
+			berth_report_error(REPORT_FD, err);
+			_exit(125);
+		}
 		if (chdir(wd) < 0) {
 			berth_error_set(err, errno, "chdir to `%s` in container `%s`", wd, req.id);
 			berth_report_error(REPORT_FD, err);

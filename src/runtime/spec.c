@@ -211,12 +211,12 @@ json_t *berth_exec_request_encode(pid_t init_pid, const char *id,
                                   const struct berth_exec_spec *spec, char *const *container_env,
                                   uint32_t uid, uint32_t gid)
 {
-	return json_pack("{s:I, s:s, s:o, s:o, s:o, s:I, s:I}", "init_pid", (json_int_t)init_pid,
-	                 "id", id, "argv", strv_to_json(spec->argv), "env",
+	return json_pack("{s:I, s:s, s:o, s:o, s:o, s:I, s:I, s:b}", "init_pid",
+	                 (json_int_t)init_pid, "id", id, "argv", strv_to_json(spec->argv), "env",
 	                 strv_to_json(spec->env != NULL ? spec->env : container_env), "workdir",
 	                 str_or_null(spec->workdir), "uid",
 	                 (json_int_t)(spec->has_user ? spec->uid : uid), "gid",
-	                 (json_int_t)(spec->has_user ? spec->gid : gid));
+	                 (json_int_t)(spec->has_user ? spec->gid : gid), "tty", spec->tty);
 }
 
 int berth_exec_request_decode(json_t *json, struct berth_exec_request *req, berth_error_t *err)
@@ -239,6 +239,7 @@ int berth_exec_request_decode(json_t *json, struct berth_exec_request *req, bert
 	req->spec.has_user = true;
 	req->spec.uid = (uint32_t)get_u64(json, "uid");
 	req->spec.gid = (uint32_t)get_u64(json, "gid");
+	req->spec.tty = json_is_true(json_object_get(json, "tty"));
 	for (int i = 0; i < 3; i++)
 		req->spec.stdio[i] = i;
 	return 0;

@@ -245,6 +245,29 @@ static void drain_stream(struct fixture *f, struct berth_http_request *req)
 	berth_http_stream_on_drain(req, DRAIN_LOW_WATER, on_drained, f);
 }
 
+/* /upgrade: an echo protocol after the 101; "quit" ends it from our side. */
+static struct berth_http_raw *echo_raw;
+
+static void echo_data(void *arg, const char *data, size_t len)
+{
+	struct fixture *f = arg;
+	(void)f;
+	if (len >= 4 && memcmp(data + len - 4, "quit", 4) == 0) {
+		berth_http_raw_write(echo_raw, "bye", 3);
+		berth_http_raw_close(echo_raw);
+		return;
+	}
+	berth_http_raw_write(echo_raw, data, len);
+}
+
+static void echo_close(void *arg)
+{
+	struct fixture *f = arg;
+	f->gone_calls++;
+}
+
+static const struct berth_http_raw_ops echo_ops = {echo_data, NULL, echo_close};
+
 static void handler(struct berth_http_request *req, void *data)
 {
 	struct fixture *f = data;
@@ -282,6 +305,19 @@ static void handler(struct berth_http_request *req, void *data)
 		}
 	} else if (strcmp(req->path, "/drain") == 0) {
 		drain_stream(f, req);
+	} else if (strcmp(req->path, "/upgrade") == 0) {
+		echo_raw = berth_http_upgrade(req, "Upgrade: echo\r\n", &echo_ops, f);
+	} else if (strcmp(req->path, "/big") == 0) {
+		/* What was spooled: its size, whether in a file, and its last bytes. */
+		char tail[4] = "";
+		char *out;
+		if (req->body_fd >= 0 && req->body_len >= 3 &&
+		    pread(req->body_fd, tail, 3, (off_t)req->body_len - 3) != 3)
+			tail[0] = '\0';
+		out = xasprintf("%zu %s %s", req->body_len, req->body_fd >= 0 ? "file" : "memory",
+		                tail);
+		berth_http_respond(req, 200, "text/plain", NULL, out, strlen(out));
+		free(out);
 	} else if (strcmp(req->path, "/json") == 0) {
 		berth_http_respond_error(req, 404, "not_found", "no instance `%s`", "web");
 	} else {
@@ -509,6 +545,128 @@ static void c_bad_requests(struct fixture *f)
 	close(fd);
 }
 
+/* Read until `want` has been seen (or EOF); what came, NUL-terminated, in buf. */
+static size_t read_until(int fd, char *buf, size_t size, const char *want)
+{
+	size_t n = 0;
+	ssize_t r;
+
+	while (n < size - 1 && (r = read(fd, buf + n, size - 1 - n)) > 0) {
+		n += (size_t)r;
+		buf[n] = '\0';
+		if (want != NULL && strstr(buf, want) != NULL)
+			break;
+	}
+	buf[n] = '\0';
+	return n;
+}
+
+static void c_upgrade(struct fixture *f)
+{
+	int fd = connect_tcp(f);
+	char buf[1024];
+
+	/* Bytes of the new protocol in the same packet as the head come first. */
+	send_str(fd, "GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+	             "Upgrade: echo\r\n\r\nearly ");
+	read_until(fd, buf, sizeof(buf), "early ");
+	snprintf(f->note, sizeof(f->note), "%.200s", buf);
+	send_str(fd, "later");
+	read_until(fd, buf, sizeof(buf), "later");
+	f->rc[0] = strcmp(buf, "later") == 0 ? 0 : -1;
+	send_str(fd, "quit");
+	read_until(fd, buf, sizeof(buf), NULL); /* until the server closes */
+	f->rc[1] = strcmp(buf, "bye") == 0 ? 0 : -1;
+	close(fd);
+	/* A client that leaves: the owner hears of it. */
+	fd = connect_tcp(f);
+	send_str(fd, "GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+	             "Upgrade: echo\r\n\r\n");
+	read_until(fd, buf, sizeof(buf), "\r\n\r\n");
+	close(fd);
+	usleep(100 * 1000);
+}
+
+static void test_upgrade(void **state)
+{
+	struct fixture *f = run(c_upgrade, NULL);
+	(void)state;
+	assert_non_null(strstr(f->note, "HTTP/1.1 101 Switching Protocols\r\n"));
+	assert_non_null(strstr(f->note, "Upgrade: echo\r\n"));
+	assert_non_null(strstr(f->note, "\r\n\r\nearly "));
+	assert_int_equal(f->rc[0], 0);
+	assert_int_equal(f->rc[1], 0);
+	/* Only the second connection's end is told: the first was closed by its owner. */
+	assert_int_equal(f->gone_calls, 1);
+	free(f);
+}
+
+/* /big may have 4 MiB, spooled; everything else the default 1 MiB in memory. */
+static void big_policy(const struct berth_http_request *req, void *data,
+                       struct berth_http_body_policy *policy)
+{
+	(void)data;
+	if (strcmp(req->path, "/big") == 0) {
+		policy->max_bytes = 4 << 20;
+		policy->spool = true;
+	}
+}
+
+static void send_body(int fd, const char *path, size_t len)
+{
+	char head[128], chunk[65536];
+
+	snprintf(head, sizeof(head), "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+	         path, len);
+	send_str(fd, head);
+	memset(chunk, 'b', sizeof(chunk));
+	while (len > 0) {
+		size_t n = len < sizeof(chunk) ? len : sizeof(chunk);
+		if (len == n && n >= 3)
+			memcpy(chunk + n - 3, "end", 3);
+		if (berth_write_all(fd, chunk, n) < 0)
+			return;
+		len -= n;
+	}
+}
+
+static void c_spooled_bodies(struct fixture *f)
+{
+	int fd = connect_tcp(f);
+
+	send_body(fd, "/big", 3 << 20);
+	f->rc[0] = read_response(fd, &f->res[0], false);
+	send_body(fd, "/big", 10);
+	f->rc[1] = read_response(fd, &f->res[1], false);
+	close(fd);
+	fd = connect_tcp(f);
+	send_str(fd, "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n");
+	f->rc[2] = read_response(fd, &f->res[2], false);
+	close(fd);
+	fd = connect_tcp(f);
+	send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n");
+	f->rc[3] = read_response(fd, &f->res[3], false);
+	close(fd);
+}
+
+static void test_spooled_bodies(void **state)
+{
+	struct berth_http_options opt = {.body_policy = big_policy};
+	struct fixture *f = run(c_spooled_bodies, &opt);
+	(void)state;
+	assert_int_equal(f->rc[0], 0);
+	assert_int_equal(f->res[0].status, 200);
+	assert_string_equal(f->res[0].body, "3145728 file end");
+	assert_int_equal(f->rc[1], 0);
+	assert_string_equal(f->res[1].body, "10 file end");
+	/* Over the route's own limit, and over the default elsewhere. */
+	assert_int_equal(f->rc[2], 0);
+	assert_int_equal(f->res[2].status, 413);
+	assert_int_equal(f->rc[3], 0);
+	assert_int_equal(f->res[3].status, 413);
+	free(f);
+}
+
 static void test_bad_requests(void **state)
 {
 	struct fixture *f = run(c_bad_requests, NULL);
@@ -726,6 +884,8 @@ int main(void)
 	        cmocka_unit_test(test_bad_requests),
 	        cmocka_unit_test(test_query_path_and_stream),
 	        cmocka_unit_test(test_client_gone),
+	        cmocka_unit_test(test_spooled_bodies),
+	        cmocka_unit_test(test_upgrade),
 	        cmocka_unit_test(test_stream_drain),
 	        cmocka_unit_test(test_timeouts),
 	        cmocka_unit_test(test_max_connections),
