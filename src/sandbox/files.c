@@ -214,13 +214,16 @@ static int mkdir_p(struct fs_job *j, int root, const char *path)
 	}
 }
 
-static int do_write(struct fs_job *j, int root)
+/*
+ * The file at j->path opened for writing, truncated: made (with its parent
+ * directories) and given the container user's ownership when new, else a
+ * regular file that exists. Returns the descriptor or -errno (with j's error set).
+ */
+static int open_for_write(struct fs_job *j, int root)
 {
-	cleanup_close int fd = -1;
 	cleanup_free char *parent = NULL;
 	const char *name;
-	bool created = true;
-	int r;
+	int fd, r;
 
 	parent = parent_of(j->path, &name);
 	if (*name == '\0')
@@ -229,16 +232,21 @@ static int do_write(struct fs_job *j, int root)
 	if (r < 0)
 		return r;
 	fd = berth_open_in_root(root, j->path, O_WRONLY | O_CREAT | O_EXCL, 0644);
-	if (fd == -EEXIST) {
-		created = false;
-		fd = open_regular(j, root, j->path, O_WRONLY | O_TRUNC, 0);
-		if (fd < 0)
-			return fd;
-	}
+	if (fd == -EEXIST)
+		return open_regular(j, root, j->path, O_WRONLY | O_TRUNC, 0);
 	if (fd < 0)
 		return fail(j, -fd, "open `%s`", j->path);
-	if (created)
-		own(j, fd, "");
+	own(j, fd, "");
+	return fd;
+}
+
+static int do_write(struct fs_job *j, int root)
+{
+	cleanup_close int fd = open_for_write(j, root);
+	int r;
+
+	if (fd < 0)
+		return fd;
 	r = berth_write_all(fd, j->data, j->len);
 	if (r < 0)
 		return fail(j, -r, "write `%s`", j->path);
@@ -248,31 +256,13 @@ static int do_write(struct fs_job *j, int root)
 /* The spooled body into the file: sendfile, bounded memory whatever the size. */
 static int do_put(struct fs_job *j, int root)
 {
-	cleanup_close int fd = -1;
-	cleanup_free char *parent = NULL;
+	cleanup_close int fd = open_for_write(j, root);
 	cleanup_free char *buf = NULL;
-	const char *name;
 	off_t off = 0;
-	bool created = true;
 	int r;
 
-	parent = parent_of(j->path, &name);
-	if (*name == '\0')
-		return fail(j, EISDIR, "write `%s`", j->path);
-	r = mkdir_p(j, root, parent);
-	if (r < 0)
-		return r;
-	fd = berth_open_in_root(root, j->path, O_WRONLY | O_CREAT | O_EXCL, 0644);
-	if (fd == -EEXIST) {
-		created = false;
-		fd = open_regular(j, root, j->path, O_WRONLY | O_TRUNC, 0);
-		if (fd < 0)
-			return fd;
-	}
 	if (fd < 0)
-		return fail(j, -fd, "open `%s`", j->path);
-	if (created)
-		own(j, fd, "");
+		return fd;
 	while ((uint64_t)off < j->size) {
 		ssize_t n = sendfile(fd, j->body_fd, &off, (size_t)(j->size - (uint64_t)off));
 		if (n < 0 && errno == EINTR)
@@ -285,7 +275,8 @@ static int do_put(struct fs_job *j, int root)
 			return fail(j, EIO, "write `%s`: the upload ended early", j->path);
 	}
 	/* Without sendfile: through a bounded buffer. */
-	buf = xmalloc(1 << 20);
+	if ((uint64_t)off < j->size)
+		buf = xmalloc(1 << 20);
 	while ((uint64_t)off < j->size) {
 		ssize_t n = pread(j->body_fd, buf, 1 << 20, off);
 		if (n < 0 && errno == EINTR)
