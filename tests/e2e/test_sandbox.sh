@@ -275,7 +275,7 @@ check_eq "a bad URL: 400 INVALID_GIT_URL" "400 INVALID_GIT_URL" "$(post git/chec
 echo "-- a stream says error when the container dies under it"
 api -N -d '{"command": "echo begun; sleep 30"}' "$S/execute/stream" > "$STATE/dying.sse" &
 STREAM=$!
-wait_for "the command" 50 grep -q begun "$STATE/dying.sse"
+wait_for "the command's output" 50 grep -q '"type":"stdout"' "$STATE/dying.sse"
 api -X POST -d '{"graceMs": 100}' "$I/stop" > /dev/null
 wait $STREAM
 check_eq "start, stdout, error" "start stdout error" "$(sed -n 's/^data: //p' "$STATE/dying.sse" | jq -r .type | flat)"
@@ -364,7 +364,7 @@ BERTHD=$!
 wait_for "the API" 50 sh -c "curl -s --unix-socket $SOCK http://b/v1/health | grep -q ok"
 api -N -d '{"command": "echo begun; sleep 100"}' "$S/execute/stream" > "$STATE/longcmd.sse" &
 CMD=$!
-wait_for "the command" 50 grep -q begun "$STATE/longcmd.sse"
+wait_for "the command's output" 50 grep -q '"type":"stdout"' "$STATE/longcmd.sse"
 start=$(date +%s)
 kill -TERM $BERTHD
 wait $BERTHD
