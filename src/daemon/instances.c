@@ -6,7 +6,7 @@
  * (persist.c). Runtime calls run on the thread pool.
  *
  *   start:  START (running) ─▶ runtime start (pool) ─▶ exit watch on the
- *           init's pidfd ─▶ readiness probes (2 ms, 5 ms, … then every 300 ms) ─▶ READY
+ *           init's pidfd ─▶ readiness probes (1, 2, 4, … ms, then every 300) ─▶ READY
  *           ─▶ callers answered once that state is durable ─▶ sleepAfter
  *   stop:   STOP (stopping) ─▶ signal ─▶ SIGKILL after the grace period
  *   exit:   pidfd readable ─▶ EXIT_CLEAN / EXIT_ERROR ─▶ runtime destroy
@@ -402,7 +402,7 @@ static void probe_next(struct instance *in);
  */
 static uint64_t probe_delay(unsigned attempt)
 {
-	static const uint64_t ramp[] = {2, 5, 10, 20, 50, 100, 200};
+	static const uint64_t ramp[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 
 	return attempt < BERTH_ARRAY_SIZE(ramp) ? ramp[attempt] : PROBE_INTERVAL;
 }
