@@ -141,6 +141,13 @@ static void get_instances(struct route_args *a)
 		berth_http_respond_error(a->req, 500, "registry", "%s", err.message);
 		return;
 	}
+	/* A typo in the filter says so; a class no longer configured still lists its records. */
+	if (n == 0 && class_name != NULL && after == NULL &&
+	    berth_config_find_class(a->d->config, class_name) == NULL) {
+		berth_http_respond_error(a->req, 404, "class_not_found", "no container class `%s`",
+		                         class_name);
+		return;
+	}
 	list = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(list, record_json(&v[i]));

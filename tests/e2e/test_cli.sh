@@ -74,6 +74,8 @@ check_true "state: stopped_with_code and the code" \
 check_eq "ps hides what is not active" "alice" "$(berth ps | awk 'NR>1 {print $2}' | tr '\n' ' ' | sed 's/ $//')"
 check_true "ps --all shows it with its exit code" grep -qE "^Other +seven +stopped_with_code .* 7$" <<<"$(berth ps --all)"
 check_eq "ps --class filters" "" "$(berth ps --all --class Echo | grep seven)"
+check_eq "ps --class of a class that does not exist: an error" "berth: no container class \`Ech0\`" \
+	"$(berth ps --class Ech0 2>&1)"
 
 echo "-- stop, destroy"
 out=$(berth stop Echo/alice --grace 1s)
