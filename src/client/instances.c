@@ -175,9 +175,13 @@ int berth_client_cmd_ps(int argc, char **argv, struct berth_client_opts *o)
 	return 0;
 }
 
-/* GET the record (suffix "") or the state ("/state") of one instance. */
-static int get_one(const char *command, const char *suffix, int argc, char **argv,
-                   struct berth_client_opts *o, json_t **answer, char **label)
+/*
+ * A command without options of its own on one instance: METHOD its SUFFIX
+ * ("": the record, "/state", "/destroy", ...) with no body; the answer and
+ * "CLASS/NAME" for the report.
+ */
+static int call_one(const char *command, const char *method, const char *suffix, int argc,
+                    char **argv, struct berth_client_opts *o, json_t **answer, char **label)
 {
 	static const struct option own[] = {{NULL, 0, NULL, 0}};
 	cleanup_client struct berth_client *c = NULL;
@@ -195,7 +199,7 @@ static int get_one(const char *command, const char *suffix, int argc, char **arg
 	    (r = berth_client_connect(command, o, &c)) != 0)
 		return r;
 	path = berth_client_instance_path(class_name, name, suffix);
-	*answer = berth_client_call(c, "GET", path, NULL, NULL, &err);
+	*answer = berth_client_call(c, method, path, NULL, NULL, &err);
 	if (*answer == NULL)
 		return berth_client_fail(&err);
 	*label = xasprintf("%s/%s", class_name, name);
@@ -206,7 +210,7 @@ int berth_client_cmd_inspect(int argc, char **argv, struct berth_client_opts *o)
 {
 	cleanup_json json_t *record = NULL;
 	cleanup_free char *label = NULL;
-	int r = get_one("inspect", "", argc, argv, o, &record, &label);
+	int r = call_one("inspect", "GET", "", argc, argv, o, &record, &label);
 
 	if (r != 0 || o->help)
 		return r;
@@ -220,7 +224,7 @@ int berth_client_cmd_state(int argc, char **argv, struct berth_client_opts *o)
 	const char *status;
 	json_t *code;
 	char when[32];
-	int r = get_one("state", "/state", argc, argv, o, &state, &label);
+	int r = call_one("state", "GET", "/state", argc, argv, o, &state, &label);
 
 	if (r != 0 || o->help)
 		return r;
@@ -453,29 +457,13 @@ int berth_client_cmd_stop(int argc, char **argv, struct berth_client_opts *o)
 static int simple_action(const char *command, const char *words, int argc, char **argv,
                          struct berth_client_opts *o)
 {
-	static const struct option own[] = {{NULL, 0, NULL, 0}};
-	cleanup_client struct berth_client *c = NULL;
 	cleanup_json json_t *record = NULL;
-	cleanup_free char *class_name = NULL;
 	cleanup_free char *suffix = xasprintf("/%s", command);
-	cleanup_free char *path = NULL;
 	cleanup_free char *label = NULL;
-	const char *name;
-	berth_error_t err;
-	int r;
+	int r = call_one(command, "POST", suffix, argc, argv, o, &record, &label);
 
-	if (berth_client_getopt(argc, argv, "", own, o) != -1)
-		return BERTH_CLIENT_EXIT_USAGE;
-	if (o->help)
-		return berth_client_help(command);
-	if ((r = berth_client_instance_operand(command, argc, argv, &class_name, &name)) != 0 ||
-	    (r = berth_client_connect(command, o, &c)) != 0)
+	if (r != 0 || o->help)
 		return r;
-	path = berth_client_instance_path(class_name, name, suffix);
-	record = berth_client_call(c, "POST", path, NULL, NULL, &err);
-	if (record == NULL)
-		return berth_client_fail(&err);
-	label = xasprintf("%s/%s", class_name, name);
 	return report(o, record, label, words);
 }
 
