@@ -172,6 +172,30 @@ int berth_container_connect(struct berth_container *c, uint16_t port, berth_erro
  */
 int berth_container_destroy(struct berth_container *c, berth_error_t *err);
 
+/*
+ * As berth_container_destroy(), except that the writable layer is only
+ * moved aside, into STATE_DIR/trash (one rename), for berth_runtime_sweep()
+ * to remove: for a caller that answers first and tidies up after (`berth
+ * run` exits with the container's status and leaves the removal to a
+ * process of its own). The container's id is free again on return.
+ */
+int berth_container_destroy_deferred(struct berth_container *c, berth_error_t *err);
+
+/* Remove what deferred destroys left in STATE_DIR/trash. */
+int berth_runtime_sweep(const char *state_dir, berth_error_t *err);
+
+/*
+ * Prepared network namespaces (netpool.c). A start (BERTH_NET_LOOPBACK or
+ * BERTH_NET_BRIDGE) takes a ready namespace from the pool when it has one
+ * instead of making its own. berth_netns_pool_fill() makes namespaces until
+ * `want` are ready (at most 16); it switches the calling thread's network
+ * namespace and back, so any thread may call it. The pool is the directory
+ * $BERTH_NETNS_POOL (default /run/berth-netns; empty or "off": no pool) of
+ * bind-mounted namespaces. NULL when there is no pool.
+ */
+const char *berth_netns_pool_dir(void);
+int berth_netns_pool_fill(unsigned want, berth_error_t *err);
+
 /* Free the handle and leave the container running (to be adopted later). */
 void berth_container_release(struct berth_container *c);
 

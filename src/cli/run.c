@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -20,6 +21,8 @@
 #define DEFAULT_INSTANCE_TYPE "lite"
 #define MAX_PUBLISH           16
 #define MAX_ENV               4096
+/* Network namespaces kept ready for the next start (see berth_netns_pool_fill()). */
+#define NETNS_POOL_SIZE 2
 
 static void run_usage(FILE *f)
 {
@@ -143,6 +146,33 @@ static void on_signal(uv_signal_t *h, int signum)
 		signum = SIGKILL;
 	if (berth_container_signal(st->c, signum, &err) < 0 && err.code != ESRCH)
 		berth_warn("%s", err.message);
+}
+
+/*
+ * What is left to do once the container's status is known — remove its
+ * writable layer from the trash, make network namespaces for the next
+ * start — is done by a child that outlives us: `berth run` returns when
+ * the container has ended, not when the disk has caught up. The child
+ * holds none of our descriptors, so a pipe from us ends with us.
+ */
+static void tidy_up_after(const char *state_dir)
+{
+	pid_t pid = fork();
+	int null;
+
+	if (pid > 0)
+		return;
+	if (pid == 0) {
+		setsid();
+		null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+			_exit(1);
+		close_range(3, ~0U, 0);
+	}
+	berth_runtime_sweep(state_dir, NULL);
+	berth_netns_pool_fill(NETNS_POOL_SIZE, NULL);
+	if (pid == 0)
+		_exit(0);
 }
 
 static char *random_name(void)
@@ -400,9 +430,10 @@ int berth_cli_run(int argc, char **argv)
 			        spec.id, size);
 		}
 	}
-	if (berth_container_destroy(st.c, &err) < 0)
+	if (berth_container_destroy_deferred(st.c, &err) < 0)
 		berth_warn("clean up container `%s`: %s", spec.id, err.message);
 	BERTH_TRACE("cli: destroyed");
+	tidy_up_after(state_dir);
 	goto out;
 
 bad_value:

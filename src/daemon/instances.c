@@ -128,6 +128,8 @@ struct berthd_instances {
 	struct berth_registry_activity *released_activity; /* of instances already gone */
 	size_t n_released_activity;
 	void (*shutdown_done)(struct berthd *d);
+	bool refilling;     /* a netns pool refill is queued or running */
+	bool refill_warned; /* its failure was logged once */
 };
 
 static void release_if_idle(struct instance *in);
@@ -174,6 +176,62 @@ void berthd_instances_init(struct berthd *d)
 	d->instances->activity_timer.data = d;
 	/* It must not keep the loop alive at shutdown (flushed explicitly then). */
 	uv_unref((uv_handle_t *)&d->instances->activity_timer);
+}
+
+/* ---- prepared network namespaces ---- */
+
+/*
+ * Network namespaces kept ready for starts (netpool.c): the first requests
+ * of a cold start do not wait for the kernel to make one. A few hundred KiB
+ * of kernel memory each.
+ */
+#define NETNS_POOL_SIZE 4
+
+struct refill {
+	uv_work_t work;
+	struct berthd *d;
+	char *state_dir;
+	berth_error_t err;
+	int result;
+};
+
+static void refill_work(uv_work_t *w)
+{
+	struct refill *f = w->data;
+
+	/* And what deferred destroys (`berth run`'s, of the same state) left. */
+	berth_runtime_sweep(f->state_dir, NULL);
+	f->result = berth_netns_pool_fill(NETNS_POOL_SIZE, &f->err);
+}
+
+static void refill_done(uv_work_t *w, int status)
+{
+	struct refill *f = w->data;
+	struct berthd_instances *is = f->d->instances;
+
+	is->refilling = false;
+	if (status == 0 && f->result < 0 && !is->refill_warned) {
+		/* Starts make their own namespaces then: slower, not broken. */
+		berth_warn("%s (starts make their own)", f->err.message);
+		is->refill_warned = true;
+	}
+	free(f->state_dir);
+	free(f);
+}
+
+/* Top up the pool on the thread pool (one refill at a time), and sweep the trash. */
+static void refill_netns_pool(struct berthd *d)
+{
+	struct refill *f;
+
+	if (d->instances->refilling || d->stopping)
+		return;
+	f = xcalloc(1, sizeof(*f));
+	f->work.data = f;
+	f->d = d;
+	f->state_dir = xstrdup(d->config->berth.state_dir);
+	d->instances->refilling = true;
+	uv_queue_work(d->loop, &f->work, refill_work, refill_done);
 }
 
 /* Write every unwritten activity, in one registry transaction. */
@@ -693,6 +751,7 @@ static void after_start(uv_work_t *req, int status)
 	watch_exit(in);
 	berth_info("instance %s/%s: started (pid %d)", in->class_name, in->name,
 	           (int)berth_container_pid(in->ctr));
+	refill_netns_pool(in->d);
 	if (in->detached) {
 		/* berthd is leaving it running; detach() below. */
 	} else if (in->stop_requested) {
@@ -1534,5 +1593,7 @@ int berthd_instances_restore(struct berthd *d, berth_error_t *err)
 	for (size_t i = 0; i < n; i++)
 		restore_one(&recs[i], d);
 	berth_registry_instances_free(recs, n);
+	/* Ready for the first cold start. */
+	refill_netns_pool(d);
 	return 0;
 }

@@ -4,6 +4,7 @@
  * berth-runtime helper, collect its report, and manage the running container
  * through its pidfd, cgroup and network namespace.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -335,11 +337,43 @@ static int open_cgroup(const char *id, struct berth_cgroup **cg, berth_error_t *
  * Remove a dead container's directory and give back its network address,
  * unless a new container of the same name has taken it (and its lock) since.
  */
-static int remove_layers(const char *dir, berth_error_t *err)
+/*
+ * Move container directory `dir` (STATE/containers/ID) to STATE/trash/ID.RANDOM.
+ * Returns false when it could not be moved (the caller removes it in place).
+ */
+static bool move_to_trash(const char *dir)
+{
+	cleanup_free char *state = xstrdup(dir);
+	cleanup_free char *trash = NULL;
+	cleanup_free char *to = NULL;
+	const char *id = strrchr(dir, '/');
+	char *slash;
+	unsigned int rnd;
+
+	slash = strrchr(state, '/');
+	if (id == NULL || slash == NULL)
+		return false;
+	*slash = '\0';
+	slash = strrchr(state, '/'); /* STATE/containers */
+	if (slash == NULL)
+		return false;
+	*slash = '\0';
+	if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return false;
+	trash = xasprintf("%s/" BERTH_STATE_TRASH, state);
+	to = xasprintf("%s%s.%08x", trash, id, rnd);
+	if (rename(dir, to) == 0)
+		return true;
+	if (errno != ENOENT || mkdir(trash, 0700) < 0)
+		return false;
+	return rename(dir, to) == 0;
+}
+
+static int remove_layers(const char *dir, bool defer, berth_error_t *err)
 {
 	cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	berth_error_t nerr;
-	int r, rn;
+	int r = 0, rn;
 
 	if (fd < 0)
 		return errno == ENOENT ? 0 : berth_error_set(err, errno, "open `%s`", dir);
@@ -347,20 +381,49 @@ static int remove_layers(const char *dir, berth_error_t *err)
 		return errno == EWOULDBLOCK ? 0 : berth_error_set(err, errno, "lock `%s`", dir);
 	/* Under the lock: the record is this container's, not a successor's. */
 	rn = berth_bridge_release(dir, &nerr);
-	r = berth_rmtree_at(fd, BERTH_CONTAINER_UPPER, err);
-	if (r == 0)
-		r = berth_rmtree_at(fd, BERTH_CONTAINER_WORK, err);
-	unlinkat(fd, BERTH_CONTAINER_EXIT_RECORD, 0);
-	unlinkat(fd, BERTH_CONTAINER_INIT_RECORD, 0);
-	unlinkat(fd, BERTH_CONTAINER_INIT_RECORD ".tmp", 0);
-	unlinkat(fd, BERTH_CONTAINER_NET_RECORD, 0);
-	if (r == 0 && rmdir(dir) < 0 && errno != ENOENT)
-		r = berth_error_set(err, errno, "remove `%s`", dir);
+	if (!defer || !move_to_trash(dir)) {
+		r = berth_rmtree_at(fd, BERTH_CONTAINER_UPPER, err);
+		if (r == 0)
+			r = berth_rmtree_at(fd, BERTH_CONTAINER_WORK, err);
+		unlinkat(fd, BERTH_CONTAINER_EXIT_RECORD, 0);
+		unlinkat(fd, BERTH_CONTAINER_INIT_RECORD, 0);
+		unlinkat(fd, BERTH_CONTAINER_INIT_RECORD ".tmp", 0);
+		unlinkat(fd, BERTH_CONTAINER_NET_RECORD, 0);
+		if (r == 0 && rmdir(dir) < 0 && errno != ENOENT)
+			r = berth_error_set(err, errno, "remove `%s`", dir);
+	}
 	if (r == 0 && rn < 0) {
 		if (err != NULL)
 			*err = nerr;
 		r = rn;
 	}
+	return r;
+}
+
+int berth_runtime_sweep(const char *state_dir, berth_error_t *err)
+{
+	cleanup_free char *path = xasprintf("%s/" BERTH_STATE_TRASH, state_dir);
+	struct dirent *de;
+	DIR *dir;
+	int r = 0;
+
+	dir = opendir(path);
+	if (dir == NULL)
+		return errno == ENOENT ? 0 : berth_error_set(err, errno, "open `%s`", path);
+	while ((de = readdir(dir)) != NULL) {
+		cleanup_close int fd = -1;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		/* Another sweeper has this one. */
+		fd = openat(dirfd(dir), de->d_name,
+		            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0)
+			continue;
+		if (berth_rmtree_at(dirfd(dir), de->d_name, r < 0 ? NULL : err) < 0 && r == 0)
+			r = berth_error_wrap(err, "clean up `%s`", path);
+	}
+	closedir(dir);
 	return r;
 }
 
@@ -379,7 +442,7 @@ static void undo_start(pid_t pid, const char *id, const char *dir)
 		berth_cgroup_destroy(cg, NULL);
 		berth_cgroup_free(cg);
 	}
-	remove_layers(dir, NULL);
+	remove_layers(dir, false, NULL);
 }
 
 int berth_container_start(const struct berth_container_spec *spec, struct berth_container **out,
@@ -664,7 +727,7 @@ static void *remove_cgroup(void *arg)
 	return NULL;
 }
 
-int berth_container_destroy(struct berth_container *c, berth_error_t *err)
+static int destroy(struct berth_container *c, bool defer, berth_error_t *err)
 {
 	struct cgroup_removal cr = {.cg = NULL};
 	bool threaded = false;
@@ -689,7 +752,7 @@ int berth_container_destroy(struct berth_container *c, berth_error_t *err)
 		if (!threaded)
 			remove_cgroup(&cr);
 	}
-	r = remove_layers(c->dir, err);
+	r = remove_layers(c->dir, defer, err);
 	if (threaded)
 		pthread_join(thread, NULL);
 	BERTH_TRACE("lib: destroy: removed");
@@ -700,6 +763,16 @@ int berth_container_destroy(struct berth_container *c, berth_error_t *err)
 	}
 	berth_container_release(c);
 	return r;
+}
+
+int berth_container_destroy(struct berth_container *c, berth_error_t *err)
+{
+	return destroy(c, false, err);
+}
+
+int berth_container_destroy_deferred(struct berth_container *c, berth_error_t *err)
+{
+	return destroy(c, true, err);
 }
 
 void berth_container_release(struct berth_container *c)

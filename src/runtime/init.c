@@ -168,12 +168,25 @@ void berth_init_main(struct berth_init_args *a)
 	 * cgroup view. The network namespace is made here rather than by the
 	 * clone so that its cost is charged to the container.
 	 */
-	if (unshare(CLONE_NEWCGROUP | CLONE_NEWNET) < 0) {
-		berth_error_set(&err, errno, "create cgroup and network namespaces");
-		fail(a, &err);
+	if (a->netns_fd >= 0) {
+		/* A prepared one, lo already up (netpool.c). */
+		if (unshare(CLONE_NEWCGROUP) < 0) {
+			berth_error_set(&err, errno, "create a cgroup namespace");
+			fail(a, &err);
+		}
+		if (setns(a->netns_fd, CLONE_NEWNET) < 0) {
+			berth_error_set(&err, errno, "enter a prepared network namespace");
+			fail(a, &err);
+		}
+		close(a->netns_fd);
+	} else {
+		if (unshare(CLONE_NEWCGROUP | CLONE_NEWNET) < 0) {
+			berth_error_set(&err, errno, "create cgroup and network namespaces");
+			fail(a, &err);
+		}
+		if (spec->net != BERTH_NET_NONE && berth_net_loopback_up(&err) < 0)
+			fail(a, &err);
 	}
-	if (spec->net != BERTH_NET_NONE && berth_net_loopback_up(&err) < 0)
-		fail(a, &err);
 	if (a->lease != NULL && berth_bridge_attach(host_nl, a->lease, &err) < 0) {
 		berth_error_wrap(&err, "bridge networking");
 		fail(a, &err);

@@ -44,6 +44,8 @@
  * the container lives, so a second start of the same name is refused and the
  * remains of a crashed one are recognised as such.
  */
+/* STATE/trash: container directories moved aside by deferred destroys. */
+#define BERTH_STATE_TRASH     "trash"
 #define BERTH_CONTAINER_UPPER "upper"
 #define BERTH_CONTAINER_WORK  "work"
 /* The init's last word: "exit CODE" or "signal N" (see init.c). */
@@ -144,6 +146,8 @@ struct berth_init_args {
 	int status_fd;               /* STATE/containers/ID/exit: how the entrypoint ended */
 	int log_dir_fd;              /* the log directory, or -1: stdout and stderr as given */
 	const struct sock_fprog *seccomp;
+	/* A prepared network namespace to enter (netpool.c), or -1: make one. */
+	int netns_fd;
 	/* BERTH_NET_BRIDGE: the container's address and veth (bridge.c), else NULL. */
 	const struct berth_bridge_lease *lease;
 	/* The helper's argv strings, overwritten so /proc/1/cmdline says "berth-init". */
@@ -157,6 +161,12 @@ struct berth_init_args {
  * the container's filesystem and pivot into it.
  */
 int berth_rootfs_setup(const struct berth_start_request *req, int dir_fd, berth_error_t *err);
+
+/*
+ * netpool.c: take a prepared network namespace (lo up) out of the pool.
+ * Returns its descriptor (close-on-exec), or -1 when the pool has none.
+ */
+int berth_netns_pool_take(void);
 
 /* net.c: bring up lo, or link `name`, in the current network namespace. */
 int berth_net_loopback_up(berth_error_t *err);

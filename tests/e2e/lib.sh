@@ -38,6 +38,9 @@ cleanup_e2e() {
 	# Daemons log into the state directory: show any sanitizer report before
 	# it goes, so that run.sh fails the test on it.
 	grep -h -A30 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$STATE"/*.log 2>/dev/null
+	# Mounts a test made in its state directory (a network namespace pool).
+	awk -v s="$STATE/" 'index($5, s) == 1 {print $5}' /proc/self/mountinfo |
+		while read -r m; do umount -l "$m"; done
 	rm -rf "$STATE"
 	ip link del "$BERTH_BRIDGE" 2>/dev/null
 	nft delete table ip "$BERTH_NFT_TABLE" 2>/dev/null
@@ -99,7 +102,10 @@ check_nothing_left() {
 		[ -e "$d" ] && left="$left cgroup:$d"
 	done
 	[ -e "$STATE/containers/$id" ] && left="$left dir:$STATE/containers/$id"
-	grep -q "$STATE" /proc/self/mountinfo && left="$left mount"
+	# `berth run` leaves its writable layer to a process of its own to remove.
+	wait_for "the trash swept" 30 sh -c "! ls -A '$STATE/trash' 2>/dev/null | grep -q ." ||
+		left="$left trash:$(ls "$STATE/trash")"
+	grep "$STATE" /proc/self/mountinfo | grep -qv "$STATE/netns/" && left="$left mount"
 	check_eq "nothing left of $id" "" "$left"
 }
 

@@ -33,12 +33,21 @@ start_berthd() {
 }
 started_count() { grep -c "instance $1: started" "$STATE/berthd.log"; }
 
+# Network namespaces made ahead, in a pool of this test's own.
+export BERTH_NETNS_POOL=$STATE/netns
+pool_ready() { [ "$(stat -f -c %T "$BERTH_NETNS_POOL"/slot-* 2>/dev/null | grep -c nsfs)" -ge 4 ]; }
 start_berthd
+check_true "berthd makes network namespaces ahead" wait_for "pool filled" 50 pool_ready
+slots=$(stat -L -c %i "$BERTH_NETNS_POOL"/slot-*)
 
 # A start answers once the instance is healthy (its defaultPort answers HTTP).
 out=$(api -X POST http://b/v1/classes/Echo/instances/alice/start)
 check_contains "start: healthy when answered" '"status":"healthy"' "$out"
 id=$(sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p' <<<"$out")
+ns=$(stat -L -c %i "/proc/$(head -n1 "$(cg_dir pids "$id")/cgroup.procs")/ns/net")
+[ -n "$ns" ] && grep -qx "$ns" <<<"$slots"
+check_eq "the start took one of them" 0 $?
+check_true "and berthd made another" wait_for "pool refilled" 50 pool_ready
 check_contains "state says healthy" '"status":"healthy"' "$(state_of Echo alice)"
 log=$STATE/state/logs/$id/container.log
 check_contains "the container got the class's envVars" "FROM_CLASS=class" "$(cat "$log")"

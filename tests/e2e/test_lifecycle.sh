@@ -58,6 +58,28 @@ check_eq "environment: given, passed from the host, defaults" \
 out=$(brun -w /srv/app -- pwd)
 check_eq "-w sets (and creates) the working directory" /srv/app "$out"
 
+# Network namespaces made ahead: a run leaves some ready, the next takes one
+# (a fresh namespace with only lo, up); --net none makes its own.
+export BERTH_NETNS_POOL=$STATE/netns
+pool_ready() { [ "$(stat -f -c %T "$BERTH_NETNS_POOL"/slot-* 2>/dev/null | grep -c nsfs)" -ge 2 ]; }
+brun -- true
+check_true "a run leaves two namespaces ready" wait_for "pool filled" 50 pool_ready
+slots=$(stat -L -c %i "$BERTH_NETNS_POOL"/slot-*)
+out=$(brun -- sh -c 'readlink /proc/self/ns/net; ls /sys/class/net; cat /sys/class/net/lo/flags')
+ns=$(sed -n 1p <<<"$out" | tr -dc 0-9)
+[ -n "$ns" ] && grep -qx "$ns" <<<"$slots"
+check_eq "the next run takes one of them ($ns in: $(echo $slots))" 0 $?
+check_eq "with lo alone, up" "lo 0x9" "$(sed -n '2,3p' <<<"$out" | tr '\n' ' ' | sed 's/ $//')"
+stat -L -c %i "$BERTH_NETNS_POOL"/slot-* | grep -qx "$ns"
+check_eq "and it leaves the pool" 1 $?
+out=$(brun --net none -- sh -c 'readlink /proc/self/ns/net; cat /sys/class/net/lo/flags')
+ns=$(sed -n 1p <<<"$out" | tr -dc 0-9)
+[ -n "$ns" ] && ! grep -qx "$ns" <<<"$slots"
+check_eq "--net none makes its own namespace" 0 $?
+check_eq "with lo down" 0x8 "$(sed -n 2p <<<"$out")"
+wait_for "pool refilled" 50 pool_ready
+unset BERTH_NETNS_POOL
+
 # Names: one container per name at a time; the remains of a killed berth are reclaimed.
 brun_bg --name dup -- sleep 60
 pid=$!

@@ -5,6 +5,7 @@
  * filesystem (BERTH_TEST_ROOTFS, default build/rootfs/test, made by
  * `make rootfs`); the helper is taken from BERTH_RUNTIME_HELPER or bin/.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -282,6 +283,56 @@ static void test_same_name_twice(void **state)
 	assert_int_equal(berth_container_destroy(b, &err), 0);
 }
 
+/* Entries of STATE/trash (where deferred destroys move writable layers). */
+static int trash_entries(void)
+{
+	char path[512];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/trash", state_dir);
+	d = opendir(path);
+	if (d == NULL)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * A deferred destroy frees the name and the cgroup at once and leaves the
+ * writable layer, with what the container wrote, for the sweep.
+ */
+static void test_deferred_destroy_and_sweep(void **state)
+{
+	char *const *argv = ARGV((char *)"sh", (char *)"-c", (char *)"echo data > /written");
+	struct berth_container_spec spec = spec_for("rt-defer", argv, -1);
+	struct berth_container *c = NULL;
+	struct berth_exit ex;
+	berth_error_t err;
+	char path[512];
+	(void)state;
+
+	assert_int_equal(berth_runtime_sweep(state_dir, &err), 0);
+	assert_int_equal(trash_entries(), 0);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(berth_container_start(&spec, &c, &err), 0);
+		assert_int_equal(berth_container_wait(c, false, &ex, &err), 0);
+		assert_int_equal(ex.exit_code, 0);
+		assert_int_equal(berth_container_destroy_deferred(c, &err), 0);
+		assert_false(cgroup_exists("rt-defer"));
+		snprintf(path, sizeof(path), "%s/containers/rt-defer", state_dir);
+		assert_int_equal(access(path, F_OK), -1);
+		/* Both rounds' layers wait in the trash under names of their own. */
+		assert_int_equal(trash_entries(), round + 1);
+	}
+	assert_int_equal(berth_runtime_sweep(state_dir, &err), 0);
+	assert_int_equal(trash_entries(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -289,6 +340,7 @@ int main(void)
 	        cmocka_unit_test(test_exec_connect_signal),
 	        cmocka_unit_test(test_start_errors),
 	        cmocka_unit_test(test_same_name_twice),
+	        cmocka_unit_test(test_deferred_destroy_and_sweep),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
