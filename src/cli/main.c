@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "berth/log.h"
+#include "berth/runtime.h"
 #include "berth/version.h"
 #include "cli.h"
 
@@ -88,8 +89,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return BERTH_EXIT_USAGE;
 	}
-	if (strcmp(argv[1], "run") == 0)
+	if (strcmp(argv[1], "run") == 0) {
+		/* Our argv strings are contiguous; the containers' inits rename their copy. */
+		berth_runtime_fork_helper(
+		        argv[0], (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]));
 		return berth_cli_run(argc - 1, argv + 1);
+	}
 	if (strcmp(argv[1], "image") == 0)
 		return berth_cli_image(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

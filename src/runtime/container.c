@@ -82,6 +82,45 @@ const char *berth_runtime_helper_path(void)
 	return helper_path;
 }
 
+/* berth_runtime_fork_helper(): the helper runs in a fork of ours, with our argv area. */
+static bool fork_helper;
+static char *fork_area;
+static size_t fork_area_len;
+
+void berth_runtime_fork_helper(char *arg_area, size_t arg_area_len)
+{
+	fork_helper = true;
+	fork_area = arg_area;
+	fork_area_len = arg_area_len;
+}
+
+/*
+ * In the forked child: what posix_spawn's file actions and attributes do
+ * for berth-runtime, then the helper itself. Never returns.
+ */
+static void run_forked_helper(const char *verb, const int stdio[3], int memfd, int wr)
+{
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigset_t none;
+	int fd;
+
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &dfl, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int i = 0; i < 3; i++) {
+		fd = stdio[i] >= 0 ? stdio[i] : open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (fd < 0 || (fd == i ? fcntl(i, F_SETFD, 0) : dup2(fd, i)) < 0)
+			_exit(127);
+	}
+	if (dup2(memfd, BERTH_HELPER_SPEC_FD) < 0 || dup2(wr, BERTH_HELPER_REPORT_FD) < 0)
+		_exit(127);
+	close_range(BERTH_HELPER_REPORT_FD + 1, ~0U, 0);
+	/* Never exit(): our caller's stdio buffers and exit handlers are not ours. */
+	_exit(berth_helper_run(verb, fork_area, fork_area_len));
+}
+
 /* Keep our descriptors clear of 0..4, which the helper's file actions assign. */
 static int high_fd(int fd)
 {
@@ -126,6 +165,14 @@ static int spawn_helper(const char *verb, json_t *request, const int stdio[3], p
 	if (rd < 0 || wr < 0)
 		return berth_error_set(err, errno, "pipe");
 
+	if (fork_helper) {
+		helper = fork();
+		if (helper < 0)
+			return berth_error_set(err, errno, "fork the runtime helper");
+		if (helper == 0)
+			run_forked_helper(verb, stdio, memfd, wr);
+		goto spawned;
+	}
 	posix_spawn_file_actions_init(&fa);
 	for (int i = 0; i < 3; i++) {
 		if (stdio[i] >= 0)
@@ -148,6 +195,7 @@ static int spawn_helper(const char *verb, json_t *request, const int stdio[3], p
 	posix_spawnattr_destroy(&attr);
 	if (r != 0)
 		return berth_error_set(err, r, "run the runtime helper `%s`", path);
+spawned:
 	close(steal_fd(&wr));
 
 	for (;;) {

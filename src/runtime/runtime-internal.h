@@ -137,6 +137,13 @@ int berth_report_read(int fd, struct berth_report *rec);
 
 /* ---- the helper's pieces (run in berth-runtime and the init it clones) ---- */
 
+/*
+ * helper.c: do `verb` ("start" or "exec") with the request on fd 3 and the
+ * report pipe on fd 4; `area` is the process's argv strings, which the
+ * init overwrites with its name. Returns the helper's exit status.
+ */
+int berth_helper_run(const char *verb, char *area, size_t area_len);
+
 struct berth_init_args {
 	const struct berth_start_request *req;
 	struct berth_cgroup *cgroup; /* the container's, made by the helper */

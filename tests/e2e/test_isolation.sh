@@ -47,6 +47,10 @@ check_contains "a non-root user has no permitted capabilities" "CapPrm:	00000000
 
 out=$(brun -- ps -o pid,comm)
 check_contains "ps inside shows the init as PID 1" "1 berth-init" "$out"
+# berth run's own command line (a secret in -e) is not readable as the init's.
+out=$(brun -e TOKEN=s3cr3t-value -- sh -c 'tr "\0" " " < /proc/1/cmdline')
+check_not_contains "the init's cmdline does not show berth's arguments" "s3cr3t" "$out"
+check_eq "it says berth-init" berth-init "$(tr -s ' ' <<<"$out" | sed 's/ *$//')"
 
 check_nothing_left iso
 finish
