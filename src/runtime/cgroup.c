@@ -250,11 +250,22 @@ static int kill_listed(int dirfd, berth_error_t *err)
 
 int berth_cgroup_kill_all(struct berth_cgroup *cg, int procs_dirfd, berth_error_t *err)
 {
+	cleanup_free char *listed = NULL;
 	struct berth_cgroup_backoff b;
 	berth_error_t ignored;
 	bool frozen;
 	int n, r;
 
+	/*
+	 * Nothing there (the usual case: the init has exited, and its pid
+	 * namespace's end took every process with it): no freeze needed, as
+	 * nothing can join an empty cgroup but by a migration from outside.
+	 */
+	r = berth_read_file_at(procs_dirfd, "cgroup.procs", PROCS_MAX, &listed, NULL, err);
+	if (r < 0)
+		return r;
+	if (listed[0] == '\0')
+		return 0;
 	/*
 	 * Frozen, nothing can fork between the read of cgroup.procs and the
 	 * signals, so one round catches every process. The freeze is best
