@@ -274,6 +274,15 @@ struct berth_pull_options {
 	 */
 	void (*progress)(const struct berth_pull_progress *p, void *arg);
 	void *progress_arg;
+	/*
+	 * berth_image_resolve() only: called at most once, on the resolving
+	 * thread, when it finds the store without the image and begins to pull
+	 * or import it (a layout: when the first blob the store lacks is copied
+	 * in). Never when the store has the image, so that a caller can tell
+	 * real work from a lookup.
+	 */
+	void (*fetching)(void *arg);
+	void *fetching_arg;
 };
 
 int berth_image_pull(struct berth_image_store *s, const struct berth_image_ref *ref,

@@ -3,6 +3,7 @@
 #ifndef BERTH_IMAGE_INTERNAL_H
 #define BERTH_IMAGE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "berth/image.h"
@@ -43,6 +44,18 @@ int berth_image_store_lookup_stamped(struct berth_image_store *s, const char *na
                                      berth_error_t *err);
 /* The stamp of an archive, and the name it is recorded by ("archive:ABSPATH"). */
 int berth_image_archive_stamp(const char *path, char **name, char **stamp, berth_error_t *err);
+
+/* A resolve's `fetching` callback (berth_pull_options), told at most once. */
+struct berth_fetch_notice {
+	const struct berth_pull_options *opts; /* may be NULL */
+	bool told;
+};
+void berth_fetch_notice_tell(struct berth_fetch_notice *n);
+
+/* berth_image_import_layout(), telling `notice` (may be NULL) before the first new blob. */
+int berth_image_import_layout_notify(struct berth_image_store *s, const char *dir, const char *tag,
+                                     struct berth_fetch_notice *notice,
+                                     char digest[BERTH_DIGEST_MAX], berth_error_t *err);
 
 /*
  * Record the image `manifest_digest` (whose manifest and config blobs are

@@ -36,20 +36,23 @@ static int layout_blob_path(const char *dir, const char *digest, char **out, ber
 
 /* Put a blob of the layout into the store: copied, or moved when the layout is ours. */
 static int take_blob(struct berth_image_store *s, const char *dir, const char *digest, bool move,
-                     berth_error_t *err)
+                     struct berth_fetch_notice *notice, berth_error_t *err)
 {
 	cleanup_free char *path = NULL;
 	int r = layout_blob_path(dir, digest, &path, err);
 
 	if (r < 0)
 		return r;
+	if (notice != NULL && !notice->told && !berth_image_store_has_blob(s, digest))
+		berth_fetch_notice_tell(notice);
 	if (move)
 		return berth_image_store_adopt_file(s, path, digest, NULL, err);
 	return berth_image_store_put_file(s, path, digest, NULL, err);
 }
 
 static int import_layout(struct berth_image_store *s, const char *dir, const char *tag, bool move,
-                         char digest[BERTH_DIGEST_MAX], berth_error_t *err)
+                         struct berth_fetch_notice *notice, char digest[BERTH_DIGEST_MAX],
+                         berth_error_t *err)
 {
 	cleanup_free char *marker = xasprintf("%s/oci-layout", dir);
 	cleanup_free char *index_path = xasprintf("%s/index.json", dir);
@@ -82,7 +85,7 @@ static int import_layout(struct berth_image_store *s, const char *dir, const cha
 		doc = NULL;
 		if (r < 0)
 			goto out;
-		r = take_blob(s, dir, digest, move, err);
+		r = take_blob(s, dir, digest, move, notice, err);
 		if (r < 0)
 			goto out;
 		r = berth_image_store_read_json(s, digest, &doc, err);
@@ -98,17 +101,33 @@ static int import_layout(struct berth_image_store *s, const char *dir, const cha
 	r = berth_image_manifest_parse(doc, &m, err);
 	if (r < 0)
 		goto out;
-	r = take_blob(s, dir, m.config_digest, move, err);
+	r = take_blob(s, dir, m.config_digest, move, notice, err);
 	for (size_t i = 0; r == 0 && i < m.nlayers; i++)
-		r = take_blob(s, dir, m.layers[i].digest, move, err);
+		r = take_blob(s, dir, m.layers[i].digest, move, notice, err);
 out:
 	berth_image_manifest_free(&m);
 	json_decref(doc);
 	return r;
 }
 
+void berth_fetch_notice_tell(struct berth_fetch_notice *n)
+{
+	if (n->told)
+		return;
+	n->told = true;
+	if (n->opts != NULL && n->opts->fetching != NULL)
+		n->opts->fetching(n->opts->fetching_arg);
+}
+
 int berth_image_import_layout(struct berth_image_store *s, const char *dir, const char *tag,
                               char digest[BERTH_DIGEST_MAX], berth_error_t *err)
+{
+	return berth_image_import_layout_notify(s, dir, tag, NULL, digest, err);
+}
+
+int berth_image_import_layout_notify(struct berth_image_store *s, const char *dir, const char *tag,
+                                     struct berth_fetch_notice *notice,
+                                     char digest[BERTH_DIGEST_MAX], berth_error_t *err)
 {
 	cleanup_free char *name = NULL;
 	char abs[PATH_MAX];
@@ -116,7 +135,7 @@ int berth_image_import_layout(struct berth_image_store *s, const char *dir, cons
 
 	if (realpath(dir, abs) == NULL)
 		return berth_error_set(err, errno, "image layout `%s`", dir);
-	r = import_layout(s, abs, tag, false, digest, err);
+	r = import_layout(s, abs, tag, false, notice, digest, err);
 	if (r < 0)
 		return berth_error_wrap(err, "import `%s%s%s`", dir, tag ? ":" : "",
 		                        tag ? tag : "");
@@ -376,7 +395,7 @@ int berth_image_import_archive(struct berth_image_store *s, const char *path,
 		goto out;
 	marker = xasprintf("%s/oci-layout", tmp);
 	if (stat(marker, &st) == 0) {
-		r = import_layout(s, tmp, NULL, true, digest, err);
+		r = import_layout(s, tmp, NULL, true, NULL, digest, err);
 	} else {
 		free(marker);
 		marker = xasprintf("%s/manifest.json", tmp);

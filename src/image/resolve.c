@@ -71,7 +71,8 @@ int berth_image_source_classify(const char *source, enum berth_image_source_kind
 
 static int resolve_reference(struct berth_image_store *s, const char *source,
                              const struct berth_pull_options *opts, bool pull,
-                             char digest[BERTH_DIGEST_MAX], berth_error_t *err)
+                             struct berth_fetch_notice *notice, char digest[BERTH_DIGEST_MAX],
+                             berth_error_t *err)
 {
 	struct berth_image_ref ref;
 	cleanup_free char *name = NULL;
@@ -94,6 +95,7 @@ static int resolve_reference(struct berth_image_store *s, const char *source,
 			return 0;
 		}
 	}
+	berth_fetch_notice_tell(notice);
 	r = berth_image_pull(s, &ref, opts, digest, err);
 	berth_image_ref_free(&ref);
 	return r;
@@ -103,6 +105,7 @@ int berth_image_resolve(struct berth_image_store *s, const char *source,
                         const struct berth_pull_options *opts, bool pull, struct berth_image **out,
                         berth_error_t *err)
 {
+	struct berth_fetch_notice notice = {.opts = opts};
 	enum berth_image_source_kind kind;
 	cleanup_free char *path = NULL;
 	cleanup_free char *tag = NULL;
@@ -117,19 +120,21 @@ int berth_image_resolve(struct berth_image_store *s, const char *source,
 	case BERTH_IMAGE_SOURCE_ROOTFS:
 		return -EISDIR;
 	case BERTH_IMAGE_SOURCE_LAYOUT:
-		r = berth_image_import_layout(s, path, tag, digest, err);
+		r = berth_image_import_layout_notify(s, path, tag, &notice, digest, err);
 		break;
 	case BERTH_IMAGE_SOURCE_ARCHIVE: {
 		/* An archive unchanged since it was imported is not read again. */
 		cleanup_free char *name = NULL;
 		cleanup_free char *stamp = NULL;
 		r = berth_image_archive_stamp(path, &name, &stamp, err);
-		if (r == 0 && berth_image_store_lookup_stamped(s, name, stamp, digest, NULL) < 0)
+		if (r == 0 && berth_image_store_lookup_stamped(s, name, stamp, digest, NULL) < 0) {
+			berth_fetch_notice_tell(&notice);
 			r = berth_image_import_archive(s, path, digest, err);
+		}
 		break;
 	}
 	case BERTH_IMAGE_SOURCE_REGISTRY:
-		r = resolve_reference(s, source, opts, pull, digest, err);
+		r = resolve_reference(s, source, opts, pull, &notice, digest, err);
 		break;
 	}
 	if (r < 0)
