@@ -242,8 +242,14 @@ int berth_image_store_prune(struct berth_image_store *s, struct berth_prune_repo
  */
 int berth_image_import_layout(struct berth_image_store *s, const char *dir, const char *tag,
                               char digest[BERTH_DIGEST_MAX], berth_error_t *err);
-/* Import an image archive: `docker save` output or an OCI layout in a tar (compressed or not). */
-int berth_image_import_archive(struct berth_image_store *s, const char *path,
+/*
+ * Import an image archive: `docker save` output or an OCI layout in a tar
+ * (compressed or not). `tag` (may be NULL: the archive must then hold
+ * exactly one image) picks one: an entry of a `docker save` manifest's
+ * RepoTags (compared as references, so `busybox` is
+ * `docker.io/library/busybox:latest`), or a layout's ref.name.
+ */
+int berth_image_import_archive(struct berth_image_store *s, const char *path, const char *tag,
                                char digest[BERTH_DIGEST_MAX], berth_error_t *err);
 
 /* ---- pull.c (berthd and berth-image only: libcurl) ---- */
@@ -289,20 +295,33 @@ int berth_image_pull(struct berth_image_store *s, const struct berth_image_ref *
                      const struct berth_pull_options *opts, char digest[BERTH_DIGEST_MAX],
                      berth_error_t *err);
 
-/* ---- resolve.c: any source ---- */
+/* ---- source.c, resolve.c: any source ---- */
 
 enum berth_image_source_kind {
 	BERTH_IMAGE_SOURCE_ROOTFS,   /* a plain root directory, used as it is */
 	BERTH_IMAGE_SOURCE_LAYOUT,   /* an OCI image layout directory (DIR or DIR:TAG) */
-	BERTH_IMAGE_SOURCE_ARCHIVE,  /* an image archive file */
+	BERTH_IMAGE_SOURCE_ARCHIVE,  /* an image archive file (FILE or FILE:TAG) */
 	BERTH_IMAGE_SOURCE_REGISTRY, /* a registry reference */
 };
 
 /*
- * What `source` names: an existing directory with an `oci-layout` file is a
- * layout, another directory a root filesystem, a file an archive; DIR:TAG a
- * layout with a tag; anything else must parse as a registry reference.
- * *path gets the path (DIR without :TAG) and *tag the tag, when they apply.
+ * PATH:TAG: an existing OCI layout directory or image archive file, then a
+ * tag that picks one of its images (a layout's
+ * org.opencontainers.image.ref.name, an archive's RepoTags entry such as
+ * `team/app:1.2`). Paths and tags may both hold colons, so every colon is
+ * tried: 1 and *kind, *path, *tag when exactly one has a layout or file on
+ * its left; 0 when none has; -EINVAL when several have (ambiguous, both
+ * named in the message) or the tag is empty.
+ */
+int berth_image_source_split(const char *source, enum berth_image_source_kind *kind, char **path,
+                             char **tag, berth_error_t *err);
+
+/*
+ * What `source` names: an existing path is that path, whatever colons it has
+ * (a directory with an `oci-layout` file a layout, another directory a root
+ * filesystem, a file an archive); then PATH:TAG (above); anything else
+ * must parse as a registry reference. *path gets the path (without :TAG)
+ * and *tag the tag, when they apply.
  */
 int berth_image_source_classify(const char *source, enum berth_image_source_kind *kind, char **path,
                                 char **tag, berth_error_t *err);

@@ -42,8 +42,9 @@ int berth_image_store_tag_stamped(struct berth_image_store *s, const char *name,
 int berth_image_store_lookup_stamped(struct berth_image_store *s, const char *name,
                                      const char *stamp, char digest[BERTH_DIGEST_MAX],
                                      berth_error_t *err);
-/* The stamp of an archive, and the name it is recorded by ("archive:ABSPATH"). */
-int berth_image_archive_stamp(const char *path, char **name, char **stamp, berth_error_t *err);
+/* The stamp of an archive, and the name it is recorded by ("archive:ABSPATH[:TAG]"). */
+int berth_image_archive_stamp(const char *path, const char *tag, char **name, char **stamp,
+                              berth_error_t *err);
 
 /* A resolve's `fetching` callback (berth_pull_options), told at most once. */
 struct berth_fetch_notice {

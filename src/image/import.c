@@ -278,9 +278,106 @@ static int adopt_member(struct berth_image_store *s, const char *dir, json_t *na
 	return berth_image_store_adopt_file(s, path, NULL, digest, err);
 }
 
+/* Whether RepoTags entry `have` is `want`: the same string, or the same reference. */
+static bool tag_matches(const char *have, const char *want)
+{
+	struct berth_image_ref a, b;
+	bool same;
+
+	if (strcmp(have, want) == 0)
+		return true;
+	if (berth_image_ref_parse(have, &a, NULL) < 0)
+		return false;
+	if (berth_image_ref_parse(want, &b, NULL) < 0) {
+		berth_image_ref_free(&a);
+		return false;
+	}
+	{
+		cleanup_free char *sa = berth_image_ref_string(&a);
+		cleanup_free char *sb = berth_image_ref_string(&b);
+		same = strcmp(sa, sb) == 0;
+	}
+	berth_image_ref_free(&a);
+	berth_image_ref_free(&b);
+	return same;
+}
+
+/* Every image's RepoTags, for a message: "`a:1`, `b:2`, 1 untagged" (bounded). */
+static char *list_tags(json_t *doc)
+{
+	char buf[1024];
+	size_t used = 0, untagged = 0, i, k;
+	bool cut = false;
+	json_t *entry, *t;
+
+	buf[0] = '\0';
+	json_array_foreach (doc, i, entry) {
+		json_t *tags = json_object_get(entry, "RepoTags");
+
+		if (json_array_size(tags) == 0)
+			untagged++;
+		json_array_foreach (tags, k, t) {
+			const char *name = json_string_value(t);
+			size_t need;
+
+			if (name == NULL)
+				continue;
+			need = strlen(name) + 4;
+			if (used + need + 8 >= sizeof(buf)) {
+				cut = true;
+				continue;
+			}
+			used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s`%s`",
+			                         used ? ", " : "", name);
+		}
+	}
+	if (cut)
+		used += (size_t)snprintf(buf + used, sizeof(buf) - used, ", ...");
+	if (untagged > 0)
+		snprintf(buf + used, sizeof(buf) - used, "%s%zu untagged", used ? ", " : "",
+		         untagged);
+	return xstrdup(buf);
+}
+
+/* The entry of manifest.json that `tag` names (NULL: the only one) in archive `archive`. */
+static json_t *pick_entry(json_t *doc, const char *archive, const char *tag, berth_error_t *err)
+{
+	json_t *entry, *t;
+	size_t i, k;
+
+	if (!json_is_array(doc) || json_array_size(doc) == 0) {
+		berth_error_set_plain(err, EINVAL, "manifest.json lists no image");
+		return NULL;
+	}
+	if (tag == NULL) {
+		cleanup_free char *tags = NULL;
+
+		if (json_array_size(doc) == 1)
+			return json_array_get(doc, 0);
+		tags = list_tags(doc);
+		berth_error_set_plain(err, EINVAL,
+		                      "it holds %zu images; pick one with `%s:TAG` (there are: %s)",
+		                      json_array_size(doc), archive, tags);
+		return NULL;
+	}
+	json_array_foreach (doc, i, entry) {
+		json_array_foreach (json_object_get(entry, "RepoTags"), k, t) {
+			if (json_is_string(t) && tag_matches(json_string_value(t), tag))
+				return entry;
+		}
+	}
+	{
+		cleanup_free char *tags = list_tags(doc);
+		berth_error_set_plain(err, ENOENT, "no image tagged `%s` (there are: %s)", tag,
+		                      tags);
+	}
+	return NULL;
+}
+
 /* `docker save`: manifest.json names the config and the layers of each image. */
-static int import_docker_save(struct berth_image_store *s, const char *dir,
-                              char digest[BERTH_DIGEST_MAX], json_t **repo_tags, berth_error_t *err)
+static int import_docker_save(struct berth_image_store *s, const char *dir, const char *archive,
+                              const char *tag, char digest[BERTH_DIGEST_MAX], json_t **repo_tags,
+                              berth_error_t *err)
 {
 	cleanup_free char *path = xasprintf("%s/manifest.json", dir);
 	cleanup_free char *text = NULL;
@@ -294,13 +391,11 @@ static int import_docker_save(struct berth_image_store *s, const char *dir,
 	r = berth_image_read_json(path, INDEX_MAX, &doc, err);
 	if (r < 0)
 		return r;
-	if (!json_is_array(doc) || json_array_size(doc) != 1) {
-		r = berth_error_set_plain(
-		        err, EINVAL, "manifest.json must list exactly one image (it lists %zu)",
-		        json_is_array(doc) ? json_array_size(doc) : 0);
+	entry = pick_entry(doc, archive, tag, err);
+	if (entry == NULL) {
+		r = berth_error_ret(err);
 		goto out;
 	}
-	entry = json_array_get(doc, 0);
 	if (json_is_array(json_object_get(entry, "RepoTags")))
 		*repo_tags = json_incref(json_object_get(entry, "RepoTags"));
 	layers = json_object_get(entry, "Layers");
@@ -353,21 +448,22 @@ out:
 	return r;
 }
 
-int berth_image_archive_stamp(const char *path, char **name, char **stamp, berth_error_t *err)
+int berth_image_archive_stamp(const char *path, const char *tag, char **name, char **stamp,
+                              berth_error_t *err)
 {
 	char abs[PATH_MAX];
 	struct stat st;
 
 	if (realpath(path, abs) == NULL || stat(abs, &st) < 0)
 		return berth_error_set(err, errno, "image archive `%s`", path);
-	*name = xasprintf("archive:%s", abs);
+	*name = xasprintf("archive:%s%s%s", abs, tag != NULL ? ":" : "", tag != NULL ? tag : "");
 	*stamp = xasprintf("%llu:%lld.%09ld:%llu:%llu", (unsigned long long)st.st_size,
 	                   (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
 	                   (unsigned long long)st.st_ino, (unsigned long long)st.st_dev);
 	return 0;
 }
 
-int berth_image_import_archive(struct berth_image_store *s, const char *path,
+int berth_image_import_archive(struct berth_image_store *s, const char *path, const char *tag,
                                char digest[BERTH_DIGEST_MAX], berth_error_t *err)
 {
 	cleanup_free char *tmp = NULL;
@@ -382,7 +478,7 @@ int berth_image_import_archive(struct berth_image_store *s, const char *path,
 
 	/* Stamped before reading: a change during the import makes the next resolve read it again.
 	 */
-	r = berth_image_archive_stamp(path, &name, &stamp, err);
+	r = berth_image_archive_stamp(path, tag, &name, &stamp, err);
 	if (r < 0)
 		return r;
 	if (realpath(path, abs) == NULL)
@@ -395,7 +491,7 @@ int berth_image_import_archive(struct berth_image_store *s, const char *path,
 		goto out;
 	marker = xasprintf("%s/oci-layout", tmp);
 	if (stat(marker, &st) == 0) {
-		r = import_layout(s, tmp, NULL, true, NULL, digest, err);
+		r = import_layout(s, tmp, tag, true, NULL, digest, err);
 	} else {
 		free(marker);
 		marker = xasprintf("%s/manifest.json", tmp);
@@ -407,7 +503,7 @@ int berth_image_import_archive(struct berth_image_store *s, const char *path,
 			        path);
 			goto out;
 		}
-		r = import_docker_save(s, tmp, digest, &repo_tags, err);
+		r = import_docker_save(s, tmp, path, tag, digest, &repo_tags, err);
 	}
 	if (r < 0)
 		goto out;
@@ -431,6 +527,7 @@ out:
 	json_decref(repo_tags);
 	berth_rmtree(tmp, NULL);
 	if (r < 0)
-		berth_error_wrap(err, "import `%s`", path);
+		berth_error_wrap(err, "import `%s%s%s`", path, tag != NULL ? ":" : "",
+		                 tag != NULL ? tag : "");
 	return r;
 }

@@ -98,6 +98,38 @@ check_contains "archive: changed, it is read again" "cannot be used" \
 	"$(irun --image "$WORK/once.tar" 2>&1)"
 gzip -c "$WORK/saved.tar" >"$WORK/saved.tar.gz"
 check_eq "compressed archive" "from-cmd" "$(irun --image "$WORK/saved.tar.gz" 2>&1)"
+
+# `docker save` of two images, by hand: two configs over shared and own layers.
+M=$WORK/multi && mkdir -p "$M/l1" "$M/l2" "$WORK/with:colon"
+read -r d1 _ <<<"$(mk_layer "$L1" "$M/l1/layer.tar" none)"
+read -r d2 _ <<<"$(mk_layer "$L2" "$M/l2/layer.tar" none)"
+jq -c -n --argjson c "$CFG" --arg a "$d1" --arg b "$d2" '{architecture: "amd64", os: "linux",
+	config: $c, rootfs: {type: "layers", diff_ids: [$a, $b]}}' >"$M/app.json"
+jq -c -n --arg a "$d1" '{architecture: "amd64", os: "linux",
+	config: {Cmd: ["sh", "-c", "echo other; test -e /gone && echo gone-is-there"],
+	         Env: ["PATH=/usr/bin:/bin"]},
+	rootfs: {type: "layers", diff_ids: [$a]}}' >"$M/other.json"
+echo '[{"Config": "app.json", "RepoTags": ["team/app:1.2"], "Layers": ["l1/layer.tar", "l2/layer.tar"]},
+       {"Config": "other.json", "RepoTags": ["team/other:2"], "Layers": ["l1/layer.tar"]}]' \
+	>"$M/manifest.json"
+ARCH="$WORK/with:colon/multi.tar"
+tar -C "$M" -cf "$ARCH" manifest.json app.json other.json l1 l2
+check_contains "an archive of several images without a tag: which tags it has" \
+	"it holds 2 images; pick one with \`$ARCH:TAG\` (there are: \`team/app:1.2\`, \`team/other:2\`)" \
+	"$(irun --image "$ARCH" 2>&1)"
+check_eq "ARCHIVE:TAG picks one (colons in the path and the tag)" "from-cmd" \
+	"$(irun --image "$ARCH:team/app:1.2" 2>&1)"
+check_eq "and the other, with its own layers" "other
+gone-is-there" "$(irun --image "$ARCH:team/other:2" 2>&1)"
+check_eq "the tag as the same reference in another spelling" "other
+gone-is-there" "$(irun --image "$ARCH:docker.io/team/other:2" 2>&1)"
+check_contains "a tag it does not have: which tags it has" \
+	"no image tagged \`team/nope:1\` (there are: \`team/app:1.2\`, \`team/other:2\`)" \
+	"$(irun --image "$ARCH:team/nope:1" 2>&1)"
+check_eq "the chosen image's RepoTags name it" "other
+gone-is-there" "$(irun --image team/other:2 2>&1)"
+check_true "berth image import ARCHIVE:TAG prints the image's digest" grep -qE '^sha256:[0-9a-f]{64}$' \
+	<<<"$("$BERTH_BIN/berth" image import --state-dir "$STATE" "$ARCH:team/app:1.2" 2>&1)"
 tar -C "$WORK/layout" -cf "$WORK/layout.tar" .
 rm -rf "$WORK/one" && mkdir "$WORK/one"
 COMPRESS=gzip mk_oci_layout "$WORK/one" only "$CFG" "$L1" >/dev/null

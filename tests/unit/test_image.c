@@ -544,6 +544,182 @@ static void test_image_user(void **state)
 	assert_int_equal(berth_image_user(layers, "app:wheel", &uid, &gid, &err), -ENOENT);
 }
 
+/* A file's whole content (a memfd from make_tar). */
+static char *slurp(int fd, size_t *len)
+{
+	struct stat st;
+	char *buf;
+
+	assert_int_equal(fstat(fd, &st), 0);
+	buf = xmalloc((size_t)st.st_size + 1);
+	assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+struct member {
+	const char *name;
+	const char *data;
+	size_t len;
+};
+
+/* An uncompressed tar file of regular files, as `docker save` writes. */
+static void write_archive(const char *path, const struct member *ms, size_t n)
+{
+	struct archive *a = archive_write_new();
+
+	archive_write_set_format_pax_restricted(a);
+	assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+	for (size_t i = 0; i < n; i++) {
+		struct archive_entry *e = archive_entry_new();
+		archive_entry_set_pathname(e, ms[i].name);
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		archive_entry_set_size(e, (la_int64_t)ms[i].len);
+		assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+		archive_write_data(a, ms[i].data, ms[i].len);
+		archive_entry_free(e);
+	}
+	archive_write_close(a);
+	archive_write_free(a);
+}
+
+static void count_fetch(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* A `docker save` archive of two images: ARCHIVE:TAG picks one, by RepoTags. */
+static void test_archive_tags(void **state)
+{
+	struct fixture *f = *state;
+	static const struct entry one[] = {{"one", AE_IFREG, "1", 0644}};
+	static const struct entry two[] = {{"two", AE_IFREG, "2", 0644}};
+	cleanup_close int t1 = make_tar(one, 1, false);
+	cleanup_close int t2 = make_tar(two, 1, false);
+	cleanup_free char *save = xasprintf("%s/save.tar", f->dir);
+	cleanup_free char *l1 = NULL, *l2 = NULL, *c1 = NULL, *c2 = NULL, *src = NULL;
+	cleanup_free char *p = NULL, *t = NULL;
+	char d1[BERTH_DIGEST_MAX], d2[BERTH_DIGEST_MAX], diff[BERTH_DIGEST_MAX];
+	char got[BERTH_DIGEST_MAX];
+	const char *manifest =
+	        "[{\"Config\": \"c1.json\", \"RepoTags\": [\"team/app:1.2\"], \"Layers\": "
+	        "[\"l1/layer.tar\"]},"
+	        " {\"Config\": \"c2.json\", \"RepoTags\": [\"busybox:latest\"], \"Layers\": "
+	        "[\"l2/layer.tar\"]}]";
+	struct berth_pull_options opts = {0};
+	enum berth_image_source_kind kind;
+	struct berth_image *img = NULL;
+	size_t n1, n2;
+	int fetched = 0;
+	berth_error_t err;
+
+	l1 = slurp(t1, &n1);
+	l2 = slurp(t2, &n2);
+	berth_digest_of(l1, n1, diff);
+	c1 = xasprintf("{\"architecture\": \"amd64\", \"os\": \"linux\", \"config\": "
+	               "{\"Cmd\": [\"one\"]}, \"rootfs\": {\"type\": \"layers\", "
+	               "\"diff_ids\": [\"%s\"]}}",
+	               diff);
+	berth_digest_of(l2, n2, diff);
+	c2 = xasprintf("{\"architecture\": \"amd64\", \"os\": \"linux\", \"config\": "
+	               "{\"Cmd\": [\"two\"]}, \"rootfs\": {\"type\": \"layers\", "
+	               "\"diff_ids\": [\"%s\"]}}",
+	               diff);
+	{
+		const struct member ms[] = {
+		        {"manifest.json", manifest, strlen(manifest)},
+		        {"c1.json", c1, strlen(c1)},
+		        {"c2.json", c2, strlen(c2)},
+		        {"l1/layer.tar", l1, n1},
+		        {"l2/layer.tar", l2, n2},
+		};
+		write_archive(save, ms, BERTH_ARRAY_SIZE(ms));
+	}
+
+	/* Several images and no tag: refused, naming the tags to pick from. */
+	assert_int_equal(berth_image_import_archive(f->s, save, NULL, d1, &err), -EINVAL);
+	p = xasprintf("import `%s`: it holds 2 images; pick one with `%s:TAG` (there are: "
+	              "`team/app:1.2`, `busybox:latest`)",
+	              save, save);
+	assert_string_equal(err.message, p);
+	free(steal_pointer(&p));
+	assert_int_equal(berth_image_import_archive(f->s, save, "team/app:9", d1, &err), -ENOENT);
+	assert_non_null(strstr(err.message, "no image tagged `team/app:9` (there are: "
+	                                    "`team/app:1.2`, `busybox:latest`)"));
+
+	/* Picked by its RepoTags entry, as written or as the same reference. */
+	assert_int_equal(berth_image_import_archive(f->s, save, "team/app:1.2", d1, &err), 0);
+	assert_int_equal(
+	        berth_image_import_archive(f->s, save, "docker.io/library/busybox", d2, &err), 0);
+	assert_string_not_equal(d1, d2);
+	assert_int_equal(berth_image_store_lookup(f->s, "docker.io/team/app:1.2", got, &err), 0);
+	assert_string_equal(got, d1);
+	assert_int_equal(
+	        berth_image_store_lookup(f->s, "docker.io/library/busybox:latest", got, &err), 0);
+	assert_string_equal(got, d2);
+
+	/* As a source: FILE:TAG, colons in the tag and all. */
+	src = xasprintf("%s:team/app:1.2", save);
+	assert_int_equal(berth_image_source_split(src, &kind, &p, &t, &err), 1);
+	assert_int_equal(kind, BERTH_IMAGE_SOURCE_ARCHIVE);
+	assert_string_equal(p, save);
+	assert_string_equal(t, "team/app:1.2");
+	free(steal_pointer(&p));
+	free(steal_pointer(&t));
+	free(steal_pointer(&src));
+	src = xasprintf("%s:busybox", save);
+	opts.fetching = count_fetch;
+	opts.fetching_arg = &fetched;
+	assert_int_equal(berth_image_resolve(f->s, src, &opts, false, &img, &err), 0);
+	assert_string_equal(
+	        json_string_value(json_array_get(json_object_get(img->config, "Cmd"), 0)), "two");
+	assert_int_equal(fetched, 1);
+	berth_image_free(img);
+	/* Unchanged since: from the store, with no fetch to tell of. */
+	assert_int_equal(berth_image_resolve(f->s, src, &opts, false, &img, &err), 0);
+	assert_int_equal(fetched, 1);
+	berth_image_free(img);
+	free(steal_pointer(&src));
+	src = xasprintf("%s:", save);
+	assert_int_equal(berth_image_source_split(src, &kind, &p, &t, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "empty tag"));
+	free(steal_pointer(&src));
+}
+
+/* A colon may be in a path: the split is the one with something on its left, or refused. */
+static void test_source_split(void **state)
+{
+	struct fixture *f = *state;
+	cleanup_free char *x = xasprintf("%s/x", f->dir);
+	cleanup_free char *xy = xasprintf("%s/x:y", f->dir);
+	cleanup_free char *src = NULL, *p = NULL, *t = NULL;
+	enum berth_image_source_kind kind;
+	berth_error_t err;
+
+	assert_int_equal(berth_write_file(x, "", 0, 0600, NULL), 0);
+	src = xasprintf("%s/none:tag", f->dir);
+	assert_int_equal(berth_image_source_split(src, &kind, &p, &t, &err), 0);
+	assert_null(p);
+	free(steal_pointer(&src));
+	src = xasprintf("%s:y:z", x);
+	assert_int_equal(berth_image_source_split(src, &kind, &p, &t, &err), 1);
+	assert_string_equal(p, x);
+	assert_string_equal(t, "y:z");
+	free(steal_pointer(&p));
+	free(steal_pointer(&t));
+	/* Now `x:y` is a file too: x with tag y:z, or x:y with tag z? Neither is guessed. */
+	assert_int_equal(berth_write_file(xy, "", 0, 0600, NULL), 0);
+	assert_int_equal(berth_image_source_split(src, &kind, &p, &t, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "is ambiguous"));
+	assert_null(p);
+	/* A path that exists is that path. */
+	assert_int_equal(berth_image_source_classify(xy, &kind, &p, &t, &err), 0);
+	assert_int_equal(kind, BERTH_IMAGE_SOURCE_ARCHIVE);
+	assert_string_equal(p, xy);
+	assert_null(t);
+}
+
 /* Opening a store removes what killed processes left, once it is old enough. */
 static void test_leftovers(void **state)
 {
@@ -586,6 +762,8 @@ int main(void)
 	        cmocka_unit_test(test_run_config),
 	        cmocka_unit_test_setup_teardown(test_image_user, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_leftovers, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_archive_tags, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_source_split, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
