@@ -124,6 +124,28 @@ int berth_image_store_put_file(struct berth_image_store *s, const char *path, co
 int berth_image_store_layer(struct berth_image_store *s, const char *blob_digest,
                             const char *diff_id, char **dir, berth_error_t *err);
 
+/* ---- limits.c: against decompression bombs ---- */
+
+struct berth_image_limits {
+	uint64_t layer_bytes;   /* a layer's tar once decompressed, and its files' sizes summed */
+	uint64_t layer_entries; /* a layer's entries (an archive's too) */
+	uint64_t archive_bytes; /* what an image archive holds once decompressed */
+};
+#define BERTH_IMAGE_MAX_LAYER_BYTES_DEFAULT   (16ull << 30)
+#define BERTH_IMAGE_MAX_LAYER_ENTRIES_DEFAULT (1ull << 20)
+#define BERTH_IMAGE_MAX_ARCHIVE_BYTES_DEFAULT (64ull << 30)
+
+void berth_image_limits_default(struct berth_image_limits *l);
+/*
+ * The defaults, then what the environment says: BERTH_IMAGE_MAX_LAYER_BYTES
+ * and BERTH_IMAGE_MAX_ARCHIVE_BYTES (sizes: "16G", "512M"),
+ * BERTH_IMAGE_MAX_LAYER_ENTRIES (a count). A bad value is an error naming
+ * the variable. berth_image_store_open() reads them.
+ */
+int berth_image_limits_from_env(struct berth_image_limits *l, berth_error_t *err);
+/* "16 GiB", "1000 bytes": a size for a message. */
+void berth_image_size_text(uint64_t n, char buf[32]);
+
 /* ---- unpack.c ---- */
 
 /*
@@ -134,8 +156,12 @@ int berth_image_store_layer(struct berth_image_store *s, const char *blob_digest
  * (setuid too), times, device nodes, hard links within the layer and extended
  * attributes are kept. Entries with `..`, absolute paths or a symlink among
  * their parents are refused. `diff_id` gets the digest of the uncompressed tar.
+ * A layer beyond `limits` (NULL: the defaults) is refused (EFBIG) as soon as
+ * it is seen to be; what was written by then stays in `dirfd` for the caller
+ * to remove.
  */
-int berth_image_unpack(int fd, int dirfd, char diff_id[BERTH_DIGEST_MAX], berth_error_t *err);
+int berth_image_unpack(int fd, int dirfd, const struct berth_image_limits *limits,
+                       char diff_id[BERTH_DIGEST_MAX], berth_error_t *err);
 
 /* ---- oci.c: manifests, indexes, configs ---- */
 

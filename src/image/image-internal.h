@@ -15,6 +15,7 @@ struct berth_image_store {
 	int tmp_fd;   /* tmp */
 	int gc_fd;    /* gc.lock: shared while the store is open, exclusive to prune */
 	char *state_dir;
+	struct berth_image_limits limits; /* from the environment, at open */
 };
 
 void berth_digest_format(const uint8_t raw[32], char out[BERTH_DIGEST_MAX]);

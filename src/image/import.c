@@ -10,6 +10,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,16 +164,29 @@ static bool safe_name(const char *p)
 	return true;
 }
 
+static int archive_too_large(const char *path, uint64_t limit, berth_error_t *err)
+{
+	char text[32];
+
+	berth_image_size_text(limit, text);
+	return berth_error_set_plain(err, EFBIG,
+	                             "`%s` holds more than %s once decompressed, the bound of an "
+	                             "archive (BERTH_IMAGE_MAX_ARCHIVE_BYTES): refused",
+	                             path, text);
+}
+
 /*
  * Unpack the archive's directories and regular files into `dir` (nothing
  * else is needed to read an image out of it; links and devices are skipped,
- * so no entry can lead outside).
+ * so no entry can lead outside), within `limits`.
  */
-static int extract_archive(const char *path, const char *dir, berth_error_t *err)
+static int extract_archive(const char *path, const char *dir,
+                           const struct berth_image_limits *limits, berth_error_t *err)
 {
 	struct archive *in = archive_read_new();
 	struct archive *out = archive_write_disk_new();
 	struct archive_entry *e;
+	uint64_t bytes = 0, entries = 0;
 	int r = 0, ar;
 
 	archive_read_support_filter_all(in);
@@ -192,6 +206,14 @@ static int extract_archive(const char *path, const char *dir, berth_error_t *err
 		cleanup_free char *target = NULL;
 		cleanup_free char *name = NULL;
 
+		if (++entries > limits->layer_entries) {
+			r = berth_error_set_plain(
+			        err, EFBIG,
+			        "`%s` has more than %" PRIu64
+			        " entries (BERTH_IMAGE_MAX_LAYER_ENTRIES): refused",
+			        path, limits->layer_entries);
+			goto done;
+		}
 		while (orig != NULL && strncmp(orig, "./", 2) == 0)
 			orig += 2;
 		name = orig != NULL ? xstrdup(orig) : NULL;
@@ -217,6 +239,13 @@ static int extract_archive(const char *path, const char *dir, berth_error_t *err
 			const void *buf;
 			size_t size;
 			la_int64_t off;
+
+			/* The header's size, before any byte: tar has no more data than that. */
+			if (archive_entry_size(e) > 0 &&
+			    (bytes += (uint64_t)archive_entry_size(e)) > limits->archive_bytes) {
+				r = archive_too_large(path, limits->archive_bytes, err);
+				goto done;
+			}
 			while ((ar = archive_read_data_block(in, &buf, &size, &off)) == ARCHIVE_OK)
 				if (archive_write_data_block(out, buf, size, off) != ARCHIVE_OK) {
 					ar = ARCHIVE_FATAL;
@@ -486,7 +515,7 @@ int berth_image_import_archive(struct berth_image_store *s, const char *path, co
 	r = berth_image_store_tmpdir(s, &tmp, err);
 	if (r < 0)
 		return r;
-	r = extract_archive(abs, tmp, err);
+	r = extract_archive(abs, tmp, &s->limits, err);
 	if (r < 0)
 		goto out;
 	marker = xasprintf("%s/oci-layout", tmp);

@@ -240,6 +240,34 @@ check_eq "a root directory with --image works as --rootfs" "ok" \
 check_contains "--rootfs and --image together" "give one of --rootfs and --image" \
 	"$(irun --rootfs "$ROOTFS" --image "$ROOTFS" -- true 2>&1)"
 
+echo "-- decompression bombs: bounds on what a layer or an archive unpacks to"
+# 64 MiB of zeros: ~64 KiB gzip'd, over a 16 MiB bound once decompressed.
+mkdir -p "$WORK/bomb" && head -c 64M /dev/zero >"$WORK/bomb/zeros"
+COMPRESS=gzip mk_oci_layout "$WORK/layout" bomb '{"Cmd": ["true"]}' "$L1" "$WORK/bomb" >/dev/null
+layers_before=$(ls "$STATE/images/layers/sha256" | wc -l)
+out=$(BERTH_IMAGE_MAX_LAYER_BYTES=16M irun --image "$WORK/layout:bomb" 2>&1)
+check_contains "a layer beyond BERTH_IMAGE_MAX_LAYER_BYTES is refused" \
+	"more than 16 MiB, the bound of a layer (BERTH_IMAGE_MAX_LAYER_BYTES): refused" "$out"
+check_eq "exit status 125" 125 \
+	"$(BERTH_IMAGE_MAX_LAYER_BYTES=16M irun --image "$WORK/layout:bomb" >/dev/null 2>&1; echo $?)"
+check_eq "nothing half-unpacked in tmp/" "" "$(ls "$STATE/images/tmp")"
+check_eq "no layer added (the base layer was there)" "$layers_before" \
+	"$(ls "$STATE/images/layers/sha256" | wc -l)"
+check_not_contains "and no image recorded" ":bomb" "$(bimage ls 2>&1)"
+mkdir -p "$WORK/entries" && touch "$WORK/entries/"{1..20}
+COMPRESS=gzip mk_oci_layout "$WORK/layout" entries '{"Cmd": ["true"]}' "$WORK/entries" >/dev/null
+check_contains "entries beyond BERTH_IMAGE_MAX_LAYER_ENTRIES" \
+	"more than 10 entries, the bound of a layer (BERTH_IMAGE_MAX_LAYER_ENTRIES): refused" \
+	"$(BERTH_IMAGE_MAX_LAYER_ENTRIES=10 bimage import "$WORK/layout:entries" 2>&1)"
+check_contains "an archive beyond BERTH_IMAGE_MAX_ARCHIVE_BYTES" \
+	"holds more than 1 MiB once decompressed, the bound of an archive (BERTH_IMAGE_MAX_ARCHIVE_BYTES): refused" \
+	"$(BERTH_IMAGE_MAX_ARCHIVE_BYTES=1M bimage import "$WORK/saved.tar.gz" 2>&1)"
+check_eq "nothing of it left in tmp/" "" "$(ls "$STATE/images/tmp")"
+check_contains "a bad bound is named" "BERTH_IMAGE_MAX_LAYER_BYTES: " \
+	"$(BERTH_IMAGE_MAX_LAYER_BYTES=lots irun --image "$WORK/layout:v1" 2>&1)"
+check_eq "within the default bounds the same image runs" "ok" \
+	"$(irun --image "$WORK/layout:bomb" -- echo ok 2>&1)"
+
 echo "-- berthd: the image's Labels under the class's and the start's"
 COMPRESS=none mk_oci_layout "$WORK/layout" labeled \
 	'{"Cmd": ["sleep", "60"], "Labels": {"app": "image", "team": "core"}}' "$L1" >/dev/null
@@ -253,6 +281,9 @@ cat >"$STATE/berth.jsonc" <<JSON
   "berth": {"state_dir": "$STATE", "api": {"socket": "$SOCK"}},
 }
 JSON
+out=$(BERTH_IMAGE_MAX_LAYER_ENTRIES=0 timeout 10 "$BERTH_BIN/berthd" --config "$STATE/berth.jsonc" 2>&1)
+check_eq "berthd with a bad bound does not start" 1 "$?"
+check_contains "and names it" "BERTH_IMAGE_MAX_LAYER_ENTRIES: " "$out"
 "$BERTH_BIN/berthd" --config "$STATE/berth.jsonc" >"$STATE/berthd.log" 2>&1 &
 BERTHD=$!
 wait_for "the API" 50 test -S "$SOCK"

@@ -263,7 +263,7 @@ static int unpack(struct fixture *f, const char *name, const struct entry *es, s
 
 	mkdir(dir, 0700);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return berth_image_unpack(fd, dfd, diff, err);
+	return berth_image_unpack(fd, dfd, NULL, diff, err);
 }
 
 static void test_unpack_whiteouts(void **state)
@@ -375,8 +375,8 @@ static void test_unpack_diff_id(void **state)
 	mkdir(d2, 0700);
 	f1 = open(d1, O_RDONLY | O_DIRECTORY);
 	f2 = open(d2, O_RDONLY | O_DIRECTORY);
-	assert_int_equal(berth_image_unpack(plain, f1, a, &err), 0);
-	assert_int_equal(berth_image_unpack(gz, f2, b, &err), 0);
+	assert_int_equal(berth_image_unpack(plain, f1, NULL, a, &err), 0);
+	assert_int_equal(berth_image_unpack(gz, f2, NULL, b, &err), 0);
 	assert_string_equal(a, want);
 	assert_string_equal(b, want);
 }
@@ -720,6 +720,158 @@ static void test_source_split(void **state)
 	assert_null(t);
 }
 
+/* Unpack `es` under `limits` into a fresh directory NAME. */
+static int unpack_limited(struct fixture *f, const char *name, const struct entry *es, size_t n,
+                          const struct berth_image_limits *limits, berth_error_t *err)
+{
+	cleanup_free char *dir = xasprintf("%s/%s", f->dir, name);
+	cleanup_close int dfd = -1;
+	cleanup_close int fd = make_tar(es, n, true);
+	char diff[BERTH_DIGEST_MAX];
+
+	mkdir(dir, 0700);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return berth_image_unpack(fd, dfd, limits, diff, err);
+}
+
+/* Decompression bombs: a layer beyond its bounds is refused, whatever it compresses to. */
+static void test_unpack_limits(void **state)
+{
+	struct fixture *f = *state;
+	struct berth_image_limits l;
+	cleanup_free char *big = xmalloc(5001);
+	struct entry one_big[] = {{"big", AE_IFREG, NULL, 0644}};
+	struct entry many[40];
+	char names[40][8];
+	berth_error_t err;
+
+	memset(big, 'x', 5000);
+	big[5000] = '\0';
+	one_big[0].data = big;
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(many); i++) {
+		snprintf(names[i], sizeof(names[i]), "f%zu", i);
+		many[i] = (struct entry){names[i], AE_IFREG, "small", 0644};
+	}
+	berth_image_limits_default(&l);
+	assert_int_equal(unpack_limited(f, "ok", many, BERTH_ARRAY_SIZE(many), &l, &err), 0);
+
+	/* A file beyond the bound: the decompressed stream passes it first. */
+	l.layer_bytes = 4096;
+	assert_int_equal(unpack_limited(f, "b1", one_big, 1, &l, &err), -EFBIG);
+	assert_string_equal(err.message, "the layer is, once decompressed, more than 4 KiB, the "
+	                                 "bound of a layer (BERTH_IMAGE_MAX_LAYER_BYTES): refused");
+	/* Small files, but a tar (headers and padding) beyond the bound. */
+	assert_int_equal(unpack_limited(f, "b2", many, BERTH_ARRAY_SIZE(many), &l, &err), -EFBIG);
+	assert_non_null(strstr(err.message, "once decompressed, more than 4 KiB"));
+	/* A sparse file is small in the tar: its size in the header counts, before it is made. */
+	{
+		cleanup_free char *dir = xasprintf("%s/sparse", f->dir);
+		cleanup_free char *file = xasprintf("%s/sparse/huge", f->dir);
+		cleanup_close int fd = memfd_create("sparse", MFD_CLOEXEC);
+		cleanup_close int dfd = -1;
+		struct archive *a = archive_write_new();
+		struct archive_entry *e = archive_entry_new();
+		char diff[BERTH_DIGEST_MAX];
+
+		archive_write_set_format_pax(a);
+		archive_write_add_filter_gzip(a);
+		assert_int_equal(archive_write_open_fd(a, fd), ARCHIVE_OK);
+		archive_entry_set_pathname(e, "huge");
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		archive_entry_set_size(e, 1ll << 40);
+		archive_entry_sparse_add_entry(e, 0, 5);
+		assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+		archive_write_data(a, "hello", 5);
+		archive_entry_free(e);
+		archive_write_close(a);
+		archive_write_free(a);
+		lseek(fd, 0, SEEK_SET);
+		mkdir(dir, 0700);
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		l.layer_bytes = 1ull << 30;
+		assert_int_equal(berth_image_unpack(fd, dfd, &l, diff, &err), -EFBIG);
+		assert_string_equal(err.message,
+		                    "the layer's files add up to more than 1 GiB, the bound of a "
+		                    "layer (BERTH_IMAGE_MAX_LAYER_BYTES): refused");
+		assert_int_equal(access(file, F_OK), -1);
+	}
+
+	berth_image_limits_default(&l);
+	l.layer_entries = 39;
+	assert_int_equal(unpack_limited(f, "e1", many, BERTH_ARRAY_SIZE(many), &l, &err), -EFBIG);
+	assert_string_equal(err.message, "the layer has more than 39 entries, the bound of a layer "
+	                                 "(BERTH_IMAGE_MAX_LAYER_ENTRIES): refused");
+}
+
+/* The bounds from the environment, for berthd and berth-image alike; bad values are named. */
+static void test_limits_env(void **state)
+{
+	struct berth_image_limits l;
+	char text[32];
+	berth_error_t err;
+	(void)state;
+
+	assert_int_equal(berth_image_limits_from_env(&l, &err), 0);
+	assert_int_equal(l.layer_bytes, 16ull << 30);
+	assert_int_equal(l.layer_entries, 1u << 20);
+	assert_int_equal(l.archive_bytes, 64ull << 30);
+	setenv("BERTH_IMAGE_MAX_LAYER_BYTES", "1M", 1);
+	setenv("BERTH_IMAGE_MAX_LAYER_ENTRIES", "100", 1);
+	setenv("BERTH_IMAGE_MAX_ARCHIVE_BYTES", "2g", 1);
+	assert_int_equal(berth_image_limits_from_env(&l, &err), 0);
+	assert_int_equal(l.layer_bytes, 1u << 20);
+	assert_int_equal(l.layer_entries, 100);
+	assert_int_equal(l.archive_bytes, 2ull << 30);
+	setenv("BERTH_IMAGE_MAX_LAYER_ENTRIES", "0", 1);
+	assert_int_equal(berth_image_limits_from_env(&l, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "BERTH_IMAGE_MAX_LAYER_ENTRIES: "));
+	unsetenv("BERTH_IMAGE_MAX_LAYER_ENTRIES");
+	setenv("BERTH_IMAGE_MAX_LAYER_BYTES", "lots", 1);
+	assert_int_equal(berth_image_limits_from_env(&l, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "BERTH_IMAGE_MAX_LAYER_BYTES: "));
+	unsetenv("BERTH_IMAGE_MAX_LAYER_BYTES");
+	unsetenv("BERTH_IMAGE_MAX_ARCHIVE_BYTES");
+
+	berth_image_size_text(16ull << 30, text);
+	assert_string_equal(text, "16 GiB");
+	berth_image_size_text(1536, text);
+	assert_string_equal(text, "1536 bytes");
+}
+
+/* A layer refused by its bounds leaves nothing in the store but its blob. */
+static void test_layer_refused_leaves_nothing(void **state)
+{
+	struct fixture *f = *state;
+	static const struct entry es[] = {{"a", AE_IFREG, "hello", 0644},
+	                                  {"b", AE_IFREG, "world", 0644}};
+	cleanup_close int fd = make_tar(es, 2, false);
+	cleanup_free char *tar = NULL;
+	cleanup_free char *layers = xasprintf("%s/images/layers/sha256", f->dir);
+	cleanup_free char *tmp = xasprintf("%s/images/tmp", f->dir);
+	struct berth_image_store *s = NULL;
+	char diff[BERTH_DIGEST_MAX], blob[BERTH_DIGEST_MAX];
+	char *dir = NULL;
+	size_t len;
+	berth_error_t err;
+
+	tar = slurp(fd, &len);
+	berth_digest_of(tar, len, diff);
+	assert_int_equal(berth_image_store_put(f->s, tar, len, NULL, blob, &err), 0);
+	setenv("BERTH_IMAGE_MAX_LAYER_ENTRIES", "1", 1);
+	assert_int_equal(berth_image_store_open(f->dir, &s, &err), 0);
+	unsetenv("BERTH_IMAGE_MAX_LAYER_ENTRIES");
+	assert_int_equal(berth_image_store_layer(s, blob, diff, &dir, &err), -EFBIG);
+	assert_non_null(strstr(err.message, "more than 1 entries"));
+	assert_int_equal(count_entries(layers), 0);
+	assert_int_equal(count_entries(tmp), 0);
+	berth_image_store_free(s);
+	/* Within the bounds (the defaults), the same layer unpacks. */
+	assert_int_equal(berth_image_store_layer(f->s, blob, diff, &dir, &err), 0);
+	assert_int_equal(count_entries(layers), 1);
+	free(dir);
+}
+
 /* Opening a store removes what killed processes left, once it is old enough. */
 static void test_leftovers(void **state)
 {
@@ -764,6 +916,9 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_leftovers, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_archive_tags, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_source_split, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_unpack_limits, setup, teardown),
+	        cmocka_unit_test(test_limits_env),
+	        cmocka_unit_test_setup_teardown(test_layer_refused_leaves_nothing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
