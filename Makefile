@@ -76,9 +76,9 @@ CLI_SRC     := $(wildcard src/cli/*.c)
 CLIENT_SRC  := $(wildcard src/client/*.c)
 DAEMON_SRC  := $(wildcard src/daemon/*.c src/sandbox/*.c)
 HELPER_SRC  := src/runtime/helper-main.c
-# The image module's pure parts (references, digests, the config's rules) are in
-# libberth; what needs libarchive or libcurl is in libberth-image.
-IMAGE_PURE_SRC := src/image/ref.c src/image/digest.c src/image/apply.c
+# The image module's pure parts (references, digests, sources, the config's rules)
+# are in libberth; what needs libarchive or libcurl is in libberth-image.
+IMAGE_PURE_SRC := src/image/ref.c src/image/digest.c src/image/source.c src/image/apply.c
 IMAGE_SRC   := $(filter-out $(IMAGE_PURE_SRC),$(wildcard src/image/*.c))
 IMAGE_TOOL_SRC := $(wildcard src/image-helper/*.c)
 

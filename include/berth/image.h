@@ -124,6 +124,28 @@ int berth_image_store_put_file(struct berth_image_store *s, const char *path, co
 int berth_image_store_layer(struct berth_image_store *s, const char *blob_digest,
                             const char *diff_id, char **dir, berth_error_t *err);
 
+/* ---- limits.c: against decompression bombs ---- */
+
+struct berth_image_limits {
+	uint64_t layer_bytes;   /* a layer's tar once decompressed, and its files' sizes summed */
+	uint64_t layer_entries; /* a layer's entries (an archive's too) */
+	uint64_t archive_bytes; /* what an image archive holds once decompressed */
+};
+#define BERTH_IMAGE_MAX_LAYER_BYTES_DEFAULT   (16ull << 30)
+#define BERTH_IMAGE_MAX_LAYER_ENTRIES_DEFAULT (1ull << 20)
+#define BERTH_IMAGE_MAX_ARCHIVE_BYTES_DEFAULT (64ull << 30)
+
+void berth_image_limits_default(struct berth_image_limits *l);
+/*
+ * The defaults, then what the environment says: BERTH_IMAGE_MAX_LAYER_BYTES
+ * and BERTH_IMAGE_MAX_ARCHIVE_BYTES (sizes: "16G", "512M"),
+ * BERTH_IMAGE_MAX_LAYER_ENTRIES (a count). A bad value is an error naming
+ * the variable. berth_image_store_open() reads them.
+ */
+int berth_image_limits_from_env(struct berth_image_limits *l, berth_error_t *err);
+/* "16 GiB", "1000 bytes": a size for a message. */
+void berth_image_size_text(uint64_t n, char buf[32]);
+
 /* ---- unpack.c ---- */
 
 /*
@@ -134,8 +156,12 @@ int berth_image_store_layer(struct berth_image_store *s, const char *blob_digest
  * (setuid too), times, device nodes, hard links within the layer and extended
  * attributes are kept. Entries with `..`, absolute paths or a symlink among
  * their parents are refused. `diff_id` gets the digest of the uncompressed tar.
+ * A layer beyond `limits` (NULL: the defaults) is refused (EFBIG) as soon as
+ * it is seen to be; what was written by then stays in `dirfd` for the caller
+ * to remove.
  */
-int berth_image_unpack(int fd, int dirfd, char diff_id[BERTH_DIGEST_MAX], berth_error_t *err);
+int berth_image_unpack(int fd, int dirfd, const struct berth_image_limits *limits,
+                       char diff_id[BERTH_DIGEST_MAX], berth_error_t *err);
 
 /* ---- oci.c: manifests, indexes, configs ---- */
 
@@ -242,8 +268,14 @@ int berth_image_store_prune(struct berth_image_store *s, struct berth_prune_repo
  */
 int berth_image_import_layout(struct berth_image_store *s, const char *dir, const char *tag,
                               char digest[BERTH_DIGEST_MAX], berth_error_t *err);
-/* Import an image archive: `docker save` output or an OCI layout in a tar (compressed or not). */
-int berth_image_import_archive(struct berth_image_store *s, const char *path,
+/*
+ * Import an image archive: `docker save` output or an OCI layout in a tar
+ * (compressed or not). `tag` (may be NULL: the archive must then hold
+ * exactly one image) picks one: an entry of a `docker save` manifest's
+ * RepoTags (compared as references, so `busybox` is
+ * `docker.io/library/busybox:latest`), or a layout's ref.name.
+ */
+int berth_image_import_archive(struct berth_image_store *s, const char *path, const char *tag,
                                char digest[BERTH_DIGEST_MAX], berth_error_t *err);
 
 /* ---- pull.c (berthd and berth-image only: libcurl) ---- */
@@ -274,26 +306,48 @@ struct berth_pull_options {
 	 */
 	void (*progress)(const struct berth_pull_progress *p, void *arg);
 	void *progress_arg;
+	/*
+	 * berth_image_resolve() only: called at most once, on the resolving
+	 * thread, when it finds the store without the image and begins to pull
+	 * or import it (a layout: when the first blob the store lacks is copied
+	 * in). Never when the store has the image, so that a caller can tell
+	 * real work from a lookup.
+	 */
+	void (*fetching)(void *arg);
+	void *fetching_arg;
 };
 
 int berth_image_pull(struct berth_image_store *s, const struct berth_image_ref *ref,
                      const struct berth_pull_options *opts, char digest[BERTH_DIGEST_MAX],
                      berth_error_t *err);
 
-/* ---- resolve.c: any source ---- */
+/* ---- source.c, resolve.c: any source ---- */
 
 enum berth_image_source_kind {
 	BERTH_IMAGE_SOURCE_ROOTFS,   /* a plain root directory, used as it is */
 	BERTH_IMAGE_SOURCE_LAYOUT,   /* an OCI image layout directory (DIR or DIR:TAG) */
-	BERTH_IMAGE_SOURCE_ARCHIVE,  /* an image archive file */
+	BERTH_IMAGE_SOURCE_ARCHIVE,  /* an image archive file (FILE or FILE:TAG) */
 	BERTH_IMAGE_SOURCE_REGISTRY, /* a registry reference */
 };
 
 /*
- * What `source` names: an existing directory with an `oci-layout` file is a
- * layout, another directory a root filesystem, a file an archive; DIR:TAG a
- * layout with a tag; anything else must parse as a registry reference.
- * *path gets the path (DIR without :TAG) and *tag the tag, when they apply.
+ * PATH:TAG: an existing OCI layout directory or image archive file, then a
+ * tag that picks one of its images (a layout's
+ * org.opencontainers.image.ref.name, an archive's RepoTags entry such as
+ * `team/app:1.2`). Paths and tags may both hold colons, so every colon is
+ * tried: 1 and *kind, *path, *tag when exactly one has a layout or file on
+ * its left; 0 when none has; -EINVAL when several have (ambiguous, both
+ * named in the message) or the tag is empty.
+ */
+int berth_image_source_split(const char *source, enum berth_image_source_kind *kind, char **path,
+                             char **tag, berth_error_t *err);
+
+/*
+ * What `source` names: an existing path is that path, whatever colons it has
+ * (a directory with an `oci-layout` file a layout, another directory a root
+ * filesystem, a file an archive); then PATH:TAG (above); anything else
+ * must parse as a registry reference. *path gets the path (without :TAG)
+ * and *tag the tag, when they apply.
  */
 int berth_image_source_classify(const char *source, enum berth_image_source_kind *kind, char **path,
                                 char **tag, berth_error_t *err);

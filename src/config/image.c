@@ -2,7 +2,8 @@
 /*
  * Whether a class's image is something berth can run: a local path (a root
  * filesystem directory, an OCI image layout or an image archive; which of
- * these is the image module's business, at start), DIR:TAG of a layout, or a
+ * these is the image module's business, at start), PATH:TAG of a layout or
+ * an archive (berth_image_source_split(), as the image module reads it), or a
  * registry reference, checked against Docker's grammar here and pulled by
  * berthd when an instance of the class first starts. Dockerfiles come later.
  */
@@ -94,16 +95,21 @@ void berth_config_check_image(struct berth_config_ctx *c, const char *path,
 		                   strerror(errno));
 		return;
 	}
-	/* DIR:TAG: a tag of an OCI image layout. */
+	/* PATH:TAG: an image of an OCI image layout or of an archive, picked by its tag. */
 	{
-		const char *colon = strrchr(resolved, ':');
-		if (colon != NULL && strchr(colon, '/') == NULL && colon[1] != '\0') {
-			cleanup_free char *dir = xstrndup(resolved, (size_t)(colon - resolved));
-			cleanup_free char *marker = xasprintf("%s/oci-layout", dir);
-			if (stat(marker, &st) == 0) {
-				cls->image_path = steal_pointer(&resolved);
-				return;
-			}
+		enum berth_image_source_kind kind;
+		cleanup_free char *dir = NULL;
+		cleanup_free char *tag = NULL;
+		berth_error_t err;
+		int r = berth_image_source_split(resolved, &kind, &dir, &tag, &err);
+
+		if (r < 0) {
+			berth_config_error(c, path, "%s: %s", shown, err.message);
+			return;
+		}
+		if (r > 0) {
+			cls->image_path = steal_pointer(&resolved);
+			return;
 		}
 	}
 	if (!path_like(cls->image) && looks_like_reference(cls->image)) {

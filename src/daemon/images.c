@@ -1,52 +1,188 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "berth/log.h"
 #include "berth/util.h"
 #include "daemon/daemon.h"
+#include "daemon/persist.h"
 #include "http/http.h"
 #include "images.h"
 
 #define INSECURE_MAX 32
 
-/* Import or pull `source` (unless the store has it) and load it. */
-static int resolve(const char *state_dir, const char *source, const int *cancel,
-                   struct berth_image **img, berth_error_t *err)
-{
-	struct berth_pull_options opts = {.auth_file = getenv("BERTH_AUTH_FILE"), .cancel = cancel};
-	struct berth_image_store *store = NULL;
-	cleanup_free char *list = NULL;
-	char *insecure[INSECURE_MAX + 1] = {0};
-	size_t n = 0;
-	int r;
+/*
+ * The events of one resolve of an image, in the registry's event log:
+ * "started" as soon as the worker finds the store without the image and
+ * begins to fetch it (the worker wakes the loop through `async`, as only
+ * the loop may queue registry writes), then "done" or "failed" once the
+ * work is over. An image the store has makes no event at all.
+ */
+struct berthd_image_events {
+	uv_async_t async; /* first: its close callback frees the struct */
+	struct berthd *d;
+	char *class_name, *instance_id, *name, *image;
+	const char *type;  /* "image_pull" or "image_import" */
+	int started;       /* set by the worker, atomically */
+	bool started_sent; /* the loop's */
+	/* The outcome, written by the worker before its work is done. */
+	bool have_outcome;
+	int result;
+	char digest[BERTH_DIGEST_MAX];
+	char *error;
+};
 
+static void emit(struct berthd_image_events *ev, const char *phase)
+{
+	json_t *data = json_pack("{s:s, s:s}", "image", ev->image, "phase", phase);
+	cleanup_free char *text = NULL;
+
+	if (ev->name != NULL)
+		json_object_set_new(data, "name", json_string(ev->name));
+	if (strcmp(phase, "done") == 0 && ev->digest[0] != '\0')
+		json_object_set_new(data, "digest", json_string(ev->digest));
+	if (strcmp(phase, "failed") == 0)
+		json_object_set_new(data, "error",
+		                    json_string(ev->error != NULL ? ev->error : "unknown error"));
+	text = json_dumps(data, JSON_COMPACT);
+	json_decref(data);
+	berthd_persist_event(ev->d, ev->class_name, ev->instance_id, ev->type, text);
+}
+
+static void send_started(struct berthd_image_events *ev)
+{
+	if (ev->started_sent || !__atomic_load_n(&ev->started, __ATOMIC_ACQUIRE))
+		return;
+	ev->started_sent = true;
+	emit(ev, "started");
+}
+
+static void on_fetching_async(uv_async_t *h)
+{
+	send_started(h->data);
+}
+
+/* On the worker: berth_pull_options.fetching. */
+static void on_fetching(void *arg)
+{
+	struct berthd_image_events *ev = arg;
+
+	if (ev == NULL)
+		return;
+	__atomic_store_n(&ev->started, 1, __ATOMIC_RELEASE);
+	uv_async_send(&ev->async);
+}
+
+/* On the worker: what became of the image. */
+static void set_outcome(struct berthd_image_events *ev, int r, const char *digest,
+                        const berth_error_t *err)
+{
+	if (ev == NULL)
+		return;
+	ev->have_outcome = true;
+	ev->result = r;
+	if (r == 0 && digest != NULL)
+		snprintf(ev->digest, sizeof(ev->digest), "%s", digest);
+	if (r < 0)
+		ev->error = xstrdup(err->message);
+}
+
+struct berthd_image_events *berthd_image_events_new(struct berthd *d, const char *class_name,
+                                                    const char *instance_id, const char *name,
+                                                    const char *image)
+{
+	struct berthd_image_events *ev = xcalloc(1, sizeof(*ev));
+
+	ev->d = d;
+	ev->class_name = class_name != NULL ? xstrdup(class_name) : NULL;
+	ev->instance_id = instance_id != NULL ? xstrdup(instance_id) : NULL;
+	ev->name = name != NULL ? xstrdup(name) : NULL;
+	ev->image = xstrdup(image);
+	/* Paths are absolute; anything else is a registry reference (config/image.c). */
+	ev->type = image[0] == '/' ? "image_import" : "image_pull";
+	uv_async_init(d->loop, &ev->async, on_fetching_async);
+	ev->async.data = ev;
+	return ev;
+}
+
+static void free_events(uv_handle_t *h)
+{
+	struct berthd_image_events *ev = h->data;
+
+	free(ev->class_name);
+	free(ev->instance_id);
+	free(ev->name);
+	free(ev->image);
+	free(ev->error);
+	free(ev);
+}
+
+void berthd_image_events_end(struct berthd_image_events *ev)
+{
+	if (ev == NULL)
+		return;
+	/* The worker's wake-up may not have been handled yet: "started" goes first. */
+	send_started(ev);
+	if (ev->have_outcome && ev->result == 0 && ev->started_sent)
+		emit(ev, "done");
+	else if (ev->have_outcome && ev->result < 0 && ev->result != -EISDIR)
+		/* Also without "started": the source could not even be read. */
+		emit(ev, "failed");
+	uv_close((uv_handle_t *)&ev->async, free_events);
+}
+
+static void parse_insecure(char **list, char *insecure[INSECURE_MAX + 1])
+{
+	size_t n = 0;
+
+	memset(insecure, 0, (INSECURE_MAX + 1) * sizeof(char *));
 	if (getenv("BERTH_INSECURE_REGISTRIES") != NULL) {
 		char *save = NULL;
-		list = xstrdup(getenv("BERTH_INSECURE_REGISTRIES"));
-		for (char *h = strtok_r(list, ",", &save); h != NULL && n < INSECURE_MAX;
+		*list = xstrdup(getenv("BERTH_INSECURE_REGISTRIES"));
+		for (char *h = strtok_r(*list, ",", &save); h != NULL && n < INSECURE_MAX;
 		     h = strtok_r(NULL, ",", &save))
 			insecure[n++] = h;
 	}
+}
+
+/* Import or pull `source` (unless the store has it) and load it. */
+static int resolve(const char *state_dir, const char *source, const int *cancel,
+                   struct berthd_image_events *ev, struct berth_image **img, berth_error_t *err)
+{
+	struct berth_pull_options opts = {
+	        .auth_file = getenv("BERTH_AUTH_FILE"),
+	        .cancel = cancel,
+	        .fetching = ev != NULL ? on_fetching : NULL,
+	        .fetching_arg = ev,
+	};
+	struct berth_image_store *store = NULL;
+	cleanup_free char *list = NULL;
+	char *insecure[INSECURE_MAX + 1];
+	int r;
+
+	parse_insecure(&list, insecure);
 	opts.insecure = insecure;
 	r = berth_image_store_open(state_dir, &store, err);
-	if (r < 0)
-		return r;
-	r = berth_image_resolve(store, source, &opts, false, img, err);
-	berth_image_store_free(store);
+	if (r == 0) {
+		r = berth_image_resolve(store, source, &opts, false, img, err);
+		berth_image_store_free(store);
+	}
+	set_outcome(ev, r, r == 0 ? (*img)->manifest_digest : NULL, err);
 	return r;
 }
 
 int berthd_image_prepare(const char *state_dir, const char *source, char *const *entrypoint,
-                         char *const *env, const int *cancel, struct berth_container_spec *spec,
-                         struct berthd_image_prep *prep, berth_error_t *err)
+                         char *const *env, const int *cancel, struct berthd_image_events *ev,
+                         struct berth_container_spec *spec, struct berthd_image_prep *prep,
+                         berth_error_t *err)
 {
 	int r;
 
 	memset(prep, 0, sizeof(*prep));
-	r = resolve(state_dir, source, cancel, &prep->img, err);
+	r = resolve(state_dir, source, cancel, ev, &prep->img, err);
 	if (r == -EISDIR) {
 		/* A plain root directory: no config, so the class must say what to run. */
 		if (entrypoint == NULL)
@@ -91,6 +227,7 @@ struct prefetch {
 	uv_work_t work;
 	char *class_name, *source, *state_dir;
 	const int *cancel;
+	struct berthd_image_events *events;
 	berth_error_t err;
 	int result;
 };
@@ -100,7 +237,7 @@ static void prefetch_work(uv_work_t *w)
 	struct prefetch *p = w->data;
 	struct berth_image *img = NULL;
 
-	p->result = resolve(p->state_dir, p->source, p->cancel, &img, &p->err);
+	p->result = resolve(p->state_dir, p->source, p->cancel, p->events, &img, &p->err);
 	berth_image_free(img);
 }
 
@@ -108,6 +245,7 @@ static void prefetch_done(uv_work_t *w, int status)
 {
 	struct prefetch *p = w->data;
 
+	berthd_image_events_end(p->events);
 	if (status == UV_ECANCELED || p->result == -ECANCELED)
 		berth_info("class `%s`: pull of `%s` stopped", p->class_name, p->source);
 	else if (p->result < 0)
@@ -136,6 +274,9 @@ void berthd_images_prefetch(struct berthd *d)
 		p->source = xstrdup(cls->image_path);
 		p->state_dir = xstrdup(d->config->berth.state_dir);
 		p->cancel = &d->images_cancel;
+		/* A class's pull, for no instance in particular. */
+		p->events =
+		        berthd_image_events_new(d, cls->class_name, NULL, NULL, cls->image_path);
 		uv_queue_work(d->loop, &p->work, prefetch_work, prefetch_done);
 	}
 }
@@ -161,7 +302,8 @@ struct image_call {
 	bool stream, client_gone;
 	uv_async_t async;
 	pthread_mutex_t lock;
-	json_t *pending; /* digest → the last progress event */
+	json_t *pending;                    /* digest → the last progress event */
+	struct berthd_image_events *events; /* a pull's */
 };
 
 static void on_pull_progress(const struct berth_pull_progress *p, void *arg)
@@ -213,12 +355,13 @@ static void image_call_work(uv_work_t *w)
 	};
 	struct berth_image_store *s = NULL;
 	cleanup_free char *list = NULL;
-	char *insecure[INSECURE_MAX + 1] = {0};
-	size_t n = 0;
+	char *insecure[INSECURE_MAX + 1];
 
 	c->r = berth_image_store_open(c->state_dir, &s, &c->err);
-	if (c->r < 0)
+	if (c->r < 0) {
+		set_outcome(c->events, c->r, NULL, &c->err);
 		return;
+	}
 	switch (c->op) {
 	case OP_LIST:
 		c->r = berth_image_store_list(s, &c->result, &c->err);
@@ -247,21 +390,17 @@ static void image_call_work(uv_work_t *w)
 		struct berth_image_ref ref;
 		char digest[BERTH_DIGEST_MAX];
 
-		if (getenv("BERTH_INSECURE_REGISTRIES") != NULL) {
-			char *save = NULL;
-			list = xstrdup(getenv("BERTH_INSECURE_REGISTRIES"));
-			for (char *h = strtok_r(list, ",", &save); h != NULL && n < INSECURE_MAX;
-			     h = strtok_r(NULL, ",", &save))
-				insecure[n++] = h;
-		}
+		parse_insecure(&list, insecure);
 		opts.insecure = insecure;
 		c->r = berth_image_ref_parse(c->name, &ref, &c->err);
 		if (c->r < 0) {
-			c->r = -EDOM; /* the caller's mistake: 400 */
+			c->r = -EDOM; /* the caller's mistake: 400, and no event */
 			break;
 		}
+		on_fetching(c->events);
 		c->r = berth_image_pull(s, &ref, &opts, digest, &c->err);
 		berth_image_ref_free(&ref);
+		set_outcome(c->events, c->r, digest, &c->err);
 		if (c->r == 0)
 			c->r = berth_image_store_inspect(s, digest, &c->result, &c->err);
 		break;
@@ -291,6 +430,8 @@ static void image_call_done(uv_work_t *w, int status)
 	struct image_call *c = w->data;
 
 	(void)status;
+	berthd_image_events_end(c->events);
+	c->events = NULL;
 	if (c->stream) {
 		flush_progress(&c->async);
 		if (c->r == 0)
@@ -339,6 +480,9 @@ static void image_call(struct berthd *d, struct berth_http_request *req, enum im
 	c->name = name != NULL ? xstrdup(name) : NULL;
 	c->state_dir = xstrdup(d->config->berth.state_dir);
 	c->cancel = &d->images_cancel;
+	/* A pull asked for over the API is in the event log too, of no class. */
+	if (op == OP_PULL)
+		c->events = berthd_image_events_new(d, NULL, NULL, NULL, name);
 	uv_queue_work(d->loop, &c->work, image_call_work, image_call_done);
 }
 

@@ -673,6 +673,8 @@ struct start_job {
 	char *labels;    /* the class's and the start's labels (JSON), for the image's below them */
 	char *overrides; /* the start's options (JSON), written again with the labels */
 	struct berthd_image_prep prep;
+	/* The pull or import, if any, as events of this instance. */
+	struct berthd_image_events *image_events;
 	struct berth_container *ctr;
 	berth_error_t err;
 	int result;
@@ -686,7 +688,8 @@ static void start_work(uv_work_t *req)
 	j->spec.stdio[0] = j->spec.stdio[1] = j->spec.stdio[2] = -1;
 	/* The image: imported or pulled on first use, then its config applies. */
 	j->result = berthd_image_prepare(j->spec.state_dir, j->image, j->argv, j->env,
-	                                 &j->in->d->images_cancel, &j->spec, &j->prep, &j->err);
+	                                 &j->in->d->images_cancel, j->image_events, &j->spec,
+	                                 &j->prep, &j->err);
 	if (j->result == 0)
 		j->result = berth_container_start(&j->spec, &j->ctr, &j->err);
 }
@@ -725,6 +728,8 @@ static void after_start(uv_work_t *req, int status)
 	(void)status;
 	in->busy--;
 	in->starting = false;
+	/* The image's events before the state's: it was fetched, then the start failed or ran. */
+	berthd_image_events_end(j->image_events);
 	if (j->result < 0) {
 		bool exec = j->err.kind == BERTH_ERROR_KIND_EXEC;
 		struct berth_exit ex = {.exit_code = j->err.code == ENOENT ? 127 : 126};
@@ -1169,6 +1174,8 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 	j->spec.log_max_files = d->config->berth.log_max_files;
 	j->spec.id = in->id;
 	j->image = xstrdup(cls->image_path);
+	j->image_events =
+	        berthd_image_events_new(d, cls->class_name, in->id, in->name, cls->image_path);
 	j->labels = labels != NULL ? xstrdup(labels) : NULL;
 	j->overrides = overrides != NULL ? xstrdup(overrides) : NULL;
 	j->spec.state_dir = d->config->berth.state_dir;

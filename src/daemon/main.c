@@ -389,6 +389,11 @@ int main(int argc, char **argv)
 	if (d.config == NULL || apply_options(&d, d.config) < 0)
 		goto out;
 	berth_log_init("berthd", d.config->berth.log_level);
+	/* Read again by every image operation; a bad value is said once, here, at start. */
+	if (berth_image_limits_from_env(&(struct berth_image_limits){0}, &err) < 0) {
+		berth_error_log("%s", err.message);
+		goto out;
+	}
 	if (berth_mkdir_p(d.config->berth.state_dir, 0711, &err) < 0 ||
 	    berth_registry_lock_state_dir(d.config->berth.state_dir, &d.state_lock_fd, &err) < 0 ||
 	    berth_registry_open(d.config->berth.state_dir, NULL, &d.registry, &err) < 0 ||

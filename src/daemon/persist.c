@@ -43,10 +43,11 @@ struct berthd_write {
 		W_STATE,
 		W_DESTROY,
 		W_ACTIVITY,
+		W_EVENT, /* an event alone, of no instance's state */
 	} kind;
 	struct berth_registry_activity *activity; /* W_ACTIVITY */
 	size_t n_activity;
-	char id[BERTH_ID_LEN + 1];
+	char id[BERTH_ID_LEN + 1]; /* empty: no instance (W_EVENT) */
 	char *class_name;
 	char *name;
 	struct berth_registry_state_change change;
@@ -84,6 +85,10 @@ static int apply(struct berth_registry *reg, void *data, berth_error_t *err)
 
 	if (w->kind == W_ACTIVITY)
 		return berth_registry_flush_activity(reg, w->activity, w->n_activity, NULL, err);
+	if (w->kind == W_EVENT)
+		return berth_registry_append_event_at(reg, w->class_name, w->id[0] ? w->id : NULL,
+		                                      w->event_type, w->event_data, w->time_ms,
+		                                      &w->seq, err);
 	if (w->name != NULL) {
 		/* The first start of a name creates its record. */
 		r = berth_registry_get_or_create(reg, w->class_name, w->name, &rec, NULL, err);
@@ -197,6 +202,10 @@ static void on_written(uv_async_t *h)
 		if (w->result < 0 && w->kind == W_ACTIVITY)
 			berth_warn("registry: activity of %zu instances: %s", w->n_activity,
 			           w->err.message);
+		else if (w->result < 0 && w->kind == W_EVENT)
+			berth_error_log("registry: %s event of class %s: %s", w->event_type,
+			                w->class_name != NULL ? w->class_name : "-",
+			                w->err.message);
 		else if (w->result < 0)
 			berth_error_log("registry: instance %s: %s", w->id, w->err.message);
 		if (w->result == 0 && w->seq > 0) {
@@ -205,7 +214,7 @@ static void on_written(uv_async_t *h)
 			        .seq = w->seq,
 			        .time_ms = w->time_ms,
 			        .class_name = w->class_name,
-			        .instance_id = w->id,
+			        .instance_id = w->id[0] ? w->id : NULL,
 			        .type = w->event_type,
 			        .data = w->event_data,
 			};
@@ -322,6 +331,21 @@ void berthd_persist_destroy(struct berthd *d, const char *class_name, const char
 	w->time_ms = berthd_now_ms();
 	w->done = done;
 	w->arg = arg;
+	enqueue(d, w);
+}
+
+void berthd_persist_event(struct berthd *d, const char *class_name, const char *instance_id,
+                          const char *type, const char *data)
+{
+	struct berthd_write *w = xcalloc(1, sizeof(*w));
+
+	w->kind = W_EVENT;
+	if (instance_id != NULL)
+		snprintf(w->id, sizeof(w->id), "%s", instance_id);
+	w->class_name = class_name != NULL ? xstrdup(class_name) : NULL;
+	w->event_type = xstrdup(type);
+	w->event_data = data != NULL ? xstrdup(data) : NULL;
+	w->time_ms = berthd_now_ms();
 	enqueue(d, w);
 }
 

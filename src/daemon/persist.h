@@ -43,6 +43,14 @@ void berthd_persist_state(struct berthd *d, const struct berthd_state_write *w,
 void berthd_persist_destroy(struct berthd *d, const char *class_name, const char *id,
                             berthd_write_done done, void *arg);
 
+/*
+ * Append an event that goes with no state change (`instance_id` and
+ * `class_name` may be NULL; `data` JSON or NULL), published to the event
+ * streams once durable, in order with the other writes. On the loop only.
+ */
+void berthd_persist_event(struct berthd *d, const char *class_name, const char *instance_id,
+                          const char *type, const char *data);
+
 /* The last activity of `n` instances, in one transaction; takes `items` (malloc'd). */
 void berthd_persist_activity(struct berthd *d, struct berth_registry_activity *items, size_t n);
 

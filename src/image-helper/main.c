@@ -44,6 +44,7 @@ static void usage(FILE *f)
 	        "Commands:\n"
 	        "  pull REF          pull from a registry (again), print the digest\n"
 	        "  import PATH[:TAG] import an OCI layout (DIR or DIR:TAG) or an image archive\n"
+	        "                    (FILE or FILE:TAG, TAG one of its RepoTags)\n"
 	        "  ls                list the images\n"
 	        "  inspect IMAGE     an image's record, layers and config, as JSON\n"
 	        "  rm IMAGE          forget a name (its blobs and layers stay until a prune)\n"
@@ -239,7 +240,7 @@ static int import(struct berth_image_store *s, const char *source)
 	if (r == 0 && kind == BERTH_IMAGE_SOURCE_LAYOUT)
 		r = berth_image_import_layout(s, path, tag, digest, &err);
 	else if (r == 0 && kind == BERTH_IMAGE_SOURCE_ARCHIVE)
-		r = berth_image_import_archive(s, path, digest, &err);
+		r = berth_image_import_archive(s, path, tag, digest, &err);
 	else if (r == 0)
 		r = berth_error_set_plain(
 		        &err, EINVAL, "`%s` is neither an OCI image layout nor an image archive",

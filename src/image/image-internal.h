@@ -3,6 +3,7 @@
 #ifndef BERTH_IMAGE_INTERNAL_H
 #define BERTH_IMAGE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "berth/image.h"
@@ -14,6 +15,7 @@ struct berth_image_store {
 	int tmp_fd;   /* tmp */
 	int gc_fd;    /* gc.lock: shared while the store is open, exclusive to prune */
 	char *state_dir;
+	struct berth_image_limits limits; /* from the environment, at open */
 };
 
 void berth_digest_format(const uint8_t raw[32], char out[BERTH_DIGEST_MAX]);
@@ -41,8 +43,21 @@ int berth_image_store_tag_stamped(struct berth_image_store *s, const char *name,
 int berth_image_store_lookup_stamped(struct berth_image_store *s, const char *name,
                                      const char *stamp, char digest[BERTH_DIGEST_MAX],
                                      berth_error_t *err);
-/* The stamp of an archive, and the name it is recorded by ("archive:ABSPATH"). */
-int berth_image_archive_stamp(const char *path, char **name, char **stamp, berth_error_t *err);
+/* The stamp of an archive, and the name it is recorded by ("archive:ABSPATH[:TAG]"). */
+int berth_image_archive_stamp(const char *path, const char *tag, char **name, char **stamp,
+                              berth_error_t *err);
+
+/* A resolve's `fetching` callback (berth_pull_options), told at most once. */
+struct berth_fetch_notice {
+	const struct berth_pull_options *opts; /* may be NULL */
+	bool told;
+};
+void berth_fetch_notice_tell(struct berth_fetch_notice *n);
+
+/* berth_image_import_layout(), telling `notice` (may be NULL) before the first new blob. */
+int berth_image_import_layout_notify(struct berth_image_store *s, const char *dir, const char *tag,
+                                     struct berth_fetch_notice *notice,
+                                     char digest[BERTH_DIGEST_MAX], berth_error_t *err);
 
 /*
  * Record the image `manifest_digest` (whose manifest and config blobs are

@@ -10,6 +10,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,20 +37,23 @@ static int layout_blob_path(const char *dir, const char *digest, char **out, ber
 
 /* Put a blob of the layout into the store: copied, or moved when the layout is ours. */
 static int take_blob(struct berth_image_store *s, const char *dir, const char *digest, bool move,
-                     berth_error_t *err)
+                     struct berth_fetch_notice *notice, berth_error_t *err)
 {
 	cleanup_free char *path = NULL;
 	int r = layout_blob_path(dir, digest, &path, err);
 
 	if (r < 0)
 		return r;
+	if (notice != NULL && !notice->told && !berth_image_store_has_blob(s, digest))
+		berth_fetch_notice_tell(notice);
 	if (move)
 		return berth_image_store_adopt_file(s, path, digest, NULL, err);
 	return berth_image_store_put_file(s, path, digest, NULL, err);
 }
 
 static int import_layout(struct berth_image_store *s, const char *dir, const char *tag, bool move,
-                         char digest[BERTH_DIGEST_MAX], berth_error_t *err)
+                         struct berth_fetch_notice *notice, char digest[BERTH_DIGEST_MAX],
+                         berth_error_t *err)
 {
 	cleanup_free char *marker = xasprintf("%s/oci-layout", dir);
 	cleanup_free char *index_path = xasprintf("%s/index.json", dir);
@@ -82,7 +86,7 @@ static int import_layout(struct berth_image_store *s, const char *dir, const cha
 		doc = NULL;
 		if (r < 0)
 			goto out;
-		r = take_blob(s, dir, digest, move, err);
+		r = take_blob(s, dir, digest, move, notice, err);
 		if (r < 0)
 			goto out;
 		r = berth_image_store_read_json(s, digest, &doc, err);
@@ -98,17 +102,33 @@ static int import_layout(struct berth_image_store *s, const char *dir, const cha
 	r = berth_image_manifest_parse(doc, &m, err);
 	if (r < 0)
 		goto out;
-	r = take_blob(s, dir, m.config_digest, move, err);
+	r = take_blob(s, dir, m.config_digest, move, notice, err);
 	for (size_t i = 0; r == 0 && i < m.nlayers; i++)
-		r = take_blob(s, dir, m.layers[i].digest, move, err);
+		r = take_blob(s, dir, m.layers[i].digest, move, notice, err);
 out:
 	berth_image_manifest_free(&m);
 	json_decref(doc);
 	return r;
 }
 
+void berth_fetch_notice_tell(struct berth_fetch_notice *n)
+{
+	if (n->told)
+		return;
+	n->told = true;
+	if (n->opts != NULL && n->opts->fetching != NULL)
+		n->opts->fetching(n->opts->fetching_arg);
+}
+
 int berth_image_import_layout(struct berth_image_store *s, const char *dir, const char *tag,
                               char digest[BERTH_DIGEST_MAX], berth_error_t *err)
+{
+	return berth_image_import_layout_notify(s, dir, tag, NULL, digest, err);
+}
+
+int berth_image_import_layout_notify(struct berth_image_store *s, const char *dir, const char *tag,
+                                     struct berth_fetch_notice *notice,
+                                     char digest[BERTH_DIGEST_MAX], berth_error_t *err)
 {
 	cleanup_free char *name = NULL;
 	char abs[PATH_MAX];
@@ -116,7 +136,7 @@ int berth_image_import_layout(struct berth_image_store *s, const char *dir, cons
 
 	if (realpath(dir, abs) == NULL)
 		return berth_error_set(err, errno, "image layout `%s`", dir);
-	r = import_layout(s, abs, tag, false, digest, err);
+	r = import_layout(s, abs, tag, false, notice, digest, err);
 	if (r < 0)
 		return berth_error_wrap(err, "import `%s%s%s`", dir, tag ? ":" : "",
 		                        tag ? tag : "");
@@ -144,16 +164,29 @@ static bool safe_name(const char *p)
 	return true;
 }
 
+static int archive_too_large(const char *path, uint64_t limit, berth_error_t *err)
+{
+	char text[32];
+
+	berth_image_size_text(limit, text);
+	return berth_error_set_plain(err, EFBIG,
+	                             "`%s` holds more than %s once decompressed, the bound of an "
+	                             "archive (BERTH_IMAGE_MAX_ARCHIVE_BYTES): refused",
+	                             path, text);
+}
+
 /*
  * Unpack the archive's directories and regular files into `dir` (nothing
  * else is needed to read an image out of it; links and devices are skipped,
- * so no entry can lead outside).
+ * so no entry can lead outside), within `limits`.
  */
-static int extract_archive(const char *path, const char *dir, berth_error_t *err)
+static int extract_archive(const char *path, const char *dir,
+                           const struct berth_image_limits *limits, berth_error_t *err)
 {
 	struct archive *in = archive_read_new();
 	struct archive *out = archive_write_disk_new();
 	struct archive_entry *e;
+	uint64_t bytes = 0, entries = 0;
 	int r = 0, ar;
 
 	archive_read_support_filter_all(in);
@@ -173,6 +206,14 @@ static int extract_archive(const char *path, const char *dir, berth_error_t *err
 		cleanup_free char *target = NULL;
 		cleanup_free char *name = NULL;
 
+		if (++entries > limits->layer_entries) {
+			r = berth_error_set_plain(
+			        err, EFBIG,
+			        "`%s` has more than %" PRIu64
+			        " entries (BERTH_IMAGE_MAX_LAYER_ENTRIES): refused",
+			        path, limits->layer_entries);
+			goto done;
+		}
 		while (orig != NULL && strncmp(orig, "./", 2) == 0)
 			orig += 2;
 		name = orig != NULL ? xstrdup(orig) : NULL;
@@ -198,6 +239,13 @@ static int extract_archive(const char *path, const char *dir, berth_error_t *err
 			const void *buf;
 			size_t size;
 			la_int64_t off;
+
+			/* The header's size, before any byte: tar has no more data than that. */
+			if (archive_entry_size(e) > 0 &&
+			    (bytes += (uint64_t)archive_entry_size(e)) > limits->archive_bytes) {
+				r = archive_too_large(path, limits->archive_bytes, err);
+				goto done;
+			}
 			while ((ar = archive_read_data_block(in, &buf, &size, &off)) == ARCHIVE_OK)
 				if (archive_write_data_block(out, buf, size, off) != ARCHIVE_OK) {
 					ar = ARCHIVE_FATAL;
@@ -259,9 +307,106 @@ static int adopt_member(struct berth_image_store *s, const char *dir, json_t *na
 	return berth_image_store_adopt_file(s, path, NULL, digest, err);
 }
 
+/* Whether RepoTags entry `have` is `want`: the same string, or the same reference. */
+static bool tag_matches(const char *have, const char *want)
+{
+	struct berth_image_ref a, b;
+	bool same;
+
+	if (strcmp(have, want) == 0)
+		return true;
+	if (berth_image_ref_parse(have, &a, NULL) < 0)
+		return false;
+	if (berth_image_ref_parse(want, &b, NULL) < 0) {
+		berth_image_ref_free(&a);
+		return false;
+	}
+	{
+		cleanup_free char *sa = berth_image_ref_string(&a);
+		cleanup_free char *sb = berth_image_ref_string(&b);
+		same = strcmp(sa, sb) == 0;
+	}
+	berth_image_ref_free(&a);
+	berth_image_ref_free(&b);
+	return same;
+}
+
+/* Every image's RepoTags, for a message: "`a:1`, `b:2`, 1 untagged" (bounded). */
+static char *list_tags(json_t *doc)
+{
+	char buf[1024];
+	size_t used = 0, untagged = 0, i, k;
+	bool cut = false;
+	json_t *entry, *t;
+
+	buf[0] = '\0';
+	json_array_foreach (doc, i, entry) {
+		json_t *tags = json_object_get(entry, "RepoTags");
+
+		if (json_array_size(tags) == 0)
+			untagged++;
+		json_array_foreach (tags, k, t) {
+			const char *name = json_string_value(t);
+			size_t need;
+
+			if (name == NULL)
+				continue;
+			need = strlen(name) + 4;
+			if (used + need + 8 >= sizeof(buf)) {
+				cut = true;
+				continue;
+			}
+			used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s`%s`",
+			                         used ? ", " : "", name);
+		}
+	}
+	if (cut)
+		used += (size_t)snprintf(buf + used, sizeof(buf) - used, ", ...");
+	if (untagged > 0)
+		snprintf(buf + used, sizeof(buf) - used, "%s%zu untagged", used ? ", " : "",
+		         untagged);
+	return xstrdup(buf);
+}
+
+/* The entry of manifest.json that `tag` names (NULL: the only one) in archive `archive`. */
+static json_t *pick_entry(json_t *doc, const char *archive, const char *tag, berth_error_t *err)
+{
+	json_t *entry, *t;
+	size_t i, k;
+
+	if (!json_is_array(doc) || json_array_size(doc) == 0) {
+		berth_error_set_plain(err, EINVAL, "manifest.json lists no image");
+		return NULL;
+	}
+	if (tag == NULL) {
+		cleanup_free char *tags = NULL;
+
+		if (json_array_size(doc) == 1)
+			return json_array_get(doc, 0);
+		tags = list_tags(doc);
+		berth_error_set_plain(err, EINVAL,
+		                      "it holds %zu images; pick one with `%s:TAG` (there are: %s)",
+		                      json_array_size(doc), archive, tags);
+		return NULL;
+	}
+	json_array_foreach (doc, i, entry) {
+		json_array_foreach (json_object_get(entry, "RepoTags"), k, t) {
+			if (json_is_string(t) && tag_matches(json_string_value(t), tag))
+				return entry;
+		}
+	}
+	{
+		cleanup_free char *tags = list_tags(doc);
+		berth_error_set_plain(err, ENOENT, "no image tagged `%s` (there are: %s)", tag,
+		                      tags);
+	}
+	return NULL;
+}
+
 /* `docker save`: manifest.json names the config and the layers of each image. */
-static int import_docker_save(struct berth_image_store *s, const char *dir,
-                              char digest[BERTH_DIGEST_MAX], json_t **repo_tags, berth_error_t *err)
+static int import_docker_save(struct berth_image_store *s, const char *dir, const char *archive,
+                              const char *tag, char digest[BERTH_DIGEST_MAX], json_t **repo_tags,
+                              berth_error_t *err)
 {
 	cleanup_free char *path = xasprintf("%s/manifest.json", dir);
 	cleanup_free char *text = NULL;
@@ -275,13 +420,11 @@ static int import_docker_save(struct berth_image_store *s, const char *dir,
 	r = berth_image_read_json(path, INDEX_MAX, &doc, err);
 	if (r < 0)
 		return r;
-	if (!json_is_array(doc) || json_array_size(doc) != 1) {
-		r = berth_error_set_plain(
-		        err, EINVAL, "manifest.json must list exactly one image (it lists %zu)",
-		        json_is_array(doc) ? json_array_size(doc) : 0);
+	entry = pick_entry(doc, archive, tag, err);
+	if (entry == NULL) {
+		r = berth_error_ret(err);
 		goto out;
 	}
-	entry = json_array_get(doc, 0);
 	if (json_is_array(json_object_get(entry, "RepoTags")))
 		*repo_tags = json_incref(json_object_get(entry, "RepoTags"));
 	layers = json_object_get(entry, "Layers");
@@ -334,21 +477,22 @@ out:
 	return r;
 }
 
-int berth_image_archive_stamp(const char *path, char **name, char **stamp, berth_error_t *err)
+int berth_image_archive_stamp(const char *path, const char *tag, char **name, char **stamp,
+                              berth_error_t *err)
 {
 	char abs[PATH_MAX];
 	struct stat st;
 
 	if (realpath(path, abs) == NULL || stat(abs, &st) < 0)
 		return berth_error_set(err, errno, "image archive `%s`", path);
-	*name = xasprintf("archive:%s", abs);
+	*name = xasprintf("archive:%s%s%s", abs, tag != NULL ? ":" : "", tag != NULL ? tag : "");
 	*stamp = xasprintf("%llu:%lld.%09ld:%llu:%llu", (unsigned long long)st.st_size,
 	                   (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
 	                   (unsigned long long)st.st_ino, (unsigned long long)st.st_dev);
 	return 0;
 }
 
-int berth_image_import_archive(struct berth_image_store *s, const char *path,
+int berth_image_import_archive(struct berth_image_store *s, const char *path, const char *tag,
                                char digest[BERTH_DIGEST_MAX], berth_error_t *err)
 {
 	cleanup_free char *tmp = NULL;
@@ -363,7 +507,7 @@ int berth_image_import_archive(struct berth_image_store *s, const char *path,
 
 	/* Stamped before reading: a change during the import makes the next resolve read it again.
 	 */
-	r = berth_image_archive_stamp(path, &name, &stamp, err);
+	r = berth_image_archive_stamp(path, tag, &name, &stamp, err);
 	if (r < 0)
 		return r;
 	if (realpath(path, abs) == NULL)
@@ -371,12 +515,12 @@ int berth_image_import_archive(struct berth_image_store *s, const char *path,
 	r = berth_image_store_tmpdir(s, &tmp, err);
 	if (r < 0)
 		return r;
-	r = extract_archive(abs, tmp, err);
+	r = extract_archive(abs, tmp, &s->limits, err);
 	if (r < 0)
 		goto out;
 	marker = xasprintf("%s/oci-layout", tmp);
 	if (stat(marker, &st) == 0) {
-		r = import_layout(s, tmp, NULL, true, digest, err);
+		r = import_layout(s, tmp, tag, true, NULL, digest, err);
 	} else {
 		free(marker);
 		marker = xasprintf("%s/manifest.json", tmp);
@@ -388,7 +532,7 @@ int berth_image_import_archive(struct berth_image_store *s, const char *path,
 			        path);
 			goto out;
 		}
-		r = import_docker_save(s, tmp, digest, &repo_tags, err);
+		r = import_docker_save(s, tmp, path, tag, digest, &repo_tags, err);
 	}
 	if (r < 0)
 		goto out;
@@ -412,6 +556,7 @@ out:
 	json_decref(repo_tags);
 	berth_rmtree(tmp, NULL);
 	if (r < 0)
-		berth_error_wrap(err, "import `%s`", path);
+		berth_error_wrap(err, "import `%s%s%s`", path, tag != NULL ? ":" : "",
+		                 tag != NULL ? tag : "");
 	return r;
 }

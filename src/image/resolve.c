@@ -4,74 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "berth/util.h"
 #include "image-internal.h"
 
-static bool is_layout(const char *dir)
-{
-	cleanup_free char *marker = xasprintf("%s/oci-layout", dir);
-	struct stat st;
-
-	return stat(marker, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static bool path_like(const char *s)
-{
-	return s[0] == '/' || strncmp(s, "./", 2) == 0 || strncmp(s, "../", 3) == 0 ||
-	       strcmp(s, ".") == 0 || strcmp(s, "..") == 0;
-}
-
-int berth_image_source_classify(const char *source, enum berth_image_source_kind *kind, char **path,
-                                char **tag, berth_error_t *err)
-{
-	struct berth_image_ref ref;
-	struct stat st;
-	const char *colon;
-
-	*path = *tag = NULL;
-	if (source == NULL || *source == '\0')
-		return berth_error_set_plain(err, EINVAL, "no image given");
-	if (stat(source, &st) == 0) {
-		if (S_ISDIR(st.st_mode))
-			*kind = is_layout(source) ? BERTH_IMAGE_SOURCE_LAYOUT
-			                          : BERTH_IMAGE_SOURCE_ROOTFS;
-		else if (S_ISREG(st.st_mode))
-			*kind = BERTH_IMAGE_SOURCE_ARCHIVE;
-		else
-			return berth_error_set_plain(err, EINVAL,
-			                             "image `%s` is neither a directory nor a file",
-			                             source);
-		*path = xstrdup(source);
-		return 0;
-	}
-	/* DIR:TAG, when DIR is a layout. */
-	colon = strrchr(source, ':');
-	if (colon != NULL && colon > source && strchr(colon, '/') == NULL) {
-		cleanup_free char *dir = xstrndup(source, (size_t)(colon - source));
-		if (is_layout(dir)) {
-			if (colon[1] == '\0')
-				return berth_error_set_plain(err, EINVAL, "image `%s`: empty tag",
-				                             source);
-			*kind = BERTH_IMAGE_SOURCE_LAYOUT;
-			*path = steal_pointer(&dir);
-			*tag = xstrdup(colon + 1);
-			return 0;
-		}
-	}
-	if (path_like(source))
-		return berth_error_set(err, ENOENT, "image `%s`", source);
-	if (berth_image_ref_parse(source, &ref, err) < 0)
-		return berth_error_ret(err);
-	berth_image_ref_free(&ref);
-	*kind = BERTH_IMAGE_SOURCE_REGISTRY;
-	return 0;
-}
-
 static int resolve_reference(struct berth_image_store *s, const char *source,
                              const struct berth_pull_options *opts, bool pull,
-                             char digest[BERTH_DIGEST_MAX], berth_error_t *err)
+                             struct berth_fetch_notice *notice, char digest[BERTH_DIGEST_MAX],
+                             berth_error_t *err)
 {
 	struct berth_image_ref ref;
 	cleanup_free char *name = NULL;
@@ -94,6 +34,7 @@ static int resolve_reference(struct berth_image_store *s, const char *source,
 			return 0;
 		}
 	}
+	berth_fetch_notice_tell(notice);
 	r = berth_image_pull(s, &ref, opts, digest, err);
 	berth_image_ref_free(&ref);
 	return r;
@@ -103,6 +44,7 @@ int berth_image_resolve(struct berth_image_store *s, const char *source,
                         const struct berth_pull_options *opts, bool pull, struct berth_image **out,
                         berth_error_t *err)
 {
+	struct berth_fetch_notice notice = {.opts = opts};
 	enum berth_image_source_kind kind;
 	cleanup_free char *path = NULL;
 	cleanup_free char *tag = NULL;
@@ -117,19 +59,21 @@ int berth_image_resolve(struct berth_image_store *s, const char *source,
 	case BERTH_IMAGE_SOURCE_ROOTFS:
 		return -EISDIR;
 	case BERTH_IMAGE_SOURCE_LAYOUT:
-		r = berth_image_import_layout(s, path, tag, digest, err);
+		r = berth_image_import_layout_notify(s, path, tag, &notice, digest, err);
 		break;
 	case BERTH_IMAGE_SOURCE_ARCHIVE: {
 		/* An archive unchanged since it was imported is not read again. */
 		cleanup_free char *name = NULL;
 		cleanup_free char *stamp = NULL;
-		r = berth_image_archive_stamp(path, &name, &stamp, err);
-		if (r == 0 && berth_image_store_lookup_stamped(s, name, stamp, digest, NULL) < 0)
-			r = berth_image_import_archive(s, path, digest, err);
+		r = berth_image_archive_stamp(path, tag, &name, &stamp, err);
+		if (r == 0 && berth_image_store_lookup_stamped(s, name, stamp, digest, NULL) < 0) {
+			berth_fetch_notice_tell(&notice);
+			r = berth_image_import_archive(s, path, tag, digest, err);
+		}
 		break;
 	}
 	case BERTH_IMAGE_SOURCE_REGISTRY:
-		r = resolve_reference(s, source, opts, pull, digest, err);
+		r = resolve_reference(s, source, opts, pull, &notice, digest, err);
 		break;
 	}
 	if (r < 0)

@@ -83,6 +83,9 @@ int berth_image_store_open(const char *state_dir, struct berth_image_store **out
 	s->root_fd = s->blobs_fd = s->tmp_fd = s->gc_fd = -1;
 	s->root = xasprintf("%s/images", state_dir);
 	s->state_dir = xstrdup(state_dir);
+	r = berth_image_limits_from_env(&s->limits, err);
+	if (r < 0)
+		goto fail;
 	r = berth_mkdir_p(s->root, 0700, err);
 	if (r < 0)
 		goto fail;
@@ -460,7 +463,7 @@ int berth_image_store_layer(struct berth_image_store *s, const char *blob_digest
 		r = berth_error_set(err, errno, "open `%s`", tmp);
 		goto fail;
 	}
-	r = berth_image_unpack(blob, tfd, got, err);
+	r = berth_image_unpack(blob, tfd, &s->limits, got, err);
 	if (r < 0) {
 		berth_error_wrap(err, "unpack layer %s", blob_digest);
 		goto fail;

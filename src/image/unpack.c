@@ -21,6 +21,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <linux/openat2.h>
 #include <nettle/sha2.h>
@@ -45,6 +46,8 @@
 struct source {
 	struct archive *outer;
 	struct sha256_ctx hash;
+	uint64_t bytes, max_bytes; /* the tar's, decompressed; its bound */
+	bool too_big;
 	char buf[BLOCK_SIZE];
 };
 
@@ -56,6 +59,8 @@ struct dir_time {
 struct unpack {
 	int rootfd;
 	berth_error_t *err;
+	const struct berth_image_limits *limits;
+	uint64_t entries, file_bytes; /* so far: entries, regular files' sizes summed */
 	/* The last parent directory opened, which the next entry most likely shares. */
 	char parent_path[PATH_MAX];
 	int parent_fd;
@@ -73,6 +78,13 @@ static la_ssize_t read_decompressed(struct archive *a, void *data, const void **
 
 	if (n < 0) {
 		archive_set_error(a, EIO, "%s", archive_error_string(src->outer));
+		return -1;
+	}
+	/* Counted as it comes: a bomb is stopped within a block of the bound, not after. */
+	src->bytes += (uint64_t)n;
+	if (src->bytes > src->max_bytes) {
+		src->too_big = true;
+		archive_set_error(a, EFBIG, "the layer is too large");
 		return -1;
 	}
 	sha256_update(&src->hash, (size_t)n, (const uint8_t *)src->buf);
@@ -382,6 +394,17 @@ static int defer_dir_time(struct unpack *u, const char *path, struct archive_ent
 	return 0;
 }
 
+static int too_large(struct unpack *u, const char *what, uint64_t limit)
+{
+	char text[32];
+
+	berth_image_size_text(limit, text);
+	return berth_error_set_plain(u->err, EFBIG,
+	                             "%s more than %s, the bound of a layer "
+	                             "(BERTH_IMAGE_MAX_LAYER_BYTES): refused",
+	                             what, text);
+}
+
 static int entry(struct unpack *u, struct archive *a, struct archive_entry *e)
 {
 	char path[PATH_MAX];
@@ -389,6 +412,18 @@ static int entry(struct unpack *u, struct archive *a, struct archive_entry *e)
 	mode_t type = archive_entry_filetype(e);
 	int dirfd;
 
+	/* Before anything is written: sizes are in the header (a sparse file's too). */
+	if (++u->entries > u->limits->layer_entries)
+		return berth_error_set_plain(u->err, EFBIG,
+		                             "the layer has more than %" PRIu64
+		                             " entries, the bound of a layer "
+		                             "(BERTH_IMAGE_MAX_LAYER_ENTRIES): refused",
+		                             u->limits->layer_entries);
+	if (S_ISREG(type) && archive_entry_size(e) > 0) {
+		u->file_bytes += (uint64_t)archive_entry_size(e);
+		if (u->file_bytes > u->limits->layer_bytes)
+			return too_large(u, "the layer's files add up to", u->limits->layer_bytes);
+	}
 	if (clean_path(archive_entry_pathname(e), path, u->err) < 0)
 		return -1;
 	if (path[0] == '\0') {
@@ -509,15 +544,23 @@ static mode_t process_umask(void)
 	return 0777;
 }
 
-int berth_image_unpack(int fd, int dirfd, char diff_id[BERTH_DIGEST_MAX], berth_error_t *err)
+int berth_image_unpack(int fd, int dirfd, const struct berth_image_limits *limits,
+                       char diff_id[BERTH_DIGEST_MAX], berth_error_t *err)
 {
 	struct source *src = xcalloc(1, sizeof(*src));
 	struct unpack u = {.rootfd = dirfd, .err = err, .parent_fd = -1, .umask = process_umask()};
+	struct berth_image_limits defaults;
 	struct archive *inner = NULL;
 	struct archive_entry *e;
 	uint8_t raw[SHA256_DIGEST_SIZE];
 	int r = -1, ar;
 
+	if (limits == NULL) {
+		berth_image_limits_default(&defaults);
+		limits = &defaults;
+	}
+	u.limits = limits;
+	src->max_bytes = limits->layer_bytes;
 	sha256_init(&src->hash);
 	/* Without a root entry in the layer, its root is an ordinary 0755 directory. */
 	if (fchmod(dirfd, 0755) < 0) {
@@ -537,16 +580,24 @@ int berth_image_unpack(int fd, int dirfd, char diff_id[BERTH_DIGEST_MAX], berth_
 	archive_read_support_format_tar(inner);
 	archive_read_support_format_gnutar(inner);
 	if (archive_read_open(inner, src, NULL, read_decompressed, NULL) != ARCHIVE_OK) {
+		/* The first read (a whole block) may already pass the bound. */
+		if (src->too_big)
+			goto too_big;
 		r = berth_error_set_plain(err, EINVAL, "not a tar layer: %s",
 		                          archive_error_string(inner));
 		goto out;
 	}
 	while ((ar = archive_read_next_header(inner, &e)) == ARCHIVE_OK || ar == ARCHIVE_WARN) {
 		if (entry(&u, inner, e) < 0) {
+			/* A read that hit the bound mid-entry shows as the entry's read error. */
+			if (src->too_big)
+				goto too_big;
 			r = berth_error_ret(err);
 			goto out;
 		}
 	}
+	if (src->too_big)
+		goto too_big;
 	if (ar != ARCHIVE_EOF) {
 		r = berth_error_set_plain(err, EINVAL, "read layer: %s",
 		                          archive_error_string(inner));
@@ -562,12 +613,19 @@ int berth_image_unpack(int fd, int dirfd, char diff_id[BERTH_DIGEST_MAX], berth_
 		}
 		if (n == 0)
 			break;
+		/* Padding after the end marker is bounded too: it could be endless zeros. */
+		src->bytes += (uint64_t)n;
+		if (src->bytes > src->max_bytes)
+			goto too_big;
 		sha256_update(&src->hash, (size_t)n, (const uint8_t *)src->buf);
 	}
 	apply_dir_times(&u);
 	sha256_digest(&src->hash, sizeof(raw), raw);
 	berth_digest_format(raw, diff_id);
 	r = 0;
+	goto out;
+too_big:
+	r = too_large(&u, "the layer is, once decompressed,", limits->layer_bytes);
 out:
 	berth_closep(&u.parent_fd);
 	for (size_t i = 0; i < u.ndirs; i++)

@@ -98,6 +98,38 @@ check_contains "archive: changed, it is read again" "cannot be used" \
 	"$(irun --image "$WORK/once.tar" 2>&1)"
 gzip -c "$WORK/saved.tar" >"$WORK/saved.tar.gz"
 check_eq "compressed archive" "from-cmd" "$(irun --image "$WORK/saved.tar.gz" 2>&1)"
+
+# `docker save` of two images, by hand: two configs over shared and own layers.
+M=$WORK/multi && mkdir -p "$M/l1" "$M/l2" "$WORK/with:colon"
+read -r d1 _ <<<"$(mk_layer "$L1" "$M/l1/layer.tar" none)"
+read -r d2 _ <<<"$(mk_layer "$L2" "$M/l2/layer.tar" none)"
+jq -c -n --argjson c "$CFG" --arg a "$d1" --arg b "$d2" '{architecture: "amd64", os: "linux",
+	config: $c, rootfs: {type: "layers", diff_ids: [$a, $b]}}' >"$M/app.json"
+jq -c -n --arg a "$d1" '{architecture: "amd64", os: "linux",
+	config: {Cmd: ["sh", "-c", "echo other; test -e /gone && echo gone-is-there"],
+	         Env: ["PATH=/usr/bin:/bin"]},
+	rootfs: {type: "layers", diff_ids: [$a]}}' >"$M/other.json"
+echo '[{"Config": "app.json", "RepoTags": ["team/app:1.2"], "Layers": ["l1/layer.tar", "l2/layer.tar"]},
+       {"Config": "other.json", "RepoTags": ["team/other:2"], "Layers": ["l1/layer.tar"]}]' \
+	>"$M/manifest.json"
+ARCH="$WORK/with:colon/multi.tar"
+tar -C "$M" -cf "$ARCH" manifest.json app.json other.json l1 l2
+check_contains "an archive of several images without a tag: which tags it has" \
+	"it holds 2 images; pick one with \`$ARCH:TAG\` (there are: \`team/app:1.2\`, \`team/other:2\`)" \
+	"$(irun --image "$ARCH" 2>&1)"
+check_eq "ARCHIVE:TAG picks one (colons in the path and the tag)" "from-cmd" \
+	"$(irun --image "$ARCH:team/app:1.2" 2>&1)"
+check_eq "and the other, with its own layers" "other
+gone-is-there" "$(irun --image "$ARCH:team/other:2" 2>&1)"
+check_eq "the tag as the same reference in another spelling" "other
+gone-is-there" "$(irun --image "$ARCH:docker.io/team/other:2" 2>&1)"
+check_contains "a tag it does not have: which tags it has" \
+	"no image tagged \`team/nope:1\` (there are: \`team/app:1.2\`, \`team/other:2\`)" \
+	"$(irun --image "$ARCH:team/nope:1" 2>&1)"
+check_eq "the chosen image's RepoTags name it" "other
+gone-is-there" "$(irun --image team/other:2 2>&1)"
+check_true "berth image import ARCHIVE:TAG prints the image's digest" grep -qE '^sha256:[0-9a-f]{64}$' \
+	<<<"$("$BERTH_BIN/berth" image import --state-dir "$STATE" "$ARCH:team/app:1.2" 2>&1)"
 tar -C "$WORK/layout" -cf "$WORK/layout.tar" .
 rm -rf "$WORK/one" && mkdir "$WORK/one"
 COMPRESS=gzip mk_oci_layout "$WORK/one" only "$CFG" "$L1" >/dev/null
@@ -208,6 +240,34 @@ check_eq "a root directory with --image works as --rootfs" "ok" \
 check_contains "--rootfs and --image together" "give one of --rootfs and --image" \
 	"$(irun --rootfs "$ROOTFS" --image "$ROOTFS" -- true 2>&1)"
 
+echo "-- decompression bombs: bounds on what a layer or an archive unpacks to"
+# 64 MiB of zeros: ~64 KiB gzip'd, over a 16 MiB bound once decompressed.
+mkdir -p "$WORK/bomb" && head -c 64M /dev/zero >"$WORK/bomb/zeros"
+COMPRESS=gzip mk_oci_layout "$WORK/layout" bomb '{"Cmd": ["true"]}' "$L1" "$WORK/bomb" >/dev/null
+layers_before=$(ls "$STATE/images/layers/sha256" | wc -l)
+out=$(BERTH_IMAGE_MAX_LAYER_BYTES=16M irun --image "$WORK/layout:bomb" 2>&1)
+check_contains "a layer beyond BERTH_IMAGE_MAX_LAYER_BYTES is refused" \
+	"more than 16 MiB, the bound of a layer (BERTH_IMAGE_MAX_LAYER_BYTES): refused" "$out"
+check_eq "exit status 125" 125 \
+	"$(BERTH_IMAGE_MAX_LAYER_BYTES=16M irun --image "$WORK/layout:bomb" >/dev/null 2>&1; echo $?)"
+check_eq "nothing half-unpacked in tmp/" "" "$(ls "$STATE/images/tmp")"
+check_eq "no layer added (the base layer was there)" "$layers_before" \
+	"$(ls "$STATE/images/layers/sha256" | wc -l)"
+check_not_contains "and no image recorded" ":bomb" "$(bimage ls 2>&1)"
+mkdir -p "$WORK/entries" && touch "$WORK/entries/"{1..20}
+COMPRESS=gzip mk_oci_layout "$WORK/layout" entries '{"Cmd": ["true"]}' "$WORK/entries" >/dev/null
+check_contains "entries beyond BERTH_IMAGE_MAX_LAYER_ENTRIES" \
+	"more than 10 entries, the bound of a layer (BERTH_IMAGE_MAX_LAYER_ENTRIES): refused" \
+	"$(BERTH_IMAGE_MAX_LAYER_ENTRIES=10 bimage import "$WORK/layout:entries" 2>&1)"
+check_contains "an archive beyond BERTH_IMAGE_MAX_ARCHIVE_BYTES" \
+	"holds more than 1 MiB once decompressed, the bound of an archive (BERTH_IMAGE_MAX_ARCHIVE_BYTES): refused" \
+	"$(BERTH_IMAGE_MAX_ARCHIVE_BYTES=1M bimage import "$WORK/saved.tar.gz" 2>&1)"
+check_eq "nothing of it left in tmp/" "" "$(ls "$STATE/images/tmp")"
+check_contains "a bad bound is named" "BERTH_IMAGE_MAX_LAYER_BYTES: " \
+	"$(BERTH_IMAGE_MAX_LAYER_BYTES=lots irun --image "$WORK/layout:v1" 2>&1)"
+check_eq "within the default bounds the same image runs" "ok" \
+	"$(irun --image "$WORK/layout:bomb" -- echo ok 2>&1)"
+
 echo "-- berthd: the image's Labels under the class's and the start's"
 COMPRESS=none mk_oci_layout "$WORK/layout" labeled \
 	'{"Cmd": ["sleep", "60"], "Labels": {"app": "image", "team": "core"}}' "$L1" >/dev/null
@@ -221,6 +281,9 @@ cat >"$STATE/berth.jsonc" <<JSON
   "berth": {"state_dir": "$STATE", "api": {"socket": "$SOCK"}},
 }
 JSON
+out=$(BERTH_IMAGE_MAX_LAYER_ENTRIES=0 timeout 10 "$BERTH_BIN/berthd" --config "$STATE/berth.jsonc" 2>&1)
+check_eq "berthd with a bad bound does not start" 1 "$?"
+check_contains "and names it" "BERTH_IMAGE_MAX_LAYER_ENTRIES: " "$out"
 "$BERTH_BIN/berthd" --config "$STATE/berth.jsonc" >"$STATE/berthd.log" 2>&1 &
 BERTHD=$!
 wait_for "the API" 50 test -S "$SOCK"

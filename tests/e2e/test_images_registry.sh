@@ -286,6 +286,30 @@ check_contains "berthd pulls a class's image when it starts" \
 wait_for "the missing image's warning" 100 grep -q "class \`Missing\`" "$STATE/berthd.log"
 check_contains "an image it cannot pull is a warning at start" \
 	"class \`Missing\`: image \`$REG/test/web:nope\`: pull" "$(cat "$STATE/berthd.log")"
+# The pulls are events too (GET /v1/events, `berth events`).
+bev() { timeout 10 "$BERTH_BIN/berth" events --socket "$SOCK" "$@"; }
+phases() { # TYPE [events options]: the phases of TYPE events, in order
+	bev --json "${@:2}" | jq -r --arg t "$1" 'select(.type == $t) | .data.phase' | tr '\n' ' ' |
+		sed 's/ $//'
+}
+types() { bev --json "$@" | jq -r .type | tr '\n' ' ' | sed 's/ $//'; }
+pulled_done() { [ "$(phases image_pull --class Pulled)" = "started done" ]; }
+wait_for "the class's pull events" 50 pulled_done
+check_eq "the pull at start: started, then done, as the class's events" "started done" \
+	"$(phases image_pull --class Pulled)"
+check_eq "of no instance" "null null" \
+	"$(bev --json --class Pulled | jq -r 'select(.type == "image_pull") | .instance' | tr '\n' ' ' | sed 's/ $//')"
+check_eq "done names the image's digest" \
+	"$(api "http://b/v1/images/$REG/test/web:1" | jq -r .digest)" \
+	"$(bev --json --class Pulled | jq -r 'select(.data.phase == "done") | .data.digest')"
+check_true "berth events shows them" grep -qE \
+	"^[0-9-]{10}T[0-9:.]{12}Z  image_pull    Pulled image=$REG/test/web:1 phase=started\$" \
+	<<<"$(bev --class Pulled)"
+missing_failed() { [ "$(phases image_pull --class Missing)" = "started failed" ]; }
+wait_for "the missing image's events" 50 missing_failed
+check_eq "an unknown tag: started, then failed" "started failed" "$(phases image_pull --class Missing)"
+check_contains "failed says why" "\`$REG/test/web:nope\` is not in registry" \
+	"$(bev --json --class Missing | jq -r 'select(.data.phase == "failed") | .data.error')"
 out=$(api -X POST http://b/v1/classes/Pulled/instances/one/start)
 check_contains "the instance starts from it, healthy on the image's exposed port" \
 	'"status":"healthy"' "$out"
@@ -298,18 +322,32 @@ out=$(api -X POST http://b/v1/classes/Pulled/instances/two/start)
 check_contains "a second instance starts from the stored image" '"status":"healthy"' "$out"
 check_eq "pulled once for both instances" 1 \
 	"$(grep -c "$REG/test/web:1: pulling from http://$REG/v2/test/web" "$STATE/berthd.log")"
+check_eq "starts from the stored image make no image events" "started done" \
+	"$(phases image_pull --class Pulled)"
 out=$(api -X POST -d '{"waitForPorts": false}' http://b/v1/classes/Layout/instances/l/start)
 check_contains "a layout's image with the class's entrypoint" '"status":"healthy"' "$out"
 id=$(sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p' <<<"$out")
 wait_for "its output" 50 grep -q overridden "$STATE/d/logs/$id/container.log"
 check_contains "the class's entrypoint replaces ENTRYPOINT and CMD" "overridden" \
 	"$(cat "$STATE/d/logs/$id/container.log")"
+check_eq "the import on first use: the instance's events, before it is ready" \
+	"start image_import image_import ready" "$(types --class Layout --name l)"
+check_eq "started, then done" "started done" "$(phases image_import --class Layout --name l)"
+check_eq "with the instance's id" "$id" \
+	"$(bev --json --class Layout --name l | jq -r 'select(.type == "image_import") | .instance' | sort -u)"
+api -X POST -d '{"waitForPorts": false}' http://b/v1/classes/Layout/instances/l2/start >/dev/null
+check_eq "a second instance of the layout imports nothing: no events" "" \
+	"$(phases image_import --class Layout --name l2)"
 echo "-- /v1/images"
 check_contains "GET /v1/images lists the pulled image" "\"$REG/test/web:1\"" "$(api http://b/v1/images)"
 check_eq "GET /v1/images/NAME: its config" '{"8080/tcp":{}}' \
 	"$(api "http://b/v1/images/$REG/test/web:1" | jq -c .config.config.ExposedPorts)"
 out=$(api -X POST -d "{\"image\": \"$REG/test/app:v1\"}" http://b/v1/images/pull)
 check_eq "POST /v1/images/pull: the image pulled" "$digest" "$(jq -r .digest <<<"$out")"
+check_eq "its events are of no class" "started done" \
+	"$(bev --json | jq -r --arg i "$REG/test/app:v1" \
+		'select(.type == "image_pull" and .class == null and .data.image == $i) | .data.phase' |
+		tr '\n' ' ' | sed 's/ $//')"
 code() { curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" "$@"; }
 out=$(api -N -X POST -d "{\"image\": \"$REG/test/big:1\"}" "http://b/v1/images/pull?stream=1")
 check_contains "pull ?stream=1: progress as server-sent events" "event: progress" "$out"
@@ -337,5 +375,11 @@ check_contains "and a new instance of it starts" '"status":"healthy"' \
 out=$(api -X POST http://b/v1/classes/Missing/instances/m/start)
 want="failed to start container: pull \`$REG/test/web:nope\`: \`$REG/test/web:nope\` is not in registry"
 check_contains "an image that cannot be pulled fails the start clearly" "$want" "$out"
+# The answer may come before start_failed is durable: wait for it.
+failed_recorded() { types --class Missing --name m | grep -q start_failed; }
+wait_for "start_failed" 50 failed_recorded
+check_eq "its pull on first use: the instance's events, then start_failed" \
+	"start image_pull image_pull start_failed" "$(types --class Missing --name m)"
+check_eq "started, then failed" "started failed" "$(phases image_pull --class Missing --name m)"
 
 finish

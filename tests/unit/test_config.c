@@ -784,23 +784,27 @@ static void test_image_paths(void **state)
 	berth_config_free(cfg);
 }
 
-/* Registry references, in the canonical form the image store records them by; DIR:TAG. */
+/* Registry references, in the canonical form the image store records them by; PATH:TAG. */
 static void test_image_references(void **state)
 {
 	cleanup_free char *layout = xasprintf("%s/layout", dir);
 	cleanup_free char *marker = xasprintf("%s/layout/oci-layout", dir);
 	cleanup_free char *tagged = xasprintf("%s/layout:v2", dir);
+	cleanup_free char *archive = xasprintf("%s/app.tar", dir);
+	cleanup_free char *archive_tagged = xasprintf("%s/app.tar:team/app:1.2", dir);
 	struct berth_config *cfg;
 	(void)state;
 
 	assert_int_equal(mkdir(layout, 0755), 0);
 	assert_int_equal(berth_write_file(marker, "{}", 2, 0644, NULL), 0);
+	assert_int_equal(berth_write_file(archive, "", 0, 0644, NULL), 0);
 	cfg = load_good("{\"containers\": [\n"
 	                "  {\"class_name\": \"A\", \"image\": \"busybox:1.36\"},\n"
 	                "  {\"class_name\": \"B\", \"image\": \"localhost:5000/team/app\"},\n"
 	                "  {\"class_name\": \"C\", \"image\": \"r.example/app@sha256:"
 	                "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"},\n"
 	                "  {\"class_name\": \"D\", \"image\": \"./layout:v2\"},\n"
+	                "  {\"class_name\": \"E\", \"image\": \"./app.tar:team/app:1.2\"},\n"
 	                "]}");
 	assert_string_equal(cfg->classes[0].image_path, "docker.io/library/busybox:1.36");
 	assert_string_equal(cfg->classes[1].image_path, "localhost:5000/team/app:latest");
@@ -808,8 +812,10 @@ static void test_image_references(void **state)
 	                    "r.example/app@sha256:"
 	                    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
 	assert_string_equal(cfg->classes[3].image_path, tagged);
+	assert_string_equal(cfg->classes[4].image_path, archive_tagged);
 	berth_config_free(cfg);
 	berth_rmtree(layout, NULL);
+	unlink(archive);
 }
 
 static void test_instance_types(void **state)

@@ -263,7 +263,7 @@ static int unpack(struct fixture *f, const char *name, const struct entry *es, s
 
 	mkdir(dir, 0700);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return berth_image_unpack(fd, dfd, diff, err);
+	return berth_image_unpack(fd, dfd, NULL, diff, err);
 }
 
 static void test_unpack_whiteouts(void **state)
@@ -375,8 +375,8 @@ static void test_unpack_diff_id(void **state)
 	mkdir(d2, 0700);
 	f1 = open(d1, O_RDONLY | O_DIRECTORY);
 	f2 = open(d2, O_RDONLY | O_DIRECTORY);
-	assert_int_equal(berth_image_unpack(plain, f1, a, &err), 0);
-	assert_int_equal(berth_image_unpack(gz, f2, b, &err), 0);
+	assert_int_equal(berth_image_unpack(plain, f1, NULL, a, &err), 0);
+	assert_int_equal(berth_image_unpack(gz, f2, NULL, b, &err), 0);
 	assert_string_equal(a, want);
 	assert_string_equal(b, want);
 }
@@ -544,6 +544,334 @@ static void test_image_user(void **state)
 	assert_int_equal(berth_image_user(layers, "app:wheel", &uid, &gid, &err), -ENOENT);
 }
 
+/* A file's whole content (a memfd from make_tar). */
+static char *slurp(int fd, size_t *len)
+{
+	struct stat st;
+	char *buf;
+
+	assert_int_equal(fstat(fd, &st), 0);
+	buf = xmalloc((size_t)st.st_size + 1);
+	assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+struct member {
+	const char *name;
+	const char *data;
+	size_t len;
+};
+
+/* An uncompressed tar file of regular files, as `docker save` writes. */
+static void write_archive(const char *path, const struct member *ms, size_t n)
+{
+	struct archive *a = archive_write_new();
+
+	archive_write_set_format_pax_restricted(a);
+	assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+	for (size_t i = 0; i < n; i++) {
+		struct archive_entry *e = archive_entry_new();
+		archive_entry_set_pathname(e, ms[i].name);
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		archive_entry_set_size(e, (la_int64_t)ms[i].len);
+		assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+		archive_write_data(a, ms[i].data, ms[i].len);
+		archive_entry_free(e);
+	}
+	archive_write_close(a);
+	archive_write_free(a);
+}
+
+static void count_fetch(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* A `docker save` archive of two images: ARCHIVE:TAG picks one, by RepoTags. */
+static void test_archive_tags(void **state)
+{
+	struct fixture *f = *state;
+	static const struct entry one[] = {{"one", AE_IFREG, "1", 0644}};
+	static const struct entry two[] = {{"two", AE_IFREG, "2", 0644}};
+	cleanup_close int t1 = make_tar(one, 1, false);
+	cleanup_close int t2 = make_tar(two, 1, false);
+	cleanup_free char *save = xasprintf("%s/save.tar", f->dir);
+	cleanup_free char *l1 = NULL, *l2 = NULL, *c1 = NULL, *c2 = NULL, *src = NULL;
+	cleanup_free char *p = NULL, *t = NULL;
+	char d1[BERTH_DIGEST_MAX], d2[BERTH_DIGEST_MAX], diff[BERTH_DIGEST_MAX];
+	char got[BERTH_DIGEST_MAX];
+	const char *manifest =
+	        "[{\"Config\": \"c1.json\", \"RepoTags\": [\"team/app:1.2\"], \"Layers\": "
+	        "[\"l1/layer.tar\"]},"
+	        " {\"Config\": \"c2.json\", \"RepoTags\": [\"busybox:latest\"], \"Layers\": "
+	        "[\"l2/layer.tar\"]}]";
+	struct berth_pull_options opts = {0};
+	enum berth_image_source_kind kind;
+	struct berth_image *img = NULL;
+	size_t n1, n2;
+	int fetched = 0;
+	berth_error_t err;
+
+	l1 = slurp(t1, &n1);
+	l2 = slurp(t2, &n2);
+	berth_digest_of(l1, n1, diff);
+	c1 = xasprintf("{\"architecture\": \"amd64\", \"os\": \"linux\", \"config\": "
+	               "{\"Cmd\": [\"one\"]}, \"rootfs\": {\"type\": \"layers\", "
+	               "\"diff_ids\": [\"%s\"]}}",
+	               diff);
+	berth_digest_of(l2, n2, diff);
+	c2 = xasprintf("{\"architecture\": \"amd64\", \"os\": \"linux\", \"config\": "
+	               "{\"Cmd\": [\"two\"]}, \"rootfs\": {\"type\": \"layers\", "
+	               "\"diff_ids\": [\"%s\"]}}",
+	               diff);
+	{
+		const struct member ms[] = {
+		        {"manifest.json", manifest, strlen(manifest)},
+		        {"c1.json", c1, strlen(c1)},
+		        {"c2.json", c2, strlen(c2)},
+		        {"l1/layer.tar", l1, n1},
+		        {"l2/layer.tar", l2, n2},
+		};
+		write_archive(save, ms, BERTH_ARRAY_SIZE(ms));
+	}
+
+	/* Several images and no tag: refused, naming the tags to pick from. */
+	assert_int_equal(berth_image_import_archive(f->s, save, NULL, d1, &err), -EINVAL);
+	p = xasprintf("import `%s`: it holds 2 images; pick one with `%s:TAG` (there are: "
+	              "`team/app:1.2`, `busybox:latest`)",
+	              save, save);
+	assert_string_equal(err.message, p);
+	free(steal_pointer(&p));
+	assert_int_equal(berth_image_import_archive(f->s, save, "team/app:9", d1, &err), -ENOENT);
+	assert_non_null(strstr(err.message, "no image tagged `team/app:9` (there are: "
+	                                    "`team/app:1.2`, `busybox:latest`)"));
+
+	/* Picked by its RepoTags entry, as written or as the same reference. */
+	assert_int_equal(berth_image_import_archive(f->s, save, "team/app:1.2", d1, &err), 0);
+	assert_int_equal(
+	        berth_image_import_archive(f->s, save, "docker.io/library/busybox", d2, &err), 0);
+	assert_string_not_equal(d1, d2);
+	assert_int_equal(berth_image_store_lookup(f->s, "docker.io/team/app:1.2", got, &err), 0);
+	assert_string_equal(got, d1);
+	assert_int_equal(
+	        berth_image_store_lookup(f->s, "docker.io/library/busybox:latest", got, &err), 0);
+	assert_string_equal(got, d2);
+
+	/* As a source: FILE:TAG, colons in the tag and all. */
+	src = xasprintf("%s:team/app:1.2", save);
+	assert_int_equal(berth_image_source_split(src, &kind, &p, &t, &err), 1);
+	assert_int_equal(kind, BERTH_IMAGE_SOURCE_ARCHIVE);
+	assert_string_equal(p, save);
+	assert_string_equal(t, "team/app:1.2");
+	free(steal_pointer(&p));
+	free(steal_pointer(&t));
+	free(steal_pointer(&src));
+	src = xasprintf("%s:busybox", save);
+	opts.fetching = count_fetch;
+	opts.fetching_arg = &fetched;
+	assert_int_equal(berth_image_resolve(f->s, src, &opts, false, &img, &err), 0);
+	assert_string_equal(
+	        json_string_value(json_array_get(json_object_get(img->config, "Cmd"), 0)), "two");
+	assert_int_equal(fetched, 1);
+	berth_image_free(img);
+	/* Unchanged since: from the store, with no fetch to tell of. */
+	assert_int_equal(berth_image_resolve(f->s, src, &opts, false, &img, &err), 0);
+	assert_int_equal(fetched, 1);
+	berth_image_free(img);
+	free(steal_pointer(&src));
+	src = xasprintf("%s:", save);
+	assert_int_equal(berth_image_source_split(src, &kind, &p, &t, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "empty tag"));
+	free(steal_pointer(&src));
+}
+
+/* A colon may be in a path: the split is the one with something on its left, or refused. */
+static void test_source_split(void **state)
+{
+	struct fixture *f = *state;
+	cleanup_free char *x = xasprintf("%s/x", f->dir);
+	cleanup_free char *xy = xasprintf("%s/x:y", f->dir);
+	cleanup_free char *src = NULL, *p = NULL, *t = NULL;
+	enum berth_image_source_kind kind;
+	berth_error_t err;
+
+	assert_int_equal(berth_write_file(x, "", 0, 0600, NULL), 0);
+	src = xasprintf("%s/none:tag", f->dir);
+	assert_int_equal(berth_image_source_split(src, &kind, &p, &t, &err), 0);
+	assert_null(p);
+	free(steal_pointer(&src));
+	src = xasprintf("%s:y:z", x);
+	assert_int_equal(berth_image_source_split(src, &kind, &p, &t, &err), 1);
+	assert_string_equal(p, x);
+	assert_string_equal(t, "y:z");
+	free(steal_pointer(&p));
+	free(steal_pointer(&t));
+	/* Now `x:y` is a file too: x with tag y:z, or x:y with tag z? Neither is guessed. */
+	assert_int_equal(berth_write_file(xy, "", 0, 0600, NULL), 0);
+	assert_int_equal(berth_image_source_split(src, &kind, &p, &t, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "is ambiguous"));
+	assert_null(p);
+	/* A path that exists is that path. */
+	assert_int_equal(berth_image_source_classify(xy, &kind, &p, &t, &err), 0);
+	assert_int_equal(kind, BERTH_IMAGE_SOURCE_ARCHIVE);
+	assert_string_equal(p, xy);
+	assert_null(t);
+}
+
+/* Unpack `es` under `limits` into a fresh directory NAME. */
+static int unpack_limited(struct fixture *f, const char *name, const struct entry *es, size_t n,
+                          const struct berth_image_limits *limits, berth_error_t *err)
+{
+	cleanup_free char *dir = xasprintf("%s/%s", f->dir, name);
+	cleanup_close int dfd = -1;
+	cleanup_close int fd = make_tar(es, n, true);
+	char diff[BERTH_DIGEST_MAX];
+
+	mkdir(dir, 0700);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return berth_image_unpack(fd, dfd, limits, diff, err);
+}
+
+/* Decompression bombs: a layer beyond its bounds is refused, whatever it compresses to. */
+static void test_unpack_limits(void **state)
+{
+	struct fixture *f = *state;
+	struct berth_image_limits l;
+	cleanup_free char *big = xmalloc(5001);
+	struct entry one_big[] = {{"big", AE_IFREG, NULL, 0644}};
+	struct entry many[40];
+	char names[40][8];
+	berth_error_t err;
+
+	memset(big, 'x', 5000);
+	big[5000] = '\0';
+	one_big[0].data = big;
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(many); i++) {
+		snprintf(names[i], sizeof(names[i]), "f%zu", i);
+		many[i] = (struct entry){names[i], AE_IFREG, "small", 0644};
+	}
+	berth_image_limits_default(&l);
+	assert_int_equal(unpack_limited(f, "ok", many, BERTH_ARRAY_SIZE(many), &l, &err), 0);
+
+	/* A file beyond the bound: the decompressed stream passes it first. */
+	l.layer_bytes = 4096;
+	assert_int_equal(unpack_limited(f, "b1", one_big, 1, &l, &err), -EFBIG);
+	assert_string_equal(err.message, "the layer is, once decompressed, more than 4 KiB, the "
+	                                 "bound of a layer (BERTH_IMAGE_MAX_LAYER_BYTES): refused");
+	/* Small files, but a tar (headers and padding) beyond the bound. */
+	assert_int_equal(unpack_limited(f, "b2", many, BERTH_ARRAY_SIZE(many), &l, &err), -EFBIG);
+	assert_non_null(strstr(err.message, "once decompressed, more than 4 KiB"));
+	/* A sparse file is small in the tar: its size in the header counts, before it is made. */
+	{
+		cleanup_free char *dir = xasprintf("%s/sparse", f->dir);
+		cleanup_free char *file = xasprintf("%s/sparse/huge", f->dir);
+		cleanup_close int fd = memfd_create("sparse", MFD_CLOEXEC);
+		cleanup_close int dfd = -1;
+		struct archive *a = archive_write_new();
+		struct archive_entry *e = archive_entry_new();
+		char diff[BERTH_DIGEST_MAX];
+
+		archive_write_set_format_pax(a);
+		archive_write_add_filter_gzip(a);
+		assert_int_equal(archive_write_open_fd(a, fd), ARCHIVE_OK);
+		archive_entry_set_pathname(e, "huge");
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		archive_entry_set_size(e, 1ll << 40);
+		archive_entry_sparse_add_entry(e, 0, 5);
+		assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+		archive_write_data(a, "hello", 5);
+		archive_entry_free(e);
+		archive_write_close(a);
+		archive_write_free(a);
+		lseek(fd, 0, SEEK_SET);
+		mkdir(dir, 0700);
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		l.layer_bytes = 1ull << 30;
+		assert_int_equal(berth_image_unpack(fd, dfd, &l, diff, &err), -EFBIG);
+		assert_string_equal(err.message,
+		                    "the layer's files add up to more than 1 GiB, the bound of a "
+		                    "layer (BERTH_IMAGE_MAX_LAYER_BYTES): refused");
+		assert_int_equal(access(file, F_OK), -1);
+	}
+
+	berth_image_limits_default(&l);
+	l.layer_entries = 39;
+	assert_int_equal(unpack_limited(f, "e1", many, BERTH_ARRAY_SIZE(many), &l, &err), -EFBIG);
+	assert_string_equal(err.message, "the layer has more than 39 entries, the bound of a layer "
+	                                 "(BERTH_IMAGE_MAX_LAYER_ENTRIES): refused");
+}
+
+/* The bounds from the environment, for berthd and berth-image alike; bad values are named. */
+static void test_limits_env(void **state)
+{
+	struct berth_image_limits l;
+	char text[32];
+	berth_error_t err;
+	(void)state;
+
+	assert_int_equal(berth_image_limits_from_env(&l, &err), 0);
+	assert_int_equal(l.layer_bytes, 16ull << 30);
+	assert_int_equal(l.layer_entries, 1u << 20);
+	assert_int_equal(l.archive_bytes, 64ull << 30);
+	setenv("BERTH_IMAGE_MAX_LAYER_BYTES", "1M", 1);
+	setenv("BERTH_IMAGE_MAX_LAYER_ENTRIES", "100", 1);
+	setenv("BERTH_IMAGE_MAX_ARCHIVE_BYTES", "2g", 1);
+	assert_int_equal(berth_image_limits_from_env(&l, &err), 0);
+	assert_int_equal(l.layer_bytes, 1u << 20);
+	assert_int_equal(l.layer_entries, 100);
+	assert_int_equal(l.archive_bytes, 2ull << 30);
+	setenv("BERTH_IMAGE_MAX_LAYER_ENTRIES", "0", 1);
+	assert_int_equal(berth_image_limits_from_env(&l, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "BERTH_IMAGE_MAX_LAYER_ENTRIES: "));
+	unsetenv("BERTH_IMAGE_MAX_LAYER_ENTRIES");
+	setenv("BERTH_IMAGE_MAX_LAYER_BYTES", "lots", 1);
+	assert_int_equal(berth_image_limits_from_env(&l, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "BERTH_IMAGE_MAX_LAYER_BYTES: "));
+	unsetenv("BERTH_IMAGE_MAX_LAYER_BYTES");
+	unsetenv("BERTH_IMAGE_MAX_ARCHIVE_BYTES");
+
+	berth_image_size_text(16ull << 30, text);
+	assert_string_equal(text, "16 GiB");
+	berth_image_size_text(1536, text);
+	assert_string_equal(text, "1536 bytes");
+}
+
+/* A layer refused by its bounds leaves nothing in the store but its blob. */
+static void test_layer_refused_leaves_nothing(void **state)
+{
+	struct fixture *f = *state;
+	static const struct entry es[] = {{"a", AE_IFREG, "hello", 0644},
+	                                  {"b", AE_IFREG, "world", 0644}};
+	cleanup_close int fd = make_tar(es, 2, false);
+	cleanup_free char *tar = NULL;
+	cleanup_free char *layers = xasprintf("%s/images/layers/sha256", f->dir);
+	cleanup_free char *tmp = xasprintf("%s/images/tmp", f->dir);
+	struct berth_image_store *s = NULL;
+	char diff[BERTH_DIGEST_MAX], blob[BERTH_DIGEST_MAX];
+	char *dir = NULL;
+	size_t len;
+	berth_error_t err;
+
+	tar = slurp(fd, &len);
+	berth_digest_of(tar, len, diff);
+	assert_int_equal(berth_image_store_put(f->s, tar, len, NULL, blob, &err), 0);
+	setenv("BERTH_IMAGE_MAX_LAYER_ENTRIES", "1", 1);
+	assert_int_equal(berth_image_store_open(f->dir, &s, &err), 0);
+	unsetenv("BERTH_IMAGE_MAX_LAYER_ENTRIES");
+	assert_int_equal(berth_image_store_layer(s, blob, diff, &dir, &err), -EFBIG);
+	assert_non_null(strstr(err.message, "more than 1 entries"));
+	assert_int_equal(count_entries(layers), 0);
+	assert_int_equal(count_entries(tmp), 0);
+	berth_image_store_free(s);
+	/* Within the bounds (the defaults), the same layer unpacks. */
+	assert_int_equal(berth_image_store_layer(f->s, blob, diff, &dir, &err), 0);
+	assert_int_equal(count_entries(layers), 1);
+	free(dir);
+}
+
 /* Opening a store removes what killed processes left, once it is old enough. */
 static void test_leftovers(void **state)
 {
@@ -586,6 +914,11 @@ int main(void)
 	        cmocka_unit_test(test_run_config),
 	        cmocka_unit_test_setup_teardown(test_image_user, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_leftovers, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_archive_tags, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_source_split, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_unpack_limits, setup, teardown),
+	        cmocka_unit_test(test_limits_env),
+	        cmocka_unit_test_setup_teardown(test_layer_refused_leaves_nothing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
