@@ -86,19 +86,13 @@ static void load_image(struct berth_config_ctx *c, const char *path, const json_
 	const char *s;
 
 	if (v == NULL) {
-		berth_config_error(
-		        c, path,
-		        "\"image\" is required (a root filesystem directory, an OCI image "
-		        "layout (DIR or DIR:TAG), an image archive or a registry reference)");
+		berth_config_error(c, path, "\"image\" is required (" BERTH_CONFIG_IMAGE_KINDS ")");
 		return;
 	}
 	if (!berth_config_get_string(c, p, v, true, &s))
 		return;
 	if (*s == '\0') {
-		berth_config_error(c, p,
-		                   "is empty (use a root filesystem directory, an OCI image "
-		                   "layout (DIR or DIR:TAG), an image archive or a registry "
-		                   "reference)");
+		berth_config_error(c, p, "is empty (use " BERTH_CONFIG_IMAGE_KINDS ")");
 		return;
 	}
 	cls->image = xstrdup(s);

@@ -183,4 +183,9 @@ void berth_config_route_free(struct berth_config_route *r);
 /* A JavaScript identifier (ASCII): a class name, or a key a path may show bare. */
 bool berth_config_is_identifier(const char *s);
 
+/* What a class's "image" may be, for messages. */
+#define BERTH_CONFIG_IMAGE_KINDS                                                               \
+	"a root filesystem directory, an OCI image layout (DIR or DIR:TAG), an image archive " \
+	"(FILE or FILE:TAG) or a registry reference"
+
 #endif

@@ -17,11 +17,6 @@
 #include "berth/util.h"
 #include "config/config-internal.h"
 
-#define IMAGE_KINDS                                                                               \
-	"a root filesystem directory, an OCI image layout (DIR or DIR:TAG), an image archive or " \
-	"a "                                                                                      \
-	"registry reference"
-
 static bool path_like(const char *s)
 {
 	return s[0] == '/' || strncmp(s, "./", 2) == 0 || strncmp(s, "../", 3) == 0 ||
@@ -82,7 +77,7 @@ void berth_config_check_image(struct berth_config_ctx *c, const char *path,
 			berth_config_warn(
 			        c, path,
 			        "%s is a Dockerfile, which berth does not build yet: instances "
-			        "of this class cannot start (use " IMAGE_KINDS ")",
+			        "of this class cannot start (use " BERTH_CONFIG_IMAGE_KINDS ")",
 			        shown);
 		else if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
 			berth_config_error(c, path, "%s is neither a directory nor a file (%s)",

@@ -127,10 +127,9 @@ static struct berth_config *load_good(const char *text)
 #define R_SINGLETON "        \"instance\": \"singleton\",\n"
 #define R_WEB       "        \"class\": \"Web\",\n"
 
-#define IMAGE_KINDS                                                                               \
-	"a root filesystem directory, an OCI image layout (DIR or DIR:TAG), an image archive or " \
-	"a "                                                                                      \
-	"registry reference"
+#define IMAGE_KINDS                                                                            \
+	"a root filesystem directory, an OCI image layout (DIR or DIR:TAG), an image archive " \
+	"(FILE or FILE:TAG) or a registry reference"
 #define DURATION "(use 30s, 10m, 2h or seconds)"
 #define PICKS                                                                                    \
 	"{\"name\": \"...\"}, {\"path_segment\": N}, {\"header\": \"X-...\"}, {\"host_label\": " \
