@@ -3,14 +3,21 @@
 # under .../sandbox/api/..., and berth's own .../exec and .../files), on a
 # busybox image with no agent in it: sessions, commands and their streams,
 # timeouts and tree kills, background processes, files (text, binary,
-# large, streamed), path-escape attempts, git without git, activity.
+# large, streamed), path-escape attempts, git (without git in the image,
+# and a real clone in an image with it), activity.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/gitroot.sh"
+
+# A root with a real git and a repository in it (gitroot.sh).
+GITROOT=$STATE/gitroot
+mk_git_root "$GITROOT"
 
 SOCK=$STATE/berth.sock
 cat > "$STATE/berth.jsonc" <<JSON
 {
   "containers": [
     {"class_name": "Box", "image": "$ROOTFS", "entrypoint": ["sleep", "1000000"]},
+    {"class_name": "Git", "image": "$GITROOT", "entrypoint": ["sleep", "1000000"]},
     {"class_name": "Nap", "image": "$ROOTFS", "entrypoint": ["sleep", "1000000"], "sleepAfter": "1s"},
   ],
   "berth": {"state_dir": "$STATE/state", "api": {"socket": "$SOCK"}},
@@ -271,6 +278,30 @@ out=$(post git/checkout '{"repoUrl": "https://example.com/org/repo.git"}')
 check_eq "a clear error" "500 GIT_OPERATION_FAILED" "$(echo "$out" | jq -r '"\(.httpStatus) \(.code)"')"
 check_contains "that says why" "git is not installed" "$(echo "$out" | jq -r .message)"
 check_eq "a bad URL: 400 INVALID_GIT_URL" "400 INVALID_GIT_URL" "$(post git/checkout '{"repoUrl": "--upload-pack=x"}' | jq -r '"\(.httpStatus) \(.code)"')"
+
+echo "-- git, in an image with git"
+G=http://b/v1/classes/Git/instances/g1/sandbox/api
+gpost() { api -H 'Content-Type: application/json' -d "$2" "$G/$1"; }
+out=$(gpost git/checkout '{"repoUrl": "file:///srv/repo.git", "branch": "feature", "targetDir": "/workspace/co", "depth": 1}')
+check_eq "a clone of branch feature, depth 1" "true file:///srv/repo.git feature /workspace/co 24" \
+	"$(echo "$out" | jq -r '"\(.success) \(.repoUrl) \(.branch) \(.targetDir) \(.timestamp | length)"')"
+check_eq "the branch's file, through /api/read" "on feature" "$(gpost read '{"path": "/workspace/co/README"}' | jq -r .content | tr -d '\n')"
+check_eq "checked out on that branch" "ref: refs/heads/feature" "$(gpost read '{"path": "/workspace/co/.git/HEAD"}' | jq -r .content | tr -d '\n')"
+out=$(gpost execute '{"command": "git -C /workspace/co rev-list --count HEAD; git -C /workspace/co log -1 --format=%s"}' | jq -r .stdout)
+check_eq "shallow: one commit, the branch's" "1 second" "$(echo $out)"
+out=$(gpost git/checkout '{"repoUrl": "file:///srv/repo.git"}')
+check_eq "no branch, no targetDir: the remote's HEAD, into /workspace/REPO" "true main /workspace/repo" \
+	"$(echo "$out" | jq -r '"\(.success) \(.branch) \(.targetDir)"')"
+check_eq "its file" "on main" "$(gpost read '{"path": "/workspace/repo/README"}' | jq -r .content | tr -d '\n')"
+check_eq "a relative targetDir: from the session's cwd" "true /tmp/rel on main" \
+	"$(gpost execute '{"command": "cd /tmp"}' > /dev/null; gpost git/checkout '{"repoUrl": "file:///srv/repo.git", "targetDir": "rel"}' | jq -r '"\(.success) \(.targetDir)"') $(gpost read '{"path": "/tmp/rel/README"}' | jq -r .content | tr -d '\n')"
+out=$(gpost git/checkout '{"repoUrl": "file:///srv/repo.git", "branch": "nope", "targetDir": "/workspace/nb"}')
+check_eq "a branch the repository has not: 404 GIT_BRANCH_NOT_FOUND" "404 GIT_BRANCH_NOT_FOUND" "$(echo "$out" | jq -r '"\(.httpStatus) \(.code)"')"
+out=$(gpost git/checkout '{"repoUrl": "file:///srv/none.git", "targetDir": "/workspace/nr"}')
+check_eq "a repository that is not there: 404 GIT_REPOSITORY_NOT_FOUND" "404 GIT_REPOSITORY_NOT_FOUND" "$(echo "$out" | jq -r '"\(.httpStatus) \(.code)"')"
+out=$(gpost git/checkout '{"repoUrl": "file:///srv/repo.git", "targetDir": "/workspace/co"}')
+check_eq "into a directory that is not empty: a clone failure that says so" "500 GIT_CLONE_FAILED true" \
+	"$(echo "$out" | jq -r '"\(.httpStatus) \(.code) \(.message | contains("already exists and is not an empty directory"))"')"
 
 echo "-- a stream says error when the container dies under it"
 api -N -d '{"command": "echo begun; sleep 30"}' "$S/execute/stream" > "$STATE/dying.sse" &
