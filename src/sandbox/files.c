@@ -21,6 +21,7 @@
 #include <sys/sendfile.h>
 #include <sys/fsuid.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,6 +61,7 @@ struct fs_job {
 	pid_t init_pid;
 	int init_pidfd;
 	uint32_t uid, gid;
+	bool workspace; /* make /workspace first (the instance has not had it made yet) */
 	/* inputs */
 	unsigned char *data;
 	size_t len;
@@ -662,17 +664,69 @@ static int do_list(struct fs_job *j, int root)
 static void do_op(struct fs_job *j, int root);
 
 /*
+ * The default cwd, /workspace, is the sandbox's own: the SDK's images have
+ * it, and berthd makes it in any other — the container user's, even when
+ * that user may not write in "/", as an image would ship it. So it is made
+ * as berthd, before the switch to the user's identity, and that one name
+ * only; whatever is there already (a directory, a file, a symlink) stays.
+ */
+static void make_workspace(struct fs_job *j, int root)
+{
+	const char *name = SBX_DEFAULT_CWD + 1;
+
+	if (mkdirat(root, name, 0755) < 0) {
+		if (errno != EEXIST)
+			berth_debug("sandbox: create %s: %s", SBX_DEFAULT_CWD, strerror(errno));
+		return;
+	}
+	if ((j->uid != 0 || j->gid != 0) &&
+	    fchownat(root, name, j->uid, j->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		berth_warn("sandbox: give %s to uid %u: %s", SBX_DEFAULT_CWD, j->uid,
+		           strerror(errno));
+}
+
+/*
+ * The container's user has no supplementary groups (the runtime drops
+ * them), but berthd may have some (0, started from root's shell), and the
+ * kernel would let a thread in those groups open what the user may not:
+ * the thread leaves them for the job. setgroups(2) called directly changes
+ * the calling thread only (glibc's wrapper would change every thread of
+ * berthd). Returns how many were saved in *saved, or a negative errno.
+ */
+static int groups_leave(gid_t **saved)
+{
+	int n = getgroups(0, NULL);
+
+	*saved = NULL;
+	if (n <= 0)
+		return n < 0 ? -errno : 0;
+	*saved = xcalloc((size_t)n, sizeof(gid_t));
+	n = getgroups(n, *saved);
+	if (n < 0 || syscall(SYS_setgroups, 0, NULL) < 0)
+		return -errno;
+	return n;
+}
+
+static void groups_return(const gid_t *saved, int n)
+{
+	if (n > 0 && syscall(SYS_setgroups, (size_t)n, saved) < 0)
+		berth_warn("sandbox: restore a worker thread's groups: %s", strerror(errno));
+}
+
+/*
  * The work happens with the container user's file system identity
- * (setfsuid is per thread): a container that runs as a user cannot have
- * berthd write where that user may not, and what is created is that
- * user's. The root is opened before, as berthd.
+ * (setfsuid is per thread) and without berthd's supplementary groups: a
+ * container that runs as a user cannot have berthd write (or read) where
+ * that user may not, and what is created is that user's. The root is
+ * opened before, as berthd.
  */
 static void fs_work(uv_work_t *req)
 {
 	struct fs_job *j = req->data;
 	cleanup_close int root = -1;
+	cleanup_free gid_t *groups = NULL;
 	bool as_user = j->uid != 0 || j->gid != 0;
-	int old_uid = 0, old_gid = 0;
+	int old_uid = 0, old_gid = 0, n_groups = 0;
 
 	if (j->op == FS_STREAM_CHUNK) {
 		do_stream_chunk(j);
@@ -681,7 +735,14 @@ static void fs_work(uv_work_t *req)
 	root = open_root(j);
 	if (root < 0)
 		return;
+	if (j->workspace)
+		make_workspace(j, root);
 	if (as_user) {
+		n_groups = groups_leave(&groups);
+		if (n_groups < 0) {
+			fail(j, -n_groups, "leave berthd's groups to work on `%s`", j->path);
+			return;
+		}
 		old_gid = setfsgid(j->gid);
 		old_uid = setfsuid(j->uid);
 	}
@@ -690,6 +751,7 @@ static void fs_work(uv_work_t *req)
 		/* Back to berthd's own before the thread runs anything else. */
 		setfsuid((uid_t)old_uid);
 		setfsgid((gid_t)old_gid);
+		groups_return(groups, n_groups);
 	}
 }
 
@@ -842,6 +904,9 @@ static void after_fs(uv_work_t *req, int status)
 
 	if (j->op == FS_STREAM_CHUNK)
 		return stream_chunk_done(j);
+	/* Tried once per container: an image that cannot have it (read-only) runs without. */
+	if (j->workspace && c->inst->init_pid == j->init_pid)
+		c->inst->workspace_made = true;
 	if (j->op == FS_MKDIR_P) {
 		void (*done)(void *, int) = j->done;
 		void *arg = j->arg;
@@ -937,6 +1002,7 @@ static struct fs_job *job_new(struct sbx_call *c, enum fs_op op)
 	j->init_pid = berth_container_pid(ctr);
 	j->init_pidfd = berth_container_pidfd(ctr);
 	berth_container_user(ctr, &j->uid, &j->gid);
+	j->workspace = !c->inst->workspace_made;
 	return j;
 }
 

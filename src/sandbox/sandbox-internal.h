@@ -72,8 +72,8 @@ struct sbx_process {
 struct sbx_inst {
 	struct berthd *d;
 	char id[BERTH_ID_LEN + 1];
-	pid_t init_pid; /* the container the state belongs to */
-	bool workspace_made;
+	pid_t init_pid;      /* the container the state belongs to */
+	bool workspace_made; /* /workspace was made, or tried (files.c) */
 	struct sbx_session *sessions;
 	size_t n_sessions;
 	struct sbx_process *procs; /* newest first */

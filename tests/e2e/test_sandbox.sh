@@ -7,10 +7,20 @@
 # and a real clone in an image with it), activity.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/gitroot.sh"
+. "$(dirname "$0")/images.sh"
 
 # A root with a real git and a repository in it (gitroot.sh).
 GITROOT=$STATE/gitroot
 mk_git_root "$GITROOT"
+
+# An image whose config runs it as 1000:1000 (an OCI layout, images.sh), with
+# a root-owned directory, a group-writable root:root one and a secret.
+UL=$STATE/userlayer
+cp -a "$ROOTFS" "$UL"
+mkdir -p "$UL/srv/rootonly" "$UL/srv/group0"
+chmod 775 "$UL/srv/group0"
+echo secret > "$UL/srv/secret" && chmod 600 "$UL/srv/secret"
+COMPRESS=none mk_oci_layout "$STATE/layout" user '{"User": "1000:1000"}' "$UL" > /dev/null
 
 SOCK=$STATE/berth.sock
 cat > "$STATE/berth.jsonc" <<JSON
@@ -18,13 +28,17 @@ cat > "$STATE/berth.jsonc" <<JSON
   "containers": [
     {"class_name": "Box", "image": "$ROOTFS", "entrypoint": ["sleep", "1000000"]},
     {"class_name": "Git", "image": "$GITROOT", "entrypoint": ["sleep", "1000000"]},
+    {"class_name": "User", "image": "$STATE/layout:user", "entrypoint": ["sleep", "1000000"]},
     {"class_name": "Nap", "image": "$ROOTFS", "entrypoint": ["sleep", "1000000"], "sleepAfter": "1s"},
   ],
   "berth": {"state_dir": "$STATE/state", "api": {"socket": "$SOCK"}},
 }
 JSON
 # Under ASan, freed memory waits in a quarantine, which would count as growth.
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0" "$BERTH_BIN/berthd" --config "$STATE/berth.jsonc" > "$STATE/berthd.log" 2>&1 &
+# berthd is in group 0, as when started from root's login shell: its file
+# work for a container's user must not have that group.
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0" setpriv --groups 0 \
+	"$BERTH_BIN/berthd" --config "$STATE/berth.jsonc" > "$STATE/berthd.log" 2>&1 &
 BERTHD=$!
 wait_for "the API" 50 test -S "$SOCK"
 
@@ -302,6 +316,42 @@ check_eq "a repository that is not there: 404 GIT_REPOSITORY_NOT_FOUND" "404 GIT
 out=$(gpost git/checkout '{"repoUrl": "file:///srv/repo.git", "targetDir": "/workspace/co"}')
 check_eq "into a directory that is not empty: a clone failure that says so" "500 GIT_CLONE_FAILED true" \
 	"$(echo "$out" | jq -r '"\(.httpStatus) \(.code) \(.message | contains("already exists and is not an empty directory"))"')"
+
+echo "-- a container that runs as a user (the image's User, 1000:1000)"
+U=http://b/v1/classes/User/instances/u1
+US=$U/sandbox/api
+upost() { api -H 'Content-Type: application/json' -d "$2" "$US/$1"; }
+urun() { upost execute "$(jq -nc --arg c "$1" '{command: $c}')" | jq -r .stdout; }
+owners() { api -d "$(jq -nc --args '{argv: (["stat", "-c", "%u:%g"] + $ARGS.positional)}' "$@")" "$U/exec" | jq -r .stdout | flat; }
+check_eq "commands run as 1000:1000: execute, berth's exec, a process" "1000:1000 1000 1000" \
+	"$(urun 'echo $(id -u):$(id -g)') $(api -d '{"argv": ["id", "-u"]}' "$U/exec" | jq -r .stdout) $(upost process/start '{"command": "id -u", "processId": "idu"}' > /dev/null; wait_for "its output" 30 sh -c "curl -s --unix-socket $SOCK $US/process/idu/logs | grep -q 1000"; api "$US/process/idu/logs" | jq -r .stdout)"
+check_eq "the default cwd /workspace is there, and the user's" "/workspace 1000:1000" "$(urun pwd) $(owners /workspace)"
+check_eq "write, parents made" true "$(upost write '{"path": "/workspace/u/a/f.txt", "content": "x"}' | jq .success)"
+check_eq "mkdir" true "$(upost mkdir '{"path": "/workspace/u/d"}' | jq .success)"
+check_eq "mkdir recursive" true "$(upost mkdir '{"path": "/workspace/u/r/s", "recursive": true}' | jq .success)"
+check_eq "PUT .../files" 3 "$(printf abc | api -T - "$U/files?path=/workspace/u/up.bin" | jq .size)"
+check_eq "rename" true "$(upost rename '{"oldPath": "/workspace/u/a/f.txt", "newPath": "/workspace/u/g.txt"}' | jq .success)"
+check_eq "all of it the container user's" "1000:1000 1000:1000 1000:1000 1000:1000 1000:1000 1000:1000 1000:1000" \
+	"$(owners /workspace/u /workspace/u/a /workspace/u/g.txt /workspace/u/d /workspace/u/r /workspace/u/r/s /workspace/u/up.bin)"
+check_eq "in the sticky /tmp too" "1000:1000 1000:1000" "$(upost write '{"path": "/tmp/t/x", "content": "x"}' > /dev/null; owners /tmp/t /tmp/t/x)"
+check_eq "the user cannot write in a root-owned 0755 directory" "denied" "$(urun 'touch /srv/rootonly/x 2>/dev/null || echo denied')"
+while IFS='|' read -r what op body; do
+	check_eq "nor can berth: $what, 403 PERMISSION_DENIED" "403 PERMISSION_DENIED" "$(upost "$op" "$body" | jq -r '"\(.httpStatus) \(.code)"')"
+done <<'CASES'
+write a file there|write|{"path": "/srv/rootonly/f", "content": "x"}
+make a directory there|mkdir|{"path": "/srv/rootonly/d"}
+make directories there|mkdir|{"path": "/srv/rootonly/p/q", "recursive": true}
+rename a file into it|rename|{"oldPath": "/workspace/u/g.txt", "newPath": "/srv/rootonly/g.txt"}
+move a file into it|move|{"sourcePath": "/workspace/u/g.txt", "destinationPath": "/srv/rootonly"}
+delete a root file from /srv|delete|{"path": "/srv/secret"}
+CASES
+check_eq "nor PUT .../files: 403" 403 "$(printf abc | status_of -T - "$U/files?path=/srv/rootonly/up")"
+check_eq "nothing was made there" "" "$(api -d '{"argv": ["ls", "-A", "/srv/rootonly"]}' "$U/exec" | jq -r .stdout)"
+check_eq "a root:root 0775 directory: berthd is in group 0, the user is not" "denied 403" \
+	"$(urun 'touch /srv/group0/x 2>/dev/null || echo denied') $(upost write '{"path": "/srv/group0/f", "content": "x"}' | jq .httpStatus)"
+check_eq "a 0600 file of root's: the user cannot read it, nor can berth" "denied 403 403" \
+	"$(urun 'cat /srv/secret 2>/dev/null || echo denied') $(upost read '{"path": "/srv/secret"}' | jq .httpStatus) $(status_of "$U/files?path=/srv/secret")"
+check_eq "and the secret, not deleted, is still there" "true" "$(upost exists '{"path": "/srv/secret"}' | jq .exists)"
 
 echo "-- a stream says error when the container dies under it"
 api -N -d '{"command": "echo begun; sleep 30"}' "$S/execute/stream" > "$STATE/dying.sse" &
