@@ -19,6 +19,7 @@
 #include "berth/base64.h"
 #include "berth/log.h"
 #include "berth/runtime.h"
+#include "berth/trace.h"
 #include "berth/util.h"
 #include "sandbox/sandbox-internal.h"
 
@@ -324,6 +325,7 @@ static void run_exited(struct sbx_proc *p)
 			                         r->branch, "targetDir", r->target_dir));
 		}
 	} else if (r->kind == RUN_EXEC) {
+		BERTH_TRACE("sandbox: exec answered");
 		json_t *o = json_pack("{s:i, s:o, s:o, s:b, s:f}", "exitCode", p->exit_code,
 		                      "stdout", out_json(r, 0), "stderr", out_json(r, 1),
 		                      "timedOut", p->timed_out, "durationMs", duration);
