@@ -689,33 +689,53 @@ static void make_workspace(struct fs_job *j, int root)
  * The container's user has no supplementary groups (the runtime drops
  * them), but berthd may have some (0, started from root's shell), and the
  * kernel would let a thread in those groups open what the user may not:
- * the thread leaves them for the job. setgroups(2) called directly changes
- * the calling thread only (glibc's wrapper would change every thread of
- * berthd). Returns how many were saved in *saved, or a negative errno.
+ * the thread leaves them too. setgroups(2) called directly changes the
+ * calling thread only (glibc's wrapper would change every thread of
+ * berthd), as setfsuid(2) does.
  */
-static int groups_leave(gid_t **saved)
+int sbx_identity_assume(struct sbx_identity *saved, uint32_t uid, uint32_t gid)
 {
-	int n = getgroups(0, NULL);
+	int n;
 
-	*saved = NULL;
-	if (n <= 0)
-		return n < 0 ? -errno : 0;
-	*saved = xcalloc((size_t)n, sizeof(gid_t));
-	n = getgroups(n, *saved);
-	if (n < 0 || syscall(SYS_setgroups, 0, NULL) < 0)
+	memset(saved, 0, sizeof(*saved));
+	/* The container's user may be root: berthd's own identity is that. */
+	if (uid == 0 && gid == 0)
+		return 0;
+	n = getgroups(0, NULL);
+	if (n < 0)
 		return -errno;
-	return n;
+	if (n > 0) {
+		saved->groups = xcalloc((size_t)n, sizeof(gid_t));
+		n = getgroups(n, saved->groups);
+		if (n < 0 || syscall(SYS_setgroups, 0, NULL) < 0) {
+			int e = errno;
+			free(steal_pointer(&saved->groups));
+			return -e;
+		}
+	}
+	saved->n_groups = n;
+	saved->assumed = true;
+	saved->gid = setfsgid(gid);
+	saved->uid = setfsuid(uid);
+	return 0;
 }
 
-static void groups_return(const gid_t *saved, int n)
+void sbx_identity_restore(struct sbx_identity *saved)
 {
-	if (n > 0 && syscall(SYS_setgroups, (size_t)n, saved) < 0)
-		berth_warn("sandbox: restore a worker thread's groups: %s", strerror(errno));
+	if (!saved->assumed)
+		return;
+	setfsuid((uid_t)saved->uid);
+	setfsgid((gid_t)saved->gid);
+	if (saved->n_groups > 0 &&
+	    syscall(SYS_setgroups, (size_t)saved->n_groups, saved->groups) < 0)
+		berth_warn("sandbox: restore a thread's groups: %s", strerror(errno));
+	free(steal_pointer(&saved->groups));
+	saved->assumed = false;
 }
 
 /*
- * The work happens with the container user's file system identity
- * (setfsuid is per thread) and without berthd's supplementary groups: a
+ * The work happens with the container user's file system identity and
+ * without berthd's supplementary groups (sbx_identity_assume()): a
  * container that runs as a user cannot have berthd write (or read) where
  * that user may not, and what is created is that user's. The root is
  * opened before, as berthd.
@@ -724,9 +744,8 @@ static void fs_work(uv_work_t *req)
 {
 	struct fs_job *j = req->data;
 	cleanup_close int root = -1;
-	cleanup_free gid_t *groups = NULL;
-	bool as_user = j->uid != 0 || j->gid != 0;
-	int old_uid = 0, old_gid = 0, n_groups = 0;
+	struct sbx_identity saved;
+	int r;
 
 	if (j->op == FS_STREAM_CHUNK) {
 		do_stream_chunk(j);
@@ -737,22 +756,14 @@ static void fs_work(uv_work_t *req)
 		return;
 	if (j->workspace)
 		make_workspace(j, root);
-	if (as_user) {
-		n_groups = groups_leave(&groups);
-		if (n_groups < 0) {
-			fail(j, -n_groups, "leave berthd's groups to work on `%s`", j->path);
-			return;
-		}
-		old_gid = setfsgid(j->gid);
-		old_uid = setfsuid(j->uid);
+	r = sbx_identity_assume(&saved, j->uid, j->gid);
+	if (r < 0) {
+		fail(j, -r, "leave berthd's groups to work on `%s`", j->path);
+		return;
 	}
 	do_op(j, root);
-	if (as_user) {
-		/* Back to berthd's own before the thread runs anything else. */
-		setfsuid((uid_t)old_uid);
-		setfsgid((gid_t)old_gid);
-		groups_return(groups, n_groups);
-	}
+	/* Back to berthd's own before the thread runs anything else. */
+	sbx_identity_restore(&saved);
 }
 
 static void do_op(struct fs_job *j, int root)

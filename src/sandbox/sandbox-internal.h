@@ -249,6 +249,21 @@ char *sbx_abs_path(struct sbx_call *c, const char *path);
 void sbx_files_mkdir_p(struct sbx_call *c, const char *path, void (*done)(void *arg, int err),
                        void *arg);
 
+/* berthd's file system identity, kept while a thread works as a container's user. */
+struct sbx_identity {
+	bool assumed;
+	int uid, gid; /* what setfsuid/setfsgid said it was */
+	gid_t *groups;
+	int n_groups;
+};
+/*
+ * This thread works on files as uid:gid (fsuid, fsgid, no supplementary
+ * groups), as the container's user would, until sbx_identity_restore();
+ * nothing changes for root (0:0). 0 or a negative errno.
+ */
+int sbx_identity_assume(struct sbx_identity *saved, uint32_t uid, uint32_t gid);
+void sbx_identity_restore(struct sbx_identity *saved);
+
 /* ---- ports.c ---- */
 
 /* /api/port-watch: events until a port in the container answers (Process.waitForPort). */

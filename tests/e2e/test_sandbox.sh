@@ -17,8 +17,9 @@ mk_git_root "$GITROOT"
 # a root-owned directory, a group-writable root:root one and a secret.
 UL=$STATE/userlayer
 cp -a "$ROOTFS" "$UL"
-mkdir -p "$UL/srv/rootonly" "$UL/srv/group0"
+mkdir -p "$UL/srv/rootonly" "$UL/srv/group0" "$UL/srv/private"
 chmod 775 "$UL/srv/group0"
+chmod 700 "$UL/srv/private"
 echo secret > "$UL/srv/secret" && chmod 600 "$UL/srv/secret"
 COMPRESS=none mk_oci_layout "$STATE/layout" user '{"User": "1000:1000"}' "$UL" > /dev/null
 
@@ -352,6 +353,17 @@ check_eq "a root:root 0775 directory: berthd is in group 0, the user is not" "de
 check_eq "a 0600 file of root's: the user cannot read it, nor can berth" "denied 403 403" \
 	"$(urun 'cat /srv/secret 2>/dev/null || echo denied') $(upost read '{"path": "/srv/secret"}' | jq .httpStatus) $(status_of "$U/files?path=/srv/secret")"
 check_eq "and the secret, not deleted, is still there" "true" "$(upost exists '{"path": "/srv/secret"}' | jq .exists)"
+check_eq "watching a directory the user may not read: 403" "403 PERMISSION_DENIED" "$(api --max-time 5 -d '{"path": "/srv/private"}' "$US/watch" | jq -r '"\(.httpStatus) \(.code)"')"
+urun 'mkdir -p /workspace/w/closed && chmod 300 /workspace/w/closed' > /dev/null
+api -N -d '{"path": "/workspace/w"}' "$US/watch" > "$STATE/uwatch.sse" &
+UWATCH=$!
+wait_for "watching" 50 grep -q watching "$STATE/uwatch.sse"
+urun 'touch /workspace/w/closed/x /workspace/w/seen' > /dev/null
+wait_for "the event" 50 grep -q '"path":"/workspace/w/seen"' "$STATE/uwatch.sse"
+kill $UWATCH
+wait $UWATCH 2>/dev/null
+check_eq "below it, one the user can write but not read is not watched" "create:seen" \
+	"$(sed -n 's/^data: //p' "$STATE/uwatch.sse" | jq -r 'select(.type=="event") | "\(.eventType):\(.path | ltrimstr("/workspace/w/"))"' | sort -u | flat)"
 
 echo "-- a stream says error when the container dies under it"
 api -N -d '{"command": "echo begun; sleep 30"}' "$S/execute/stream" > "$STATE/dying.sse" &
