@@ -11,7 +11,7 @@ PACKAGES="
   libwslay-dev libsystemd-dev
   libnl-route-3-dev nftables
   busybox-static musl-tools nettle-dev
-  iproute2 util-linux procps curl
+  iproute2 util-linux procps curl git
   crun hyperfine jq wrk nginx
   zstd attr skopeo umoci docker-registry
   nodejs

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Start-latency tracing for development: built with `make TRACE=1`, every
+ * Latency tracing for development: built with `make TRACE=1`, every
  * BERTH_TRACE("step") writes "TRACE <monotonic µs> <pid> step" to stderr,
- * across the CLI, the helper and the container's init, so one run shows where
- * the time of a container start goes. Compiled out otherwise.
+ * across the CLI, berthd, the helper and the container's init, so one run
+ * shows where the time of a container start, or of a sandbox exec, goes (an
+ * exec's helper writes its steps to the command's stderr, which is where its
+ * stderr goes). Compiled out otherwise.
  */
 #ifndef BERTH_TRACE_H
 #define BERTH_TRACE_H

@@ -435,6 +435,7 @@ static int helper_exec(berth_error_t *err)
 	r = berth_exec_request_decode(json, &req, err);
 	if (r < 0)
 		goto out;
+	BERTH_TRACE("helper: exec request read");
 	pidfd = (int)syscall(SYS_pidfd_open, req.init_pid, 0);
 	if (pidfd < 0) {
 		r = berth_error_set(err, errno == ESRCH ? ESRCH : errno,
@@ -454,11 +455,13 @@ static int helper_exec(berth_error_t *err)
 		if (r < 0)
 			goto out;
 	}
+	BERTH_TRACE("helper: in the cgroup");
 	if (setns(pidfd, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
 	                         CLONE_NEWCGROUP) < 0) {
 		r = berth_error_set(err, errno, "enter the namespaces of container `%s`", req.id);
 		goto out;
 	}
+	BERTH_TRACE("helper: namespaces entered");
 	pid = clone_parent(0, cgroup_fd);
 	if (pid < 0) {
 		r = berth_error_set(err, errno, "clone into container `%s`", req.id);
@@ -487,6 +490,7 @@ static int helper_exec(berth_error_t *err)
 		_exit(err->kind == BERTH_ERROR_KIND_EXEC ? (err->code == ENOENT ? 127 : 126) : 125);
 	}
 	berth_report_pid(REPORT_FD, pid);
+	BERTH_TRACE("helper: exec child cloned");
 	/*
 	 * Done. We now live in the container's mount namespace but not in its
 	 * pid namespace, where /proc/self names nobody: leave without running

@@ -19,6 +19,7 @@
 #include "berth/base64.h"
 #include "berth/log.h"
 #include "berth/runtime.h"
+#include "berth/trace.h"
 #include "berth/util.h"
 #include "sandbox/sandbox-internal.h"
 
@@ -104,6 +105,7 @@ struct run {
 	bool keep_cwd;         /* a cwd of this command's own */
 	char *command;
 	char *target_dir, *branch, *repo; /* git */
+	bool asking_branch;               /* git: the clone is done, its branch is asked */
 	bool base64;                      /* exec: output as base64 */
 	struct sbx_proc *proc;
 	struct outbuf out[2];
@@ -230,6 +232,38 @@ static void run_done(struct run *r)
 	sbx_call_end(c);
 }
 
+static void run_start(struct run *r, char **argv, char **env, const char *cwd,
+                      const void *stdin_data, size_t stdin_len);
+
+/*
+ * A clone without a branch checked out the remote's HEAD, whatever that
+ * is: git is asked which branch that was, as the SDK's server does, and
+ * the answer names it.
+ */
+static void git_ask_branch(struct run *r)
+{
+	char *argv[] = {(char *)"git",     (char *)"-C", r->target_dir,  (char *)"symbolic-ref",
+	                (char *)"--short", (char *)"-q", (char *)"HEAD", NULL};
+
+	sbx_proc_release(steal_pointer(&r->proc));
+	for (int i = 0; i < 2; i++) {
+		free(r->out[i].data);
+		r->out[i] = (struct outbuf){0};
+	}
+	r->asking_branch = true;
+	run_start(r, argv, NULL, "/", NULL, 0);
+}
+
+/* What git said the branch is: its first line, or "unknown" (a detached HEAD). */
+static void git_take_branch(struct run *r, const struct sbx_proc *p)
+{
+	const char *out = r->out[0].data;
+	size_t n = out != NULL ? strcspn(out, "\r\n") : 0;
+
+	free(r->branch);
+	r->branch = p->exit_code == 0 && n > 0 ? xstrndup(out, n) : xstrdup("unknown");
+}
+
 static void run_exited(struct sbx_proc *p)
 {
 	struct run *r = p->data;
@@ -270,22 +304,28 @@ static void run_exited(struct sbx_proc *p)
 		run_free(r);
 		return;
 	}
+	if (r->kind == RUN_GIT && r->asking_branch)
+		git_take_branch(r, p);
+	else if (r->kind == RUN_GIT && p->exit_code == 0 && r->branch == NULL)
+		return git_ask_branch(r);
 	if (r->kind == RUN_GIT) {
-		if (p->exit_code != 0) {
+		if (p->exit_code != 0 && !r->asking_branch) {
 			const char *err = r->out[1].data != NULL ? r->out[1].data : "";
 			sbx_respond_error(c->req, git_code(err),
-			                  json_pack("{s:s, s:i}", "repoUrl", r->repo, "exitCode",
-			                            p->exit_code),
+			                  json_pack("{s:s, s:s*, s:s, s:i, s:o}", "repository",
+			                            r->repo, "branch", r->branch, "targetDir",
+			                            r->target_dir, "exitCode", p->exit_code,
+			                            "stderr", sbx_json_text(err, strlen(err))),
 			                  "git clone of %s failed (exit code %d)%s%s%s", r->repo,
 			                  p->exit_code, p->timed_out ? ": timed out" : "",
 			                  *err != '\0' ? ": " : "", err);
 		} else {
 			sbx_respond_ok(c->req,
 			               json_pack("{s:s, s:s, s:s}", "repoUrl", r->repo, "branch",
-			                         r->branch != NULL ? r->branch : "", "targetDir",
-			                         r->target_dir));
+			                         r->branch, "targetDir", r->target_dir));
 		}
 	} else if (r->kind == RUN_EXEC) {
+		BERTH_TRACE("sandbox: exec answered");
 		json_t *o = json_pack("{s:i, s:o, s:o, s:b, s:f}", "exitCode", p->exit_code,
 		                      "stdout", out_json(r, 0), "stderr", out_json(r, 1),
 		                      "timedOut", p->timed_out, "durationMs", duration);
@@ -320,6 +360,9 @@ static void run_started(struct sbx_proc *p, const berth_error_t *err)
 		if (r->kind == RUN_GIT && missing)
 			sbx_respond_error(c->req, "GIT_OPERATION_FAILED", NULL,
 			                  "git is not installed in this container's image (%s)",
+			                  err->message);
+		else if (r->kind == RUN_GIT)
+			sbx_respond_error(c->req, "GIT_OPERATION_FAILED", NULL, "run git: %s",
 			                  err->message);
 		else if (r->kind == RUN_STREAM || r->kind == RUN_EXECUTE)
 			sbx_respond_error(c->req,
@@ -386,10 +429,9 @@ static void run_in_session(void *arg)
 static void on_workspace(void *arg, int err)
 {
 	struct run *r = arg;
+	(void)err;
 
 	/* A missing /workspace leaves the shell in /, as a missing cwd would. */
-	if (err == 0)
-		r->c->inst->workspace_made = true;
 	sbx_session_enter(r->s, run_in_session, r);
 }
 

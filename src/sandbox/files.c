@@ -21,6 +21,7 @@
 #include <sys/sendfile.h>
 #include <sys/fsuid.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,6 +61,7 @@ struct fs_job {
 	pid_t init_pid;
 	int init_pidfd;
 	uint32_t uid, gid;
+	bool workspace; /* make /workspace first (the instance has not had it made yet) */
 	/* inputs */
 	unsigned char *data;
 	size_t len;
@@ -662,17 +664,88 @@ static int do_list(struct fs_job *j, int root)
 static void do_op(struct fs_job *j, int root);
 
 /*
- * The work happens with the container user's file system identity
- * (setfsuid is per thread): a container that runs as a user cannot have
- * berthd write where that user may not, and what is created is that
- * user's. The root is opened before, as berthd.
+ * The default cwd, /workspace, is the sandbox's own: the SDK's images have
+ * it, and berthd makes it in any other — the container user's, even when
+ * that user may not write in "/", as an image would ship it. So it is made
+ * as berthd, before the switch to the user's identity, and that one name
+ * only; whatever is there already (a directory, a file, a symlink) stays.
+ */
+static void make_workspace(struct fs_job *j, int root)
+{
+	const char *name = SBX_DEFAULT_CWD + 1;
+
+	if (mkdirat(root, name, 0755) < 0) {
+		if (errno != EEXIST)
+			berth_debug("sandbox: create %s: %s", SBX_DEFAULT_CWD, strerror(errno));
+		return;
+	}
+	if ((j->uid != 0 || j->gid != 0) &&
+	    fchownat(root, name, j->uid, j->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		berth_warn("sandbox: give %s to uid %u: %s", SBX_DEFAULT_CWD, j->uid,
+		           strerror(errno));
+}
+
+/*
+ * The container's user has no supplementary groups (the runtime drops
+ * them), but berthd may have some (0, started from root's shell), and the
+ * kernel would let a thread in those groups open what the user may not:
+ * the thread leaves them too. setgroups(2) called directly changes the
+ * calling thread only (glibc's wrapper would change every thread of
+ * berthd), as setfsuid(2) does.
+ */
+int sbx_identity_assume(struct sbx_identity *saved, uint32_t uid, uint32_t gid)
+{
+	int n;
+
+	memset(saved, 0, sizeof(*saved));
+	/* The container's user may be root: berthd's own identity is that. */
+	if (uid == 0 && gid == 0)
+		return 0;
+	n = getgroups(0, NULL);
+	if (n < 0)
+		return -errno;
+	if (n > 0) {
+		saved->groups = xcalloc((size_t)n, sizeof(gid_t));
+		n = getgroups(n, saved->groups);
+		if (n < 0 || syscall(SYS_setgroups, 0, NULL) < 0) {
+			int e = errno;
+			free(steal_pointer(&saved->groups));
+			return -e;
+		}
+	}
+	saved->n_groups = n;
+	saved->assumed = true;
+	saved->gid = setfsgid(gid);
+	saved->uid = setfsuid(uid);
+	return 0;
+}
+
+void sbx_identity_restore(struct sbx_identity *saved)
+{
+	if (!saved->assumed)
+		return;
+	setfsuid((uid_t)saved->uid);
+	setfsgid((gid_t)saved->gid);
+	if (saved->n_groups > 0 &&
+	    syscall(SYS_setgroups, (size_t)saved->n_groups, saved->groups) < 0)
+		berth_warn("sandbox: restore a thread's groups: %s", strerror(errno));
+	free(steal_pointer(&saved->groups));
+	saved->assumed = false;
+}
+
+/*
+ * The work happens with the container user's file system identity and
+ * without berthd's supplementary groups (sbx_identity_assume()): a
+ * container that runs as a user cannot have berthd write (or read) where
+ * that user may not, and what is created is that user's. The root is
+ * opened before, as berthd.
  */
 static void fs_work(uv_work_t *req)
 {
 	struct fs_job *j = req->data;
 	cleanup_close int root = -1;
-	bool as_user = j->uid != 0 || j->gid != 0;
-	int old_uid = 0, old_gid = 0;
+	struct sbx_identity saved;
+	int r;
 
 	if (j->op == FS_STREAM_CHUNK) {
 		do_stream_chunk(j);
@@ -681,16 +754,16 @@ static void fs_work(uv_work_t *req)
 	root = open_root(j);
 	if (root < 0)
 		return;
-	if (as_user) {
-		old_gid = setfsgid(j->gid);
-		old_uid = setfsuid(j->uid);
+	if (j->workspace)
+		make_workspace(j, root);
+	r = sbx_identity_assume(&saved, j->uid, j->gid);
+	if (r < 0) {
+		fail(j, -r, "leave berthd's groups to work on `%s`", j->path);
+		return;
 	}
 	do_op(j, root);
-	if (as_user) {
-		/* Back to berthd's own before the thread runs anything else. */
-		setfsuid((uid_t)old_uid);
-		setfsgid((gid_t)old_gid);
-	}
+	/* Back to berthd's own before the thread runs anything else. */
+	sbx_identity_restore(&saved);
 }
 
 static void do_op(struct fs_job *j, int root)
@@ -842,6 +915,9 @@ static void after_fs(uv_work_t *req, int status)
 
 	if (j->op == FS_STREAM_CHUNK)
 		return stream_chunk_done(j);
+	/* Tried once per container: an image that cannot have it (read-only) runs without. */
+	if (j->workspace && c->inst->init_pid == j->init_pid)
+		c->inst->workspace_made = true;
 	if (j->op == FS_MKDIR_P) {
 		void (*done)(void *, int) = j->done;
 		void *arg = j->arg;
@@ -937,6 +1013,7 @@ static struct fs_job *job_new(struct sbx_call *c, enum fs_op op)
 	j->init_pid = berth_container_pid(ctr);
 	j->init_pidfd = berth_container_pidfd(ctr);
 	berth_container_user(ctr, &j->uid, &j->gid);
+	j->workspace = !c->inst->workspace_made;
 	return j;
 }
 

@@ -26,6 +26,7 @@
 
 #include "berth/log.h"
 #include "berth/runtime.h"
+#include "berth/trace.h"
 #include "berth/util.h"
 #include "sandbox/sandbox-internal.h"
 
@@ -229,6 +230,7 @@ static void on_exit_poll(uv_poll_t *h, int status, int events)
 	if (waitid(P_PID, (id_t)p->pub.pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
 	    info.si_pid == 0)
 		return;
+	BERTH_TRACE("sandbox: exit seen");
 	uv_poll_stop(h);
 	close_handle(p, (uv_handle_t *)h, &p->poll_open);
 	p->exit_seen = true;
@@ -384,7 +386,9 @@ static void exec_work(uv_work_t *req)
 	        .tty = p->tty,
 	};
 
+	BERTH_TRACE("sandbox: exec job runs");
 	p->result = berth_container_exec(p->ctr, &spec, &p->pub.pid, &p->pidfd, &p->err);
+	BERTH_TRACE("sandbox: exec job done");
 }
 
 static void no_work(uv_work_t *req)
@@ -419,6 +423,7 @@ static void after_exec(uv_work_t *req, int status)
 	struct proc *p = req->data;
 	(void)status;
 
+	BERTH_TRACE("sandbox: exec done, on the loop");
 	p->pending--;
 	for (int i = 0; i < 3; i++) {
 		berth_close_keep_errno(p->child_fd[i]);
@@ -555,6 +560,7 @@ struct sbx_proc *sbx_proc_start(struct berthd *d, struct berthd_lease *lease,
 	}
 	p->timeout_ms = spec->timeout_ms;
 	p->pending++;
+	BERTH_TRACE("sandbox: exec queued");
 	uv_queue_work(d->loop, &p->work, exec_work, after_exec);
 	return &p->pub;
 }

@@ -14,6 +14,7 @@
 
 #include "berth/log.h"
 #include "berth/runtime.h"
+#include "berth/trace.h"
 #include "berth/util.h"
 #include "berth/version.h"
 #include "sandbox/sandbox-internal.h"
@@ -450,6 +451,7 @@ static void on_leased(const struct berthd_start_result *res, struct berthd_lease
 		return;
 	}
 	c->inst = inst_for(c->d, lease);
+	BERTH_TRACE("sandbox: instance leased");
 	c->handler(c);
 }
 
@@ -462,6 +464,7 @@ static struct sbx_call *call_new(struct berthd *d, struct berth_http_request *re
 	json_error_t jerr;
 	json_t *body;
 
+	BERTH_TRACE("sandbox: call received");
 	if (d->sandbox != NULL && d->sandbox->stopping) {
 		sbx_respond_error(req, "CONTAINER_UNAVAILABLE", NULL, "berthd is shutting down");
 		return NULL;

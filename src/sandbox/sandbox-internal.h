@@ -72,8 +72,8 @@ struct sbx_process {
 struct sbx_inst {
 	struct berthd *d;
 	char id[BERTH_ID_LEN + 1];
-	pid_t init_pid; /* the container the state belongs to */
-	bool workspace_made;
+	pid_t init_pid;      /* the container the state belongs to */
+	bool workspace_made; /* /workspace was made, or tried (files.c) */
 	struct sbx_session *sessions;
 	size_t n_sessions;
 	struct sbx_process *procs; /* newest first */
@@ -248,6 +248,21 @@ char *sbx_abs_path(struct sbx_call *c, const char *path);
  */
 void sbx_files_mkdir_p(struct sbx_call *c, const char *path, void (*done)(void *arg, int err),
                        void *arg);
+
+/* berthd's file system identity, kept while a thread works as a container's user. */
+struct sbx_identity {
+	bool assumed;
+	int uid, gid; /* what setfsuid/setfsgid said it was */
+	gid_t *groups;
+	int n_groups;
+};
+/*
+ * This thread works on files as uid:gid (fsuid, fsgid, no supplementary
+ * groups), as the container's user would, until sbx_identity_restore();
+ * nothing changes for root (0:0). 0 or a negative errno.
+ */
+int sbx_identity_assume(struct sbx_identity *saved, uint32_t uid, uint32_t gid);
+void sbx_identity_restore(struct sbx_identity *saved);
 
 /* ---- ports.c ---- */
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "berth/fs.h"
+#include "berth/log.h"
 #include "berth/runtime.h"
 #include "berth/util.h"
 #include "sandbox/sandbox-internal.h"
@@ -43,6 +44,7 @@ struct fwatch {
 	struct sbx_call *c;
 	int ifd;
 	int root;
+	uint32_t uid, gid; /* the container's user: what it may read, the watch may */
 	uv_poll_t poll;
 	/*
 	 * The container's end makes no inotify event while the watch holds its
@@ -90,10 +92,10 @@ static bool excluded(struct fwatch *w, const char *path)
 	return false;
 }
 
-static void add_dir(struct fwatch *w, const char *path, int depth);
+static void watch_dir(struct fwatch *w, const char *path, int depth);
 
 /* Watch `path` (a directory in the container) and, recursively, what is below it. */
-static void add_dir(struct fwatch *w, const char *path, int depth)
+static void watch_dir(struct fwatch *w, const char *path, int depth)
 {
 	cleanup_close int fd = berth_open_in_root(w->root, path, O_RDONLY | O_DIRECTORY, 0);
 	char proc[BERTH_FD_PATH_MAX];
@@ -124,9 +126,27 @@ static void add_dir(struct fwatch *w, const char *path, int depth)
 		    strcmp(e->d_name, "..") == 0 || matches(w->exclude, e->d_name))
 			continue;
 		sub = xasprintf("%s%s%s", path, strcmp(path, "/") == 0 ? "" : "/", e->d_name);
-		add_dir(w, sub, depth + 1);
+		watch_dir(w, sub, depth + 1);
 	}
 	closedir(d);
+}
+
+/*
+ * The same as the container's user (on the loop's thread, for this call
+ * only): directories that user may not read are not watched, as its own
+ * inotify could not.
+ */
+static void add_dir(struct fwatch *w, const char *path)
+{
+	struct sbx_identity saved;
+	int r = sbx_identity_assume(&saved, w->uid, w->gid);
+
+	if (r < 0) {
+		berth_warn("sandbox: watch `%s`: leave berthd's groups: %s", path, strerror(-r));
+		return;
+	}
+	watch_dir(w, path, 0);
+	sbx_identity_restore(&saved);
 }
 
 /* Everything goes; the inotify descriptor only after its handle is closed. */
@@ -233,7 +253,7 @@ static void one_event(struct fwatch *w, const struct inotify_event *ev)
 		return;
 	/* A new directory is watched too, and what was made in it before the watch told. */
 	if (w->recursive && is_dir && (ev->mask & (IN_CREATE | IN_MOVED_TO)))
-		add_dir(w, full, 0);
+		add_dir(w, full);
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (ev->mask & kinds[i].mask)
 			kind = kinds[i].name;
@@ -362,9 +382,18 @@ void sbx_watch(struct sbx_call *c)
 		fwatch_free(w);
 		return;
 	}
-	/* The directory itself first: a missing one is the caller's error, not an event. */
+	berth_container_user(ctr, &w->uid, &w->gid);
+	/*
+	 * The directory itself first: a missing one, or one its user may not
+	 * read, is the caller's error, not an event.
+	 */
 	{
-		int fd = berth_open_in_root(w->root, w->path, O_PATH | O_DIRECTORY, 0);
+		struct sbx_identity saved;
+		int fd = sbx_identity_assume(&saved, w->uid, w->gid);
+		if (fd == 0) {
+			fd = berth_open_in_root(w->root, w->path, O_RDONLY | O_DIRECTORY, 0);
+			sbx_identity_restore(&saved);
+		}
 		if (fd < 0) {
 			sbx_call_error(c, sbx_errno_code(-fd), json_pack("{s:s}", "path", w->path),
 			               "watch `%s`: %s", w->path, strerror(-fd));
@@ -374,7 +403,7 @@ void sbx_watch(struct sbx_call *c)
 		}
 		close(fd);
 	}
-	add_dir(w, w->path, 0);
+	add_dir(w, w->path);
 	uv_poll_init(c->d->loop, &w->poll, w->ifd);
 	w->poll.data = w;
 	uv_poll_start(&w->poll, UV_READABLE, on_events);

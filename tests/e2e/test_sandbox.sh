@@ -3,21 +3,43 @@
 # under .../sandbox/api/..., and berth's own .../exec and .../files), on a
 # busybox image with no agent in it: sessions, commands and their streams,
 # timeouts and tree kills, background processes, files (text, binary,
-# large, streamed), path-escape attempts, git without git, activity.
+# large, streamed), path-escape attempts, git (without git in the image,
+# and a real clone in an image with it), activity.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/gitroot.sh"
+. "$(dirname "$0")/images.sh"
+
+# A root with a real git and a repository in it (gitroot.sh).
+GITROOT=$STATE/gitroot
+mk_git_root "$GITROOT"
+
+# An image whose config runs it as 1000:1000 (an OCI layout, images.sh), with
+# a root-owned directory, a group-writable root:root one and a secret.
+UL=$STATE/userlayer
+cp -a "$ROOTFS" "$UL"
+mkdir -p "$UL/srv/rootonly" "$UL/srv/group0" "$UL/srv/private"
+chmod 775 "$UL/srv/group0"
+chmod 700 "$UL/srv/private"
+echo secret > "$UL/srv/secret" && chmod 600 "$UL/srv/secret"
+COMPRESS=none mk_oci_layout "$STATE/layout" user '{"User": "1000:1000"}' "$UL" > /dev/null
 
 SOCK=$STATE/berth.sock
 cat > "$STATE/berth.jsonc" <<JSON
 {
   "containers": [
     {"class_name": "Box", "image": "$ROOTFS", "entrypoint": ["sleep", "1000000"]},
+    {"class_name": "Git", "image": "$GITROOT", "entrypoint": ["sleep", "1000000"]},
+    {"class_name": "User", "image": "$STATE/layout:user", "entrypoint": ["sleep", "1000000"]},
     {"class_name": "Nap", "image": "$ROOTFS", "entrypoint": ["sleep", "1000000"], "sleepAfter": "1s"},
   ],
   "berth": {"state_dir": "$STATE/state", "api": {"socket": "$SOCK"}},
 }
 JSON
 # Under ASan, freed memory waits in a quarantine, which would count as growth.
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0" "$BERTH_BIN/berthd" --config "$STATE/berth.jsonc" > "$STATE/berthd.log" 2>&1 &
+# berthd is in group 0, as when started from root's login shell: its file
+# work for a container's user must not have that group.
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0" setpriv --groups 0 \
+	"$BERTH_BIN/berthd" --config "$STATE/berth.jsonc" > "$STATE/berthd.log" 2>&1 &
 BERTHD=$!
 wait_for "the API" 50 test -S "$SOCK"
 
@@ -271,6 +293,77 @@ out=$(post git/checkout '{"repoUrl": "https://example.com/org/repo.git"}')
 check_eq "a clear error" "500 GIT_OPERATION_FAILED" "$(echo "$out" | jq -r '"\(.httpStatus) \(.code)"')"
 check_contains "that says why" "git is not installed" "$(echo "$out" | jq -r .message)"
 check_eq "a bad URL: 400 INVALID_GIT_URL" "400 INVALID_GIT_URL" "$(post git/checkout '{"repoUrl": "--upload-pack=x"}' | jq -r '"\(.httpStatus) \(.code)"')"
+
+echo "-- git, in an image with git"
+G=http://b/v1/classes/Git/instances/g1/sandbox/api
+gpost() { api -H 'Content-Type: application/json' -d "$2" "$G/$1"; }
+out=$(gpost git/checkout '{"repoUrl": "file:///srv/repo.git", "branch": "feature", "targetDir": "/workspace/co", "depth": 1}')
+check_eq "a clone of branch feature, depth 1" "true file:///srv/repo.git feature /workspace/co 24" \
+	"$(echo "$out" | jq -r '"\(.success) \(.repoUrl) \(.branch) \(.targetDir) \(.timestamp | length)"')"
+check_eq "the branch's file, through /api/read" "on feature" "$(gpost read '{"path": "/workspace/co/README"}' | jq -r .content | tr -d '\n')"
+check_eq "checked out on that branch" "ref: refs/heads/feature" "$(gpost read '{"path": "/workspace/co/.git/HEAD"}' | jq -r .content | tr -d '\n')"
+out=$(gpost execute '{"command": "git -C /workspace/co rev-list --count HEAD; git -C /workspace/co log -1 --format=%s"}' | jq -r .stdout)
+check_eq "shallow: one commit, the branch's" "1 second" "$(echo $out)"
+out=$(gpost git/checkout '{"repoUrl": "file:///srv/repo.git"}')
+check_eq "no branch, no targetDir: the remote's HEAD, into /workspace/REPO" "true main /workspace/repo" \
+	"$(echo "$out" | jq -r '"\(.success) \(.branch) \(.targetDir)"')"
+check_eq "its file" "on main" "$(gpost read '{"path": "/workspace/repo/README"}' | jq -r .content | tr -d '\n')"
+check_eq "a relative targetDir: from the session's cwd" "true /tmp/rel on main" \
+	"$(gpost execute '{"command": "cd /tmp"}' > /dev/null; gpost git/checkout '{"repoUrl": "file:///srv/repo.git", "targetDir": "rel"}' | jq -r '"\(.success) \(.targetDir)"') $(gpost read '{"path": "/tmp/rel/README"}' | jq -r .content | tr -d '\n')"
+out=$(gpost git/checkout '{"repoUrl": "file:///srv/repo.git", "branch": "nope", "targetDir": "/workspace/nb"}')
+check_eq "a branch the repository has not: 404 GIT_BRANCH_NOT_FOUND" "404 GIT_BRANCH_NOT_FOUND" "$(echo "$out" | jq -r '"\(.httpStatus) \(.code)"')"
+out=$(gpost git/checkout '{"repoUrl": "file:///srv/none.git", "targetDir": "/workspace/nr"}')
+check_eq "a repository that is not there: 404 GIT_REPOSITORY_NOT_FOUND" "404 GIT_REPOSITORY_NOT_FOUND" "$(echo "$out" | jq -r '"\(.httpStatus) \(.code)"')"
+out=$(gpost git/checkout '{"repoUrl": "file:///srv/repo.git", "targetDir": "/workspace/co"}')
+check_eq "into a directory that is not empty: a clone failure that says so" "500 GIT_CLONE_FAILED true" \
+	"$(echo "$out" | jq -r '"\(.httpStatus) \(.code) \(.message | contains("already exists and is not an empty directory"))"')"
+
+echo "-- a container that runs as a user (the image's User, 1000:1000)"
+U=http://b/v1/classes/User/instances/u1
+US=$U/sandbox/api
+upost() { api -H 'Content-Type: application/json' -d "$2" "$US/$1"; }
+urun() { upost execute "$(jq -nc --arg c "$1" '{command: $c}')" | jq -r .stdout; }
+owners() { api -d "$(jq -nc --args '{argv: (["stat", "-c", "%u:%g"] + $ARGS.positional)}' "$@")" "$U/exec" | jq -r .stdout | flat; }
+check_eq "commands run as 1000:1000: execute, berth's exec, a process" "1000:1000 1000 1000" \
+	"$(urun 'echo $(id -u):$(id -g)') $(api -d '{"argv": ["id", "-u"]}' "$U/exec" | jq -r .stdout) $(upost process/start '{"command": "id -u", "processId": "idu"}' > /dev/null; wait_for "its output" 30 sh -c "curl -s --unix-socket $SOCK $US/process/idu/logs | grep -q 1000"; api "$US/process/idu/logs" | jq -r .stdout)"
+check_eq "the default cwd /workspace is there, and the user's" "/workspace 1000:1000" "$(urun pwd) $(owners /workspace)"
+check_eq "write, parents made" true "$(upost write '{"path": "/workspace/u/a/f.txt", "content": "x"}' | jq .success)"
+check_eq "mkdir" true "$(upost mkdir '{"path": "/workspace/u/d"}' | jq .success)"
+check_eq "mkdir recursive" true "$(upost mkdir '{"path": "/workspace/u/r/s", "recursive": true}' | jq .success)"
+check_eq "PUT .../files" 3 "$(printf abc | api -T - "$U/files?path=/workspace/u/up.bin" | jq .size)"
+check_eq "rename" true "$(upost rename '{"oldPath": "/workspace/u/a/f.txt", "newPath": "/workspace/u/g.txt"}' | jq .success)"
+check_eq "all of it the container user's" "1000:1000 1000:1000 1000:1000 1000:1000 1000:1000 1000:1000 1000:1000" \
+	"$(owners /workspace/u /workspace/u/a /workspace/u/g.txt /workspace/u/d /workspace/u/r /workspace/u/r/s /workspace/u/up.bin)"
+check_eq "in the sticky /tmp too" "1000:1000 1000:1000" "$(upost write '{"path": "/tmp/t/x", "content": "x"}' > /dev/null; owners /tmp/t /tmp/t/x)"
+check_eq "the user cannot write in a root-owned 0755 directory" "denied" "$(urun 'touch /srv/rootonly/x 2>/dev/null || echo denied')"
+while IFS='|' read -r what op body; do
+	check_eq "nor can berth: $what, 403 PERMISSION_DENIED" "403 PERMISSION_DENIED" "$(upost "$op" "$body" | jq -r '"\(.httpStatus) \(.code)"')"
+done <<'CASES'
+write a file there|write|{"path": "/srv/rootonly/f", "content": "x"}
+make a directory there|mkdir|{"path": "/srv/rootonly/d"}
+make directories there|mkdir|{"path": "/srv/rootonly/p/q", "recursive": true}
+rename a file into it|rename|{"oldPath": "/workspace/u/g.txt", "newPath": "/srv/rootonly/g.txt"}
+move a file into it|move|{"sourcePath": "/workspace/u/g.txt", "destinationPath": "/srv/rootonly"}
+delete a root file from /srv|delete|{"path": "/srv/secret"}
+CASES
+check_eq "nor PUT .../files: 403" 403 "$(printf abc | status_of -T - "$U/files?path=/srv/rootonly/up")"
+check_eq "nothing was made there" "" "$(api -d '{"argv": ["ls", "-A", "/srv/rootonly"]}' "$U/exec" | jq -r .stdout)"
+check_eq "a root:root 0775 directory: berthd is in group 0, the user is not" "denied 403" \
+	"$(urun 'touch /srv/group0/x 2>/dev/null || echo denied') $(upost write '{"path": "/srv/group0/f", "content": "x"}' | jq .httpStatus)"
+check_eq "a 0600 file of root's: the user cannot read it, nor can berth" "denied 403 403" \
+	"$(urun 'cat /srv/secret 2>/dev/null || echo denied') $(upost read '{"path": "/srv/secret"}' | jq .httpStatus) $(status_of "$U/files?path=/srv/secret")"
+check_eq "and the secret, not deleted, is still there" "true" "$(upost exists '{"path": "/srv/secret"}' | jq .exists)"
+check_eq "watching a directory the user may not read: 403" "403 PERMISSION_DENIED" "$(api --max-time 5 -d '{"path": "/srv/private"}' "$US/watch" | jq -r '"\(.httpStatus) \(.code)"')"
+urun 'mkdir -p /workspace/w/closed && chmod 300 /workspace/w/closed' > /dev/null
+api -N -d '{"path": "/workspace/w"}' "$US/watch" > "$STATE/uwatch.sse" &
+UWATCH=$!
+wait_for "watching" 50 grep -q watching "$STATE/uwatch.sse"
+urun 'touch /workspace/w/closed/x /workspace/w/seen' > /dev/null
+wait_for "the event" 50 grep -q '"path":"/workspace/w/seen"' "$STATE/uwatch.sse"
+kill $UWATCH
+wait $UWATCH 2>/dev/null
+check_eq "below it, one the user can write but not read is not watched" "create:seen" \
+	"$(sed -n 's/^data: //p' "$STATE/uwatch.sse" | jq -r 'select(.type=="event") | "\(.eventType):\(.path | ltrimstr("/workspace/w/"))"' | sort -u | flat)"
 
 echo "-- a stream says error when the container dies under it"
 api -N -d '{"command": "echo begun; sleep 30"}' "$S/execute/stream" > "$STATE/dying.sse" &

@@ -3,12 +3,14 @@
 # from npm at test time, drives berthd's sandbox protocol with its own
 # SandboxClient (over TCP, with the API's bearer token) on a busybox image:
 # sessions, commands and their streams, files (utf-8 and base64, streamed),
-# processes and the SDK's typed errors (tests/e2e/sdk/conformance.mjs).
+# processes, the SDK's typed errors (tests/e2e/sdk/conformance.mjs), and a
+# git checkout in an image with git (gitroot.sh).
 # Node loads the package with a loader that maps the Workers-only module
 # `cloudflare:workers` to a stub (tests/e2e/sdk/loader.mjs). Node 20 and
 # Debian 12's own Node 18.20 both pass (18 needs the loader to say that
 # @cloudflare/containers is ES modules, which 20 detects by itself).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/gitroot.sh"
 
 SDK_VERSION=${BERTH_SANDBOX_SDK_VERSION:-0.12}
 node_version=$(node --version 2>/dev/null)
@@ -30,10 +32,12 @@ free_port() {
 	return 1
 }
 PORT=$(free_port)
+mk_git_root "$STATE/gitroot"
 cat > "$STATE/berth.jsonc" <<JSON
 {
   "containers": [
     {"class_name": "Box", "image": "$ROOTFS", "entrypoint": ["sleep", "1000000"]},
+    {"class_name": "Git", "image": "$STATE/gitroot", "entrypoint": ["sleep", "1000000"]},
   ],
   "berth": {"state_dir": "$STATE/state",
             "api": {"socket": "$SOCK", "listen": "127.0.0.1:$PORT", "token": "$TOKEN"}},
@@ -54,8 +58,9 @@ fi
 echo "  (installed $(cd "$STATE/sdk" && node -p 'require("@cloudflare/sandbox/package.json").version'))"
 
 BASE=http://127.0.0.1:$PORT/v1/classes/Box/instances/sdk/sandbox
+GIT_BASE=http://127.0.0.1:$PORT/v1/classes/Git/instances/sdk/sandbox
 check_eq "without the token: 401" 401 "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/ping")"
-(cd "$STATE/sdk" && timeout 300 node --import ./register.mjs conformance.mjs "$BASE" "$TOKEN")
+(cd "$STATE/sdk" && timeout 300 node --import ./register.mjs conformance.mjs "$BASE" "$TOKEN" "$GIT_BASE")
 status=$?
 check_eq "the SDK's conformance suite passes" 0 "$status"
 

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // The real @cloudflare/sandbox SandboxClient against berthd's sandbox
-// protocol: node --import ./register.mjs conformance.mjs BASE_URL [TOKEN]
+// protocol: node --import ./register.mjs conformance.mjs BASE_URL TOKEN GIT_BASE_URL
+// (GIT_BASE_URL: an instance whose image has git and /srv/repo.git, gitroot.sh)
 // Prints "  ok   NAME" / "  FAIL NAME" lines; exits with the number of failures.
 import { SandboxClient, parseSSEStream, collectFile } from '@cloudflare/sandbox';
 
 const baseUrl = process.argv[2];
 const token = process.argv[3];
+const gitBaseUrl = process.argv[4];
 let failures = 0;
 let checks = 0;
 
@@ -43,11 +45,12 @@ async function events(stream) {
 }
 
 // berthd's API on TCP wants its bearer token: the SDK sends default headers with every call.
-const client = new SandboxClient({
-	baseUrl,
+const clientOf = (url) => new SandboxClient({
+	baseUrl: url,
 	retryTimeoutMs: 30000,
 	defaultHeaders: token ? { Authorization: `Bearer ${token}` } : undefined,
 });
+const client = clientOf(baseUrl);
 const S = 'conf';
 
 console.log('-- utilities and sessions');
@@ -164,6 +167,25 @@ eq('watch: an event for a new file', ['create', false], [seen?.eventType, seen?.
 console.log('-- git');
 await throws('checkout without git in the image: GitError', 'GitError', 'GIT_OPERATION_FAILED', 500,
              () => client.git.checkout('https://example.com/org/repo.git', S));
+const git = clientOf(gitBaseUrl);
+let g = await git.git.checkout('file:///srv/repo.git', S, { branch: 'feature', targetDir: '/workspace/co', depth: 1 });
+eq('checkout of a branch, depth 1', [true, 'feature', '/workspace/co'], [g.success, g.branch, g.targetDir]);
+eq("the branch's file", 'on feature\n', (await git.files.readFile('/workspace/co/README', S)).content);
+eq('one commit', '1\n', (await git.commands.execute('git -C /workspace/co rev-list --count HEAD', S)).stdout);
+g = await git.git.checkout('file:///srv/repo.git', S);
+eq("no branch: the remote's HEAD, into /workspace/REPO", [true, 'main', '/workspace/repo'],
+   [g.success, g.branch, g.targetDir]);
+eq('its file', 'on main\n', (await git.files.readFile('/workspace/repo/README', S)).content);
+try {
+	await git.git.checkout('file:///srv/repo.git', S, { branch: 'nope', targetDir: '/workspace/nb' });
+	report('a missing branch: GitBranchNotFoundError', false, 'no error was thrown');
+} catch (e) {
+	eq('a missing branch: GitBranchNotFoundError, with the branch and repository',
+	   ['GitBranchNotFoundError', 404, 'nope', 'file:///srv/repo.git'],
+	   [e.name, e.httpStatus, e.branch, e.repository]);
+}
+await throws('a missing repository: GitRepositoryNotFoundError', 'GitRepositoryNotFoundError',
+             'GIT_REPOSITORY_NOT_FOUND', 404, () => git.git.checkout('file:///srv/none.git', S));
 
 console.log('-- the end of a session');
 eq('deleteSession', true, (await client.utils.deleteSession(S)).success);
