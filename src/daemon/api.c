@@ -655,6 +655,8 @@ void berthd_api_body_policy(const struct berth_http_request *req, void *data,
 	} else if (strcmp(action, "files") == 0 && strcmp(req->method, "PUT") == 0) {
 		policy->max_bytes = (size_t)64 << 30;
 		policy->spool = true;
+	} else if (strcmp(action, "fetch") == 0 || strncmp(action, "fetch/", 6) == 0) {
+		berthd_proxy_fetch_body_policy(data, policy);
 	}
 }
 

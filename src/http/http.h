@@ -2,8 +2,9 @@
 /*
  * A small HTTP/1.1 server on libuv and http-parser, for berthd's control
  * API: unix-socket and TCP listeners, bounded header blocks and bodies,
- * keep-alive, `Expect: 100-continue`, timeouts, a connection cap, whole or
- * streamed (chunked) responses.
+ * keep-alive, `Expect: 100-continue`, timeouts, a connection cap, request
+ * bodies whole, spooled or streamed to the handler, whole or streamed
+ * (chunked) responses, upgrades.
  *
  * One request per connection is handled at a time, so pipelined requests
  * are answered in order. A handler may answer later (after a container started, say): the
@@ -39,6 +40,15 @@ struct berth_http_request {
 	char *body; /* NUL-terminated for convenience; body_len bytes */
 	size_t body_len;
 	int body_fd; /* a spooled body (see berth_http_body_policy): body_len bytes; else -1 */
+	/*
+	 * A streamed body (see berth_http_body_policy): it follows the request,
+	 * read with berth_http_body_read(); body_len counts what has come.
+	 * Chunked, or `body_length` bytes (Content-Length).
+	 */
+	bool body_stream;
+	bool body_chunked;
+	uint64_t body_length;
+	bool upgrade;        /* Upgrade with Connection: upgrade (the handler may take it over) */
 	unsigned http_minor; /* HTTP/1.x */
 	const char *peer;    /* "unix" or "ADDR:PORT" */
 	void *data;          /* the handler's */
@@ -51,17 +61,24 @@ struct berth_http_request {
 	void *on_drain_arg;
 	size_t drain_low_water;
 	size_t body_max;
+	const struct berth_http_body_ops *body_ops;
+	void *body_arg;
+	bool body_paused, body_complete, body_failed;
 };
 
 /*
  * What a request's body may be, decided once its head has arrived: at most
  * `max_bytes` (more gets 413), and with `spool` written to an unlinked
  * temporary file in the server's spool_dir as it arrives, instead of memory
- * (req->body_fd; req->body stays ""), for bodies too large to hold.
+ * (req->body_fd; req->body stays ""), for bodies too large to hold. With
+ * `stream` a request that has a body (and is no upgrade) goes to the handler
+ * as soon as its head has arrived, and the handler reads the body as it
+ * comes (berth_http_body_read()), holding none of it.
  */
 struct berth_http_body_policy {
 	size_t max_bytes;
 	bool spool;
+	bool stream;
 };
 typedef void (*berth_http_body_policy_fn)(const struct berth_http_request *req, void *data,
                                           struct berth_http_body_policy *policy);
@@ -144,6 +161,12 @@ void berth_http_stream_begin(struct berth_http_request *req, int status, const c
 int berth_http_stream_write(struct berth_http_request *req, const void *data, size_t len);
 void berth_http_stream_end(struct berth_http_request *req);
 /*
+ * End a streamed answer that broke off: no last chunk, and the connection
+ * closes once what is queued is written, so that the client sees the answer
+ * cut short rather than whole. Frees the request.
+ */
+void berth_http_stream_abort(struct berth_http_request *req);
+/*
  * Whether a stream's queue is still above half the high-water mark (after
  * stream_write() said 1): a producer polls this to know when to go on.
  */
@@ -160,6 +183,31 @@ size_t berth_http_stream_queued(const struct berth_http_request *req);
  */
 void berth_http_stream_on_drain(struct berth_http_request *req, size_t low_water,
                                 void (*fn)(struct berth_http_request *req, void *arg), void *arg);
+
+/*
+ * The reader of a streamed body. `data` gets each piece as it is parsed
+ * (valid during the call only; chunked coding removed). `end` is called
+ * once: 0 when the body is whole, -E2BIG when it passed the policy's
+ * max_bytes, -EPROTO when it is malformed (bad chunk framing); on an error
+ * the request should be answered (413, 400) or its stream aborted. If the
+ * client leaves first, on_gone is called instead.
+ */
+struct berth_http_body_ops {
+	void (*data)(struct berth_http_request *req, void *arg, const char *at, size_t len);
+	void (*end)(struct berth_http_request *req, void *arg, int status);
+};
+
+/*
+ * Start reading a streamed body (req->body_stream) into `ops`, from the
+ * loop's next turn. Until then, and while paused, the client's bytes wait
+ * in a bounded buffer and then in the socket: that is the backpressure. A
+ * request answered (or its stream ended) before its body is whole leaves
+ * the rest unread, and its connection closes after the answer.
+ */
+void berth_http_body_read(struct berth_http_request *req, const struct berth_http_body_ops *ops,
+                          void *arg);
+/* Stop or go on passing the body (a reader whose consumer is behind). */
+void berth_http_body_pause(struct berth_http_request *req, bool paused);
 
 /*
  * An upgraded connection (101 Switching Protocols): raw bytes both ways,

@@ -5,6 +5,12 @@
  * answered, which keeps answers in request order. Reading goes on meanwhile
  * (so a client that leaves is noticed), into a bounded buffer. A connection is freed only in its
  * handles' close callbacks; a request handed to a handler is freed only when answered.
+ *
+ * A streamed body pauses the parser at the request's head instead, and then
+ * after each piece of the body, which its reader gets outside the parser; the
+ * reader's pace is the parser's, and the bounded buffer and the socket hold
+ * the rest. A connection that ends with unread input shuts its side and
+ * drops what comes for a while (a lingering close) before it closes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +31,7 @@
 #include "http/http.h"
 
 #define READ_CHUNK 65536
+#define LINGER_MS  2000
 
 struct listener {
 	union {
@@ -61,6 +68,7 @@ struct http_conn {
 		uv_pipe_t pipe;
 	} h;
 	uv_timer_t timer;
+	uv_shutdown_t shutdown;
 	struct berth_http_server *server;
 	struct http_conn *prev, *next;
 	http_parser parser;
@@ -77,6 +85,14 @@ struct http_conn {
 	bool peer_eof;
 	bool failed; /* answered by fail_request(); closes once written */
 	bool closing;
+	bool lingering;    /* answered and shut: what the client still sends is dropped */
+	bool parsing;      /* in conn_parse()'s loop: an answer given meanwhile lets it go on */
+	bool stop_parsing; /* answered with a close: nothing more is parsed */
+	/* A streamed body: the piece the parser paused after, and its end. */
+	const char *piece;
+	size_t piece_len;
+	bool body_ended;
+	int body_error; /* why on_body refused: -E2BIG */
 	int open_handles;
 	struct berth_http_raw *raw; /* upgraded: bytes go to it, not the parser */
 };
@@ -98,6 +114,8 @@ static const struct berth_http_options default_options = {
 };
 
 static void conn_close(struct http_conn *c);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
 static int conn_write(struct http_conn *c, char *buf, size_t len, bool close_after);
 static void fail_request(struct http_conn *c, int status, const char *code, const char *message);
 
@@ -314,6 +332,14 @@ static int open_body(struct http_conn *c, struct berth_http_request *r, http_par
 		fail_request(c, 413, "body_too_large", "the request body is too large");
 		return -1;
 	}
+	/* An upgrade's body (if any) is read whole: the connection changes hands after it. */
+	if (pol.stream && !p->upgrade &&
+	    ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length > 0))) {
+		r->body_stream = true;
+		r->body_chunked = (p->flags & F_CHUNKED) != 0;
+		r->body_length = r->body_chunked ? 0 : p->content_length;
+		return 0;
+	}
 	if (pol.spool && (p->flags & (F_CONTENTLENGTH | F_CHUNKED)) &&
 	    !((p->flags & F_CONTENTLENGTH) && p->content_length == 0)) {
 		const char *dir = o->spool_dir;
@@ -337,6 +363,7 @@ static int on_headers_complete(http_parser *p)
 
 	r->method = http_method_str((enum http_method)p->method);
 	r->http_minor = p->http_minor;
+	r->upgrade = p->upgrade != 0;
 	c->keep_alive = http_should_keep_alive(p) && !p->upgrade;
 	http_parser_url_init(&u);
 	if (r->target == NULL || http_parser_parse_url(r->target, strlen(r->target), 0, &u) != 0 ||
@@ -365,6 +392,19 @@ static int on_headers_complete(http_parser *p)
 		}
 		conn_write(c, xstrdup(cont), sizeof(cont) - 1, false);
 	}
+	if (r->body_stream) {
+		/*
+		 * To the handler now, outside the parser; the body is parsed
+		 * only as the handler reads it. Its pace is the handler's from
+		 * here, so the header timeout no longer runs.
+		 */
+		r->body = xstrdup("");
+		r->conn = c;
+		c->active = steal_pointer(&c->req);
+		c->dispatch = true;
+		uv_timer_stop(&c->timer);
+		http_parser_pause(p, 1);
+	}
 	return 0;
 }
 
@@ -373,6 +413,19 @@ static int on_body(http_parser *p, const char *at, size_t n)
 	struct http_conn *c = conn_of(p);
 	struct berth_http_request *r = c->req;
 
+	if (r == NULL) {
+		/* The streamed body of the active request: handed over after the parser returns. */
+		r = c->active;
+		if (r->body_len + n > r->body_max) {
+			c->body_error = -E2BIG;
+			return -1;
+		}
+		r->body_len += n;
+		c->piece = at;
+		c->piece_len = n;
+		http_parser_pause(p, 1);
+		return 0;
+	}
 	if (r->body_len + n > r->body_max) {
 		fail_request(c, 413, "body_too_large", "the request body is too large");
 		return -1;
@@ -396,6 +449,14 @@ static int on_message_complete(http_parser *p)
 {
 	struct http_conn *c = conn_of(p);
 
+	if (c->req == NULL) {
+		/* The end of a streamed body: the request was dispatched at its head. */
+		c->active->body_complete = true;
+		c->body_ended = true;
+		c->in_message = false;
+		http_parser_pause(p, 1);
+		return 0;
+	}
 	if (c->req->body == NULL)
 		c->req->body = xstrdup("");
 	c->req->conn = c;
@@ -467,6 +528,37 @@ static void conn_close(struct http_conn *c)
 	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	(void)req;
+	(void)status;
+}
+
+static void on_linger_end(uv_timer_t *t)
+{
+	conn_close(t->data);
+}
+
+/*
+ * Close after the last answer is out: shut our side and read what the
+ * client still sends (a body that was not read) for up to LINGER_MS, so
+ * that closing with unread data does not reset the connection before the
+ * client has read its answer.
+ */
+static void conn_linger(struct http_conn *c)
+{
+	if (c->closing || c->lingering)
+		return;
+	if (c->peer_eof || uv_shutdown(&c->shutdown, &c->h.stream, on_shutdown) < 0) {
+		conn_close(c);
+		return;
+	}
+	c->lingering = true;
+	c->in_len = 0;
+	uv_timer_start(&c->timer, on_linger_end, LINGER_MS, 0);
+	uv_read_start(&c->h.stream, on_alloc, on_read);
+}
+
 struct write_req {
 	uv_write_t req;
 	struct http_conn *conn;
@@ -481,8 +573,10 @@ static void on_written(uv_write_t *wr, int status)
 	struct berth_http_request *req;
 
 	free(w->buf);
-	if (!c->closing && (status < 0 || w->close_after))
+	if (!c->closing && status < 0)
 		conn_close(c);
+	else if (w->close_after)
+		conn_linger(c);
 	free(w);
 	if (!c->closing && c->raw != NULL && !c->raw->closed && c->raw->ops.drain != NULL &&
 	    c->h.stream.write_queue_size == 0)
@@ -520,7 +614,7 @@ static int conn_write(struct http_conn *c, char *buf, size_t len, bool close_aft
 		if (r == (int)len) {
 			free(buf);
 			if (close_after)
-				conn_close(c);
+				conn_linger(c);
 			return 0;
 		}
 		if (r > 0)
@@ -568,34 +662,106 @@ static void on_timeout(uv_timer_t *t)
 		conn_close(c); /* an idle keep-alive connection */
 }
 
-/* Run the parser over what is buffered; hand a complete request to the handler. */
+/* Whether the active request's streamed body is to be parsed now. */
+static bool body_flowing(const struct berth_http_request *r)
+{
+	return r->body_stream && r->body_ops != NULL && !r->body_paused && !r->body_complete &&
+	       !r->body_failed;
+}
+
+/* Whether the parser may run: for the next request, or for the active one's body. */
+static bool parse_ready(const struct http_conn *c)
+{
+	if (c->closing || c->failed || c->stop_parsing || c->lingering || c->raw != NULL ||
+	    c->in_len == 0)
+		return false;
+	return c->active == NULL || body_flowing(c->active);
+}
+
+/* A streamed body cannot be read on: its reader hears why, and the connection closes. */
+static void body_fail(struct http_conn *c, int status)
+{
+	struct berth_http_request *r = c->active;
+
+	r->body_failed = true;
+	c->stop_parsing = true;
+	c->keep_alive = false;
+	uv_read_stop(&c->h.stream);
+	r->body_ops->end(r, r->body_arg, status);
+}
+
+/*
+ * Run the parser over what is buffered; hand a complete request (or the
+ * head of one whose body streams) to the handler, and a streamed body's
+ * pieces to its reader. Both happen outside the parser's callbacks (which
+ * pause it), so an answer given in them never frees a request under the
+ * parser; an answer given in this loop lets the loop go on with the next
+ * request.
+ */
 static void conn_parse(struct http_conn *c)
 {
 	struct berth_http_server *s = c->server;
-	size_t done;
 
-	if (c->active != NULL || c->closing || c->failed || c->in_len == 0)
+	if (c->parsing)
 		return;
-	http_parser_pause(&c->parser, 0);
-	done = http_parser_execute(&c->parser, &settings, c->in, c->in_len);
-	if (c->closing || c->failed)
-		return; /* a callback refused the request and answered */
-	if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK &&
-	    HTTP_PARSER_ERRNO(&c->parser) != HPE_PAUSED) {
-		/* Ambiguous framing (Content-Length and Transfer-Encoding), bad
-		 * chunk sizes, garbage: refuse and close, never guess. */
-		char msg[160];
-		snprintf(msg, sizeof(msg), "malformed request: %s",
-		         http_errno_description(HTTP_PARSER_ERRNO(&c->parser)));
-		fail_request(c, 400, "bad_request", msg);
+	c->parsing = true;
+	while (parse_ready(c)) {
+		struct berth_http_request *r = c->active;
+		bool progress;
+		size_t done;
+
+		c->piece_len = 0;
+		http_parser_pause(&c->parser, 0);
+		done = http_parser_execute(&c->parser, &settings, c->in, c->in_len);
+		if (c->closing || c->failed)
+			break; /* a callback refused the request and answered */
+		if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK &&
+		    HTTP_PARSER_ERRNO(&c->parser) != HPE_PAUSED) {
+			char msg[160];
+			if (r != NULL) {
+				/* In a streamed body: too large, or bad chunk framing. */
+				body_fail(c, c->body_error != 0 ? c->body_error : -EPROTO);
+				break;
+			}
+			/* Ambiguous framing (Content-Length and Transfer-Encoding), bad
+			 * chunk sizes, garbage: refuse and close, never guess. */
+			snprintf(msg, sizeof(msg), "malformed request: %s",
+			         http_errno_description(HTTP_PARSER_ERRNO(&c->parser)));
+			fail_request(c, 400, "bad_request", msg);
+			break;
+		}
+		progress = done > 0 || c->piece_len > 0 || c->body_ended || c->dispatch;
+		/* The piece points into c->in: handed over before the buffer moves. */
+		if (c->piece_len > 0 && r != NULL && c->active == r)
+			r->body_ops->data(r, r->body_arg, c->piece, c->piece_len);
+		if (c->body_ended && r != NULL && c->active == r && !c->closing) {
+			c->body_ended = false;
+			r->body_ops->end(r, r->body_arg, 0);
+		}
+		/* Answered with a close meanwhile: the buffer is no longer the parser's. */
+		if (c->closing || c->lingering)
+			break;
+		memmove(c->in, c->in + done, c->in_len - done);
+		c->in_len -= done;
+		if (c->dispatch) {
+			c->dispatch = false;
+			s->handler(c->active, s->data);
+		}
+		if (!progress)
+			break;
+	}
+	c->parsing = false;
+}
+
+/* A streamed body may go on: parse what waits, read on. On the loop, not in the caller's stack. */
+static void on_body_resume(uv_timer_t *t)
+{
+	struct http_conn *c = t->data;
+
+	if (c->closing || c->active == NULL || !body_flowing(c->active))
 		return;
-	}
-	memmove(c->in, c->in + done, c->in_len - done);
-	c->in_len -= done;
-	if (c->dispatch) {
-		c->dispatch = false;
-		s->handler(c->active, s->data);
-	}
+	uv_read_start(&c->h.stream, on_alloc, on_read);
+	conn_parse(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -627,6 +793,10 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 		conn_close(c);
 		return;
 	}
+	if (c->lingering) {
+		c->in_len = 0;
+		return;
+	}
 	if (c->raw != NULL) {
 		/*
 		 * Upgraded: the bytes are the new protocol's, passed on — after
@@ -639,6 +809,12 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 		return;
 	}
 	c->in_len += (size_t)n;
+	if (c->active != NULL && body_flowing(c->active)) {
+		conn_parse(c);
+		if (!c->closing && c->in_len > c->server->opt.max_header_bytes + READ_CHUNK)
+			uv_read_stop(stream);
+		return;
+	}
 	if (c->active != NULL) {
 		/*
 		 * We keep reading while a request waits for its answer, to see
@@ -736,8 +912,23 @@ static void request_done(struct berth_http_request *req)
 		return;
 	}
 	c->active = NULL;
+	c->body_ended = false;
+	if (!c->keep_alive || c->peer_eof)
+		c->stop_parsing = true;
 	request_free(req);
 	conn_resume(c);
+}
+
+/*
+ * An answer ends while the request's streamed body is still coming: the
+ * rest of it is not read, so the connection cannot carry another request.
+ */
+static void body_unfinished(struct berth_http_request *req)
+{
+	if (req->conn != NULL && req->body_stream && !req->body_complete) {
+		req->conn->keep_alive = false;
+		req->conn->stop_parsing = true;
+	}
 }
 
 static char *response_head(const struct berth_http_request *req, int status,
@@ -766,6 +957,7 @@ void berth_http_respond(struct berth_http_request *req, int status, const char *
 		request_free(req);
 		return;
 	}
+	body_unfinished(req);
 	framing = xasprintf("Content-Length: %zu\r\n", len);
 	head = response_head(req, status, content_type, extra_headers, framing);
 	head_len = strlen(head);
@@ -934,11 +1126,46 @@ void berth_http_stream_end(struct berth_http_request *req)
 	struct http_conn *c = req->conn;
 
 	req->stream_ended = true;
+	body_unfinished(req);
 	if (c != NULL) {
 		static const char last[] = "0\r\n\r\n";
 		conn_write(c, xstrdup(last), sizeof(last) - 1, !c->keep_alive || c->peer_eof);
 	}
 	request_done(req);
+}
+
+void berth_http_stream_abort(struct berth_http_request *req)
+{
+	struct http_conn *c = req->conn;
+
+	req->stream_ended = true;
+	if (c != NULL) {
+		c->keep_alive = false;
+		c->stop_parsing = true;
+		/* Nothing more: the close comes after what is queued, without the last chunk. */
+		conn_write(c, xstrdup(""), 0, true);
+	}
+	request_done(req);
+}
+
+void berth_http_body_read(struct berth_http_request *req, const struct berth_http_body_ops *ops,
+                          void *arg)
+{
+	struct http_conn *c = req->conn;
+
+	req->body_ops = ops;
+	req->body_arg = arg;
+	if (c != NULL && !c->closing && body_flowing(req))
+		uv_timer_start(&c->timer, on_body_resume, 0, 0);
+}
+
+void berth_http_body_pause(struct berth_http_request *req, bool paused)
+{
+	struct http_conn *c = req->conn;
+
+	req->body_paused = paused;
+	if (!paused && c != NULL && !c->closing && body_flowing(req))
+		uv_timer_start(&c->timer, on_body_resume, 0, 0);
 }
 
 size_t berth_http_stream_queued(const struct berth_http_request *req)

@@ -183,6 +183,7 @@ void berth_proxy_random_name(unsigned i, char *name, size_t size);
 
 struct berthd;
 struct berth_http_request;
+struct berth_http_body_policy;
 
 /* Listen on berth.listen (nothing to do when unset). */
 int berthd_proxy_start(struct berthd *d, berth_error_t *err);
@@ -194,10 +195,16 @@ void berthd_proxy_close(struct berthd *d);
 /*
  * containerFetch over the control API: `req` to `path_and_query` (origin
  * form) of CLASS/NAME, at the port of `cf-container-target-port` or the
- * class's defaultPort. Answers `req`.
+ * class's defaultPort. Answers `req`, or takes its connection over for a
+ * WebSocket the instance accepts.
  */
 void berthd_proxy_fetch(struct berthd *d, struct berth_http_request *req,
                         const struct berth_config_class *cls, const char *name,
                         const char *path_and_query);
+/*
+ * The body policy of a containerFetch request (from a client that may
+ * call it): streamed to the instance, at most berth.proxy.max_body_size.
+ */
+void berthd_proxy_fetch_body_policy(struct berthd *d, struct berth_http_body_policy *policy);
 
 #endif

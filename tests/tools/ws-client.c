@@ -5,6 +5,9 @@
  *
  *   ws-client HOST PORT PATH [MESSAGES [INTERVAL_MS]]
  *
+ * HOST is an IPv4 address, or the path of a unix socket (starting with
+ * `/`; PORT is then only what the Host header says).
+ *
  * Sends the upgrade request; prints `status N` (the answer's status); on
  * 101 sends MESSAGES (default 3) text messages `message-I`, INTERVAL_MS
  * apart (default 0), prints `echo: TEXT` for each echo, then sends a close
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -115,6 +119,7 @@ static int recv_frame(int fd, int *opcode, unsigned char **data, size_t *len)
 int main(int argc, char **argv)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct sockaddr_un su = {.sun_family = AF_UNIX};
 	char req[1024], head[8192];
 	size_t hl = 0;
 	int fd, messages, interval_ms, status = 0, ok = 0;
@@ -126,19 +131,32 @@ int main(int argc, char **argv)
 	messages = argc > 4 ? atoi(argv[4]) : 3;
 	interval_ms = argc > 5 ? atoi(argv[5]) : 0;
 	sa.sin_port = htons((uint16_t)atoi(argv[2]));
-	if (inet_pton(AF_INET, argv[1], &sa.sin_addr) != 1) {
-		fprintf(stderr, "ws-client: %s is not an IPv4 address\n", argv[1]);
-		return 2;
-	}
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		perror("ws-client: connect");
-		return 1;
+	if (argv[1][0] == '/') {
+		if (strlen(argv[1]) >= sizeof(su.sun_path)) {
+			fprintf(stderr, "ws-client: %s: socket path too long\n", argv[1]);
+			return 2;
+		}
+		strcpy(su.sun_path, argv[1]);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&su, sizeof(su)) < 0) {
+			perror("ws-client: connect");
+			return 1;
+		}
+	} else {
+		if (inet_pton(AF_INET, argv[1], &sa.sin_addr) != 1) {
+			fprintf(stderr, "ws-client: %s is not an IPv4 address\n", argv[1]);
+			return 2;
+		}
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			perror("ws-client: connect");
+			return 1;
+		}
 	}
 	snprintf(req, sizeof(req),
 	         "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 	         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-	         argv[3], argv[1], argv[2]);
+	         argv[3], argv[1][0] == '/' ? "berth" : argv[1], argv[2]);
 	if (write_all(fd, req, strlen(req)) < 0)
 		return 1;
 	/* The answer's head, byte by byte so no frame byte is read with it. */

@@ -9,6 +9,7 @@
 #include <http_parser.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -192,6 +193,11 @@ struct fixture {
 	size_t queued_before_drain; /* /drain: the queue when the writer paused */
 	size_t queued_at_drain;     /* and when on_drain was called */
 	size_t drain_written;
+	/* /sink: a streamed body, read with a pause after every piece */
+	struct berth_http_request *sink;
+	uv_timer_t resume;
+	size_t sink_bytes, sink_pieces;
+	uint32_t sink_sum;
 };
 
 static void answer_later(uv_timer_t *t)
@@ -268,6 +274,58 @@ static void echo_close(void *arg)
 
 static const struct berth_http_raw_ops echo_ops = {echo_data, NULL, echo_close};
 
+/* /sink: a streamed body, paused after each piece and resumed from a timer. */
+static void sink_resume(uv_timer_t *t)
+{
+	struct fixture *f = t->data;
+
+	if (f->sink != NULL)
+		berth_http_body_pause(f->sink, false);
+}
+
+static void sink_data(struct berth_http_request *req, void *arg, const char *at, size_t len)
+{
+	struct fixture *f = arg;
+
+	for (size_t i = 0; i < len; i++)
+		f->sink_sum = f->sink_sum * 31 + (unsigned char)at[i];
+	f->sink_bytes += len;
+	f->sink_pieces++;
+	berth_http_body_pause(req, true);
+	uv_timer_start(&f->resume, sink_resume, 1, 0);
+}
+
+static void sink_end(struct berth_http_request *req, void *arg, int status)
+{
+	struct fixture *f = arg;
+	char *out;
+
+	f->sink = NULL;
+	if (status == -E2BIG) {
+		berth_http_respond_error(req, 413, "body_too_large", "too large");
+		return;
+	}
+	if (status < 0) {
+		berth_http_respond_error(req, 400, "bad_request", "malformed");
+		return;
+	}
+	out = xasprintf("%zu %s %u", f->sink_bytes, req->body_chunked ? "chunked" : "length",
+	                f->sink_sum);
+	berth_http_respond(req, 200, "text/plain", NULL, out, strlen(out));
+	free(out);
+}
+
+static void sink_gone(struct berth_http_request *req, void *arg)
+{
+	struct fixture *f = arg;
+
+	f->gone_calls++;
+	f->sink = NULL;
+	berth_http_respond(req, 200, NULL, NULL, "", 0);
+}
+
+static const struct berth_http_body_ops sink_ops = {sink_data, sink_end};
+
 static void handler(struct berth_http_request *req, void *data)
 {
 	struct fixture *f = data;
@@ -318,6 +376,20 @@ static void handler(struct berth_http_request *req, void *data)
 		                tail);
 		berth_http_respond(req, 200, "text/plain", NULL, out, strlen(out));
 		free(out);
+	} else if (strcmp(req->path, "/sink") == 0) {
+		assert_true(req->body_stream);
+		f->sink = req;
+		f->sink_bytes = f->sink_pieces = 0;
+		f->sink_sum = 0;
+		berth_http_request_on_gone(req, sink_gone, f);
+		berth_http_body_read(req, &sink_ops, f);
+	} else if (strcmp(req->path, "/sink-early") == 0) {
+		/* Answered without reading the body: the connection cannot go on. */
+		berth_http_respond(req, 403, "text/plain", NULL, "no\n", 3);
+	} else if (strcmp(req->path, "/sink-cut") == 0) {
+		berth_http_stream_begin(req, 200, "text/plain", NULL);
+		berth_http_stream_write(req, "partial", 7);
+		berth_http_stream_abort(req);
 	} else if (strcmp(req->path, "/json") == 0) {
 		berth_http_respond_error(req, 404, "not_found", "no instance `%s`", "web");
 	} else {
@@ -330,6 +402,7 @@ static void on_closed(void *arg)
 	struct fixture *f = arg;
 	uv_close((uv_handle_t *)&f->stop, NULL);
 	uv_close((uv_handle_t *)&f->later, NULL);
+	uv_close((uv_handle_t *)&f->resume, NULL);
 }
 
 static void on_stop(uv_async_t *a)
@@ -396,6 +469,8 @@ static struct fixture *run(void (*fn)(struct fixture *f), const struct berth_htt
 	f->stop.data = f;
 	uv_timer_init(&f->loop, &f->later);
 	f->later.data = f;
+	uv_timer_init(&f->loop, &f->resume);
+	f->resume.data = f;
 	f->server = berth_http_server_new(&f->loop, opt, handler, f);
 	assert_int_equal(berth_http_server_listen_tcp(f->server, "127.0.0.1", 0, &err), 0);
 	f->port = berth_http_server_tcp_port(f->server);
@@ -667,6 +742,123 @@ static void test_spooled_bodies(void **state)
 	free(f);
 }
 
+/* /sink* stream their bodies, of up to 4 MiB; the rest as usual. */
+static void stream_policy(const struct berth_http_request *req, void *data,
+                          struct berth_http_body_policy *policy)
+{
+	(void)data;
+	if (strncmp(req->path, "/sink", 5) == 0) {
+		policy->max_bytes = 4 << 20;
+		policy->stream = true;
+	}
+}
+
+static uint32_t sum_of(const char *p, size_t n)
+{
+	uint32_t sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		sum = sum * 31 + (unsigned char)p[i];
+	return sum;
+}
+
+static void c_streamed_bodies(struct fixture *f)
+{
+	static char body[3 << 20];
+	char head[128];
+	int fd = connect_unix(f->sock_path);
+
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = (char)(i * 7 + i / 1000);
+	snprintf(f->note, sizeof(f->note), "%zu length %u", sizeof(body),
+	         sum_of(body, sizeof(body)));
+	snprintf(head, sizeof(head),
+	         "POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", sizeof(body));
+	send_str(fd, head);
+	send_all(fd, body, sizeof(body));
+	f->rc[0] = read_response(fd, &f->res[0], false);
+	/* Chunked, in the same write as the next request: it waits its turn. */
+	send_str(fd, "POST /sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+	             "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"
+	             "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+	f->rc[1] = read_response(fd, &f->res[1], false);
+	f->rc[2] = read_response(fd, &f->res[2], false);
+	close(fd);
+
+	/* Past the limit in chunks: the reader hears it and answers 413. */
+	fd = connect_tcp(f);
+	send_str(fd, "POST /sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+	for (int i = 0; i < 5 * 16; i++) {
+		send_str(fd, "10000\r\n");
+		send_all(fd, body, 0x10000);
+		send_str(fd, "\r\n");
+	}
+	f->rc[3] = read_response(fd, &f->res[3], false);
+	close(fd);
+
+	/* Bad chunk framing mid-body: 400. */
+	fd = connect_tcp(f);
+	send_str(fd, "POST /sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+	             "3\r\nabc\r\nzz\r\n");
+	f->rc[4] = read_response(fd, &f->res[4], false);
+	close(fd);
+
+	/* Answered before the body was read: the answer arrives, then the close. */
+	fd = connect_tcp(f);
+	send_str(fd, "POST /sink-early HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+	send_all(fd, body, 100000);
+	f->rc[5] = read_response(fd, &f->res[5], false);
+	f->closed = closed_by_server(fd);
+	close(fd);
+
+	/* A stream cut short: the client sees it incomplete. */
+	fd = connect_tcp(f);
+	send_str(fd, "POST /sink-cut HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+	f->rc[6] = read_response(fd, &f->res[6], false);
+	close(fd);
+
+	/* A client that leaves mid-body: the handler hears it. */
+	fd = connect_tcp(f);
+	send_str(fd, "POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc");
+	usleep(100000);
+	close(fd);
+	usleep(100000);
+}
+
+static void test_streamed_bodies(void **state)
+{
+	struct berth_http_options opt = {.body_policy = stream_policy};
+	struct fixture *f;
+	char want[64];
+	(void)state;
+
+	signal(SIGPIPE, SIG_IGN);
+	f = run(c_streamed_bodies, &opt);
+	assert_int_equal(f->rc[0], 0);
+	assert_int_equal(f->res[0].status, 200);
+	assert_string_equal(f->res[0].body, f->note);
+	assert_string_equal(f->res[0].connection, "keep-alive");
+	assert_int_equal(f->rc[1], 0);
+	snprintf(want, sizeof(want), "7 chunked %u", sum_of("abcdefg", 7));
+	assert_string_equal(f->res[1].body, want);
+	assert_int_equal(f->rc[2], 0);
+	assert_string_equal(f->res[2].body, "hello\n");
+	assert_int_equal(f->rc[3], 0);
+	assert_int_equal(f->res[3].status, 413);
+	assert_string_equal(f->res[3].connection, "close");
+	assert_int_equal(f->rc[4], 0);
+	assert_int_equal(f->res[4].status, 400);
+	assert_int_equal(f->rc[5], 0);
+	assert_int_equal(f->res[5].status, 403);
+	assert_string_equal(f->res[5].connection, "close");
+	assert_true(f->closed);
+	assert_int_equal(f->rc[6], -1);
+	assert_string_equal(f->res[6].body, "partial");
+	assert_int_equal(f->gone_calls, 1);
+	assert_null(f->sink);
+	free(f);
+}
+
 static void test_bad_requests(void **state)
 {
 	struct fixture *f = run(c_bad_requests, NULL);
@@ -885,6 +1077,7 @@ int main(void)
 	        cmocka_unit_test(test_query_path_and_stream),
 	        cmocka_unit_test(test_client_gone),
 	        cmocka_unit_test(test_spooled_bodies),
+	        cmocka_unit_test(test_streamed_bodies),
 	        cmocka_unit_test(test_upgrade),
 	        cmocka_unit_test(test_stream_drain),
 	        cmocka_unit_test(test_timeouts),
