@@ -253,6 +253,8 @@ static int count_header_bytes(struct http_conn *c, size_t n)
 	return 0;
 }
 
+static void on_timeout(uv_timer_t *t);
+
 static int on_message_begin(http_parser *p)
 {
 	struct http_conn *c = conn_of(p);
@@ -264,9 +266,9 @@ static int on_message_begin(http_parser *p)
 	c->header_bytes = 0;
 	c->in_value = false;
 	if (!c->in_message) {
-		/* From now on the client has header_timeout_ms to finish. */
+		/* From now on the client has header_timeout_ms for the head. */
 		c->in_message = true;
-		uv_timer_start(&c->timer, NULL, 0, 0);
+		uv_timer_start(&c->timer, on_timeout, c->server->opt.header_timeout_ms, 0);
 	}
 	return 0;
 }
@@ -430,6 +432,12 @@ static int on_body(http_parser *p, const char *at, size_t n)
 		fail_request(c, 413, "body_too_large", "the request body is too large");
 		return -1;
 	}
+	/*
+	 * A body may take as long as it needs while it keeps coming (a large
+	 * upload over a slow link): idle_timeout_ms between two of its pieces,
+	 * as nginx's client_body_timeout, not header_timeout_ms for all of it.
+	 */
+	uv_timer_start(&c->timer, on_timeout, c->server->opt.idle_timeout_ms, 0);
 	if (r->body_fd >= 0) {
 		/* Page-cache writes of a body too large for memory: the price of not holding it. */
 		int w = berth_write_all(r->body_fd, at, n);

@@ -977,6 +977,18 @@ static void c_timeouts(struct fixture *f)
 	f->rc[1] = read_response(fd, &f->res[1], false);
 	f->closed = closed_by_server(fd); /* idle keep-alive connection ends */
 	close(fd);
+	/* A body that keeps coming may take longer than the head's timeout. */
+	fd = connect_tcp(f);
+	send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n");
+	for (int i = 0; i < 5; i++) {
+		usleep(100000);
+		send_str(fd, "x");
+	}
+	f->rc[2] = read_response(fd, &f->res[2], false);
+	/* The next request on the connection has the head's timeout again. */
+	send_str(fd, "GET /hello HTTP/1.1\r\nHost:");
+	f->rc[3] = read_response(fd, &f->res[3], false);
+	close(fd);
 }
 
 static void test_timeouts(void **state)
@@ -988,6 +1000,11 @@ static void test_timeouts(void **state)
 	assert_int_equal(f->res[0].status, 408);
 	assert_int_equal(f->rc[1], 0);
 	assert_true(f->closed);
+	assert_int_equal(f->rc[2], 0);
+	assert_int_equal(f->res[2].status, 200);
+	assert_string_equal(f->res[2].body, "xxxxx");
+	assert_int_equal(f->rc[3], 0);
+	assert_int_equal(f->res[3].status, 408);
 	free(f);
 }
 
