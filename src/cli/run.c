@@ -65,7 +65,12 @@ static void run_usage(FILE *f)
 	        "  -h, --help                  show this help\n"
 	        "\n"
 	        "Exit status: the container's, or 125 when berth could not run it, 126 when\n"
-	        "COMMAND cannot be executed, 127 when it is not found in the image.\n",
+	        "COMMAND cannot be executed, 127 when it is not found in the image.\n"
+	        "\n"
+	        "berth returns as soon as the container has ended and its name is free; a\n"
+	        "process it leaves then removes the container's writable layer and makes\n"
+	        "network namespaces ready for the next run, in /run/berth-netns\n"
+	        "($BERTH_NETNS_POOL; \"off\" for none).\n",
 	        berth_instance_type_names());
 }
 
