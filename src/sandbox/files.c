@@ -570,8 +570,9 @@ static int do_stream_chunk(struct fs_job *j)
 	size_t cap = STREAM_CHUNK + sizeof(j->carry);
 	ssize_t n;
 
-	free(j->data);
-	j->data = xmalloc(cap + 1);
+	/* One buffer for the whole stream: each chunk is copied out before the next is read. */
+	if (j->data == NULL)
+		j->data = xmalloc(cap + 1);
 	memcpy(j->data, j->carry, j->carry_n);
 	n = berth_read_all(j->fd, j->data + j->carry_n, STREAM_CHUNK);
 	if (n < 0)
