@@ -55,10 +55,11 @@ forget_pid() {
 	BG_PIDS=("${keep[@]}")
 }
 
-# The cgroup directories of our parent, in every hierarchy (v1) or the one (v2).
+# The cgroup directories of our parent (and of a second daemon's, -base), in
+# every hierarchy (v1) or the one (v2).
 bench_cgroup_dirs() {
 	local d
-	for d in /sys/fs/cgroup/*/"$BERTH_CGROUP_PARENT" /sys/fs/cgroup/"$BERTH_CGROUP_PARENT"; do
+	for d in /sys/fs/cgroup/*/"$BERTH_CGROUP_PARENT"{,-base} /sys/fs/cgroup/"$BERTH_CGROUP_PARENT"{,-base}; do
 		[ -d "$d" ] && echo "$d"
 	done
 	return 0

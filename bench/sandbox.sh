@@ -3,8 +3,8 @@
 # (POST .../exec: the helper spawned, namespaces, cgroup, user, capabilities
 # and seccomp filter, the process reaped, the answer written) against
 # entering the same container by hand with `nsenter -t PID -a true`, in the
-# same run; and file throughput through berth's files API (PUT, spooled and
-# sendfile'd into the container; GET, streamed out) on the unix socket.
+# same run; and file throughput through berth's files API (PUT, written
+# into the container as it comes; GET, streamed out) on the unix socket.
 #
 # The exec runs in the container's cgroup, so its CPU time counts against
 # the container's CPU quota: it is measured on a 1-vCPU instance
@@ -15,6 +15,14 @@
 # exec: bench/loadgen.c, one keep-alive connection, one request at a time,
 # for BENCH_SANDBOX_SECONDS; nsenter: hyperfine, BENCH_SANDBOX_RUNS runs.
 # Files: BENCH_SANDBOX_MIB MiB, each way BENCH_SANDBOX_ROUNDS times; medians.
+# Each PUT and each cp makes a new file (the last one is removed first): an
+# upload replaces a file only once it is whole, so it would otherwise need
+# fresh pages while the old file still holds its own, where cp's O_TRUNC
+# frees them first; on a VM, memory the guest has not touched lately costs
+# a fault in the host, which makes that difference the larger one.
+# BENCH_SANDBOX_BASE=DIR (the bin directory of another build): a second
+# berthd from it is measured in the same run, its rounds alternating with
+# ours — on a shared, noisy machine the way to compare a change.
 . "$(dirname "$0")/lib.sh"
 bench_require curl hyperfine jq nsenter
 seconds=${BENCH_SANDBOX_SECONDS:-5}
@@ -69,23 +77,50 @@ inst=/v1/classes/Big/instances/bench
 
 echo
 head -c $((mib_size << 20)) /dev/urandom > "$WORK/blob"
-up=() down=()
+daemons=(ours)
+if [ -n "${BENCH_SANDBOX_BASE:-}" ]; then
+	ours_pid=$BERTHD_PID
+	mkdir -p "$WORK/base"
+	write_config "$WORK/base/base.jsonc" "$WORK/base/state" "$WORK/base/berth.sock"
+	jq --arg root "$ROOTFS" '.containers += [{class_name: "Big", image: $root,
+		entrypoint: ["sleep", "3602"], instance_type: "standard-2"}]' "$WORK/base/base.jsonc" > "$WORK/base/berth.jsonc"
+	BIN=$BENCH_SANDBOX_BASE BERTH_CGROUP_PARENT=$BERTH_CGROUP_PARENT-base start_berthd "$WORK/base/berth.jsonc" "$WORK/base/berth.sock"
+	base_pid=$BERTHD_PID
+	BERTHD_PID=$ours_pid
+	curl -sf --unix-socket "$WORK/base/berth.sock" -d '{"argv": ["true"]}' "http://b$inst/exec" > /dev/null
+	daemons+=(base)
+fi
+# files_round NAME SOCKET: one PUT, one GET into a file, one GET discarded.
+files_round() {
+	local url="http://b$inst/files?path=/tmp/blob"
+	curl -sf --unix-socket "$2" -d '{"path": "/tmp/blob"}' "http://b$inst/sandbox/api/delete" > /dev/null || true
+	echo "$1 up $(curl -sf --unix-socket "$2" -T "$WORK/blob" -o /dev/null -w '%{speed_upload}' "$url")"
+	echo "$1 down $(curl -sf --unix-socket "$2" -o "$WORK/back" -w '%{speed_download}' "$url")"
+	cmp -s "$WORK/blob" "$WORK/back" || { echo "bench: the file came back different" >&2; exit 1; }
+	echo "$1 null $(curl -sf --unix-socket "$2" -o /dev/null -w '%{speed_download}' "$url")"
+}
 for ((r = 0; r < rounds; r++)); do
-	up+=("$(curl -sf --unix-socket "$sock" -T "$WORK/blob" -o /dev/null -w '%{speed_upload}' "http://b$inst/files?path=/tmp/blob")")
-	down+=("$(curl -sf --unix-socket "$sock" -o "$WORK/back" -w '%{speed_download}' "http://b$inst/files?path=/tmp/blob")")
-done
-cmp -s "$WORK/blob" "$WORK/back" || { echo "bench: the file came back different" >&2; exit 1; }
-# The peer: the same bytes copied straight into the container's root.
-peer=()
-for ((r = 0; r < rounds; r++)); do
+	files_round ours "$sock"
+	[ -n "${BENCH_SANDBOX_BASE:-}" ] && files_round base "$WORK/base/berth.sock"
+	# The peer: the same bytes copied straight into the container's root.
+	rm -f "/proc/$pid/root/tmp/blob-peer"
 	t0=$(date +%s%N)
 	cp "$WORK/blob" "/proc/$pid/root/tmp/blob-peer"
 	t1=$(date +%s%N)
-	peer+=("$(awk -v b=$((mib_size << 20)) -v ns=$((t1 - t0)) 'BEGIN {printf "%.0f", b / (ns / 1e9)}')")
+	echo "peer cp $(awk -v b=$((mib_size << 20)) -v ns=$((t1 - t0)) 'BEGIN {printf "%.0f", b / (ns / 1e9)}')"
+done > "$WORK/files"
+# mbs NAME WAY: the median of those rounds, MB/s.
+mbs() { awk -v n="$1" -v w="$2" '$1 == n && $2 == w {print $3}' "$WORK/files" | median | awk '{printf "%.0f MB/s", $1 / 1e6}'; }
+for name in "${daemons[@]}"; do
+	label=$([ "$name" = base ] && echo " (base)" || true)
+	printf '%-40s %s\n' "PUT .../files, $mib_size MiB$label" "$(mbs "$name" up)"
+	printf '%-40s %s\n' "GET .../files, into a file$label" "$(mbs "$name" down)"
+	printf '%-40s %s\n' "GET .../files, discarded$label" "$(mbs "$name" null)"
 done
-mbs() { printf '%s\n' "$@" | median | awk '{printf "%.0f MB/s", $1 / 1e6}'; }
-printf '%-40s %s\n' "PUT .../files ($mib_size MiB)" "$(mbs "${up[@]}")"
-printf '%-40s %s\n' "GET .../files ($mib_size MiB)" "$(mbs "${down[@]}")"
-printf '%-40s %s\n' "cp into /proc/PID/root (peer)" "$(mbs "${peer[@]}")"
+printf '%-40s %s\n' "cp into /proc/PID/root (peer)" "$(mbs peer cp)"
 printf '%-40s %s MiB\n' "berthd peak RSS" "$(mib "$(proc_kib "$BERTHD_PID" VmHWM)")"
+if [ -n "${BENCH_SANDBOX_BASE:-}" ]; then
+	stop_pid "$base_pid"
+	forget_pid "$base_pid"
+fi
 stop_berthd

@@ -653,7 +653,12 @@ void berthd_api_body_policy(const struct berth_http_request *req, void *data,
 		/* Base64 in JSON: 4/3 of the file, and then some. */
 		policy->max_bytes = 200u << 20;
 	} else if (strcmp(action, "files") == 0 && strcmp(req->method, "PUT") == 0) {
-		policy->max_bytes = (size_t)64 << 30;
+		/*
+		 * Streamed into the file as it comes; an upgrade's body (read
+		 * whole, and refused) is spooled, not held.
+		 */
+		policy->max_bytes = BERTHD_SANDBOX_PUT_MAX;
+		policy->stream = true;
 		policy->spool = true;
 	} else if (strcmp(action, "fetch") == 0 || strncmp(action, "fetch/", 6) == 0) {
 		berthd_proxy_fetch_body_policy(data, policy);

@@ -68,8 +68,8 @@ void berthd_api_handle_unix(struct berth_http_request *req, void *data);
 void berthd_api_handle_tcp(struct berth_http_request *req, void *data);
 /*
  * How large a request's body may be: 1 MiB, but for sandbox file writes
- * (JSON, in memory: SBX_WRITE_MAX), PUT .../files (spooled to disk,
- * 64 GiB) and containerFetch (streamed to the instance) from a client that
+ * (JSON, in memory: SBX_WRITE_MAX), PUT .../files (streamed into the
+ * file, 64 GiB) and containerFetch (streamed to the instance) from a client that
  * may call them.
  */
 void berthd_api_body_policy(const struct berth_http_request *req, void *data,

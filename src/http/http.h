@@ -89,7 +89,7 @@ struct berth_http_options {
 	size_t max_header_bytes;    /* default 64 KiB; more gets 431 */
 	size_t max_body_bytes;      /* default 1 MiB; more gets 413 */
 	uint64_t header_timeout_ms; /* default 10 s from connect or last answer; then 408 */
-	uint64_t idle_timeout_ms;   /* default 60 s of an idle keep-alive connection */
+	uint64_t idle_timeout_ms;   /* default 60 s: idle keep-alive, body stalled */
 	size_t max_connections;     /* default 1024; more are closed at once */
 	size_t stream_high_water;   /* default 1 MiB: stream_write() reports backpressure */
 	/* Per request (NULL: max_body_bytes, in memory); called with the handler's data. */
@@ -188,9 +188,11 @@ void berth_http_stream_on_drain(struct berth_http_request *req, size_t low_water
  * The reader of a streamed body. `data` gets each piece as it is parsed
  * (valid during the call only; chunked coding removed). `end` is called
  * once: 0 when the body is whole, -E2BIG when it passed the policy's
- * max_bytes, -EPROTO when it is malformed (bad chunk framing); on an error
- * the request should be answered (413, 400) or its stream aborted. If the
- * client leaves first, on_gone is called instead.
+ * max_bytes, -EPROTO when it is malformed (bad chunk framing), -ETIMEDOUT
+ * when the client sent nothing for idle_timeout_ms while the body was read
+ * (not while paused); on an error the request should be answered (413, 400,
+ * 408) or its stream aborted. If the client leaves first, on_gone is called
+ * instead.
  */
 struct berth_http_body_ops {
 	void (*data)(struct berth_http_request *req, void *arg, const char *at, size_t len);

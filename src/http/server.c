@@ -698,6 +698,15 @@ static void body_fail(struct http_conn *c, int status)
 	r->body_ops->end(r, r->body_arg, status);
 }
 
+static void on_body_idle(uv_timer_t *t)
+{
+	struct http_conn *c = t->data;
+
+	if (c->closing || c->active == NULL || !body_flowing(c->active))
+		return;
+	body_fail(c, -ETIMEDOUT);
+}
+
 /*
  * Run the parser over what is buffered; hand a complete request (or the
  * head of one whose body streams) to the handler, and a streamed body's
@@ -759,6 +768,13 @@ static void conn_parse(struct http_conn *c)
 			break;
 	}
 	c->parsing = false;
+	/*
+	 * A streamed body that waits for the client's bytes (not for its
+	 * reader): idle_timeout_ms until the next piece, as for a body read
+	 * whole.
+	 */
+	if (!c->closing && !c->failed && c->active != NULL && body_flowing(c->active))
+		uv_timer_start(&c->timer, on_body_idle, s->opt.idle_timeout_ms, 0);
 }
 
 /* A streamed body may go on: parse what waits, read on. On the loop, not in the caller's stack. */
@@ -1172,7 +1188,12 @@ void berth_http_body_pause(struct berth_http_request *req, bool paused)
 	struct http_conn *c = req->conn;
 
 	req->body_paused = paused;
-	if (!paused && c != NULL && !c->closing && body_flowing(req))
+	if (c == NULL || c->closing || !req->body_stream || req->body_complete || req->body_failed)
+		return;
+	/* The reader's pace is no timeout of the client's. */
+	if (paused)
+		uv_timer_stop(&c->timer);
+	else if (body_flowing(req))
 		uv_timer_start(&c->timer, on_body_resume, 0, 0);
 }
 

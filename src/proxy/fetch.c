@@ -266,7 +266,10 @@ static void on_req_body_end(struct berth_http_request *req, void *arg, int statu
 		px_exchange_flush(&f->x);
 		return;
 	}
-	/* Too large, or bad chunk framing: the instance got part of it, and its connection goes. */
+	/*
+	 * Too large, bad chunk framing, or stalled: the instance got part of
+	 * it, and its connection goes.
+	 */
 	if (f->req != NULL && !f->streaming) {
 		if (status == -E2BIG)
 			berth_http_respond_error(f->req, 413, "body_too_large",
@@ -274,6 +277,9 @@ static void on_req_body_end(struct berth_http_request *req, void *arg, int statu
 			                         "berth.proxy.max_body_size (%llu bytes)",
 			                         f->x.label,
 			                         (unsigned long long)f->x.s->lim.max_body_bytes);
+		else if (status == -ETIMEDOUT)
+			berth_http_respond_error(f->req, 408, "request_timeout",
+			                         "%s: the request body stopped coming", f->x.label);
 		else
 			berth_http_respond_error(
 			        f->req, 400, "bad_request",

@@ -18,8 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <sys/fsuid.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -31,6 +31,7 @@
 #include "berth/runtime.h"
 #include "berth/util.h"
 #include "sandbox/sandbox-internal.h"
+#include "sandbox/sandbox.h"
 
 #define LIST_MAX     10000
 #define LIST_DEPTH   64
@@ -49,7 +50,11 @@ enum fs_op {
 	FS_MOVE,
 	FS_LIST,
 	FS_EXISTS,
-	FS_PUT,      /* berth's PUT .../files: the spooled body becomes the file */
+	/* berth's PUT .../files: a temporary file, written as the body comes, named at its end */
+	FS_PUT_OPEN,
+	FS_PUT_WRITE,
+	FS_PUT_COMMIT,
+	FS_PUT_DISCARD,
 	FS_COMMANDS, /* /api/commands: the executables on the container's PATH */
 };
 
@@ -81,13 +86,28 @@ struct fs_job {
 	char carry[4];
 	size_t carry_n;
 	bool eof, behind;
-	bool raw;    /* GET .../files: bytes as they are, no events */
-	int body_fd; /* FS_PUT: the request's spooled body (the request's) */
+	bool raw; /* GET .../files: bytes as they are, no events */
+	/* an upload (FS_PUT_*): j->fd is the file being written */
+	int dirfd;           /* the directory it goes to (O_PATH) */
+	char *name;          /* its name there */
+	char *tmp_name;      /* without O_TMPFILE: the hidden name it is written under */
+	mode_t mode;         /* the permission bits it gets: the old file's, or 0644 */
+	size_t data_cap;     /* j->data: a piece being written on the thread pool */
+	unsigned char *fill; /* what came since, written next */
+	size_t fill_len, fill_cap;
+	bool busy;       /* a job of this upload is on the thread pool */
+	bool paused;     /* the body waits for the write before */
+	bool body_done;  /* the whole body has come */
+	int body_status; /* the body broke off: -E2BIG, -EPROTO, -ETIMEDOUT */
 };
 
 static void job_free(struct fs_job *j)
 {
 	berth_close_keep_errno(j->fd);
+	berth_close_keep_errno(j->dirfd);
+	free(j->name);
+	free(j->tmp_name);
+	free(j->fill);
 	free(j->path);
 	free(j->path2);
 	free(j->data);
@@ -255,42 +275,173 @@ static int do_write(struct fs_job *j, int root)
 	return 0;
 }
 
-/* The spooled body into the file: sendfile, bounded memory whatever the size. */
-static int do_put(struct fs_job *j, int root)
+/*
+ * Where an upload goes: j->dirfd and j->name, the directory of j->path
+ * (its parents made as needed) and the name in it. A symlink there is
+ * followed, inside the root, as open() would follow it (a magic link is
+ * refused: the open through the root says so), so that the upload replaces
+ * the file a write would have written. What is there must be a regular file
+ * (a FIFO or a device is refused, as for a write); its permission bits are
+ * the new file's (j->mode).
+ */
+static int put_target(struct fs_job *j, int root)
 {
-	cleanup_close int fd = open_for_write(j, root);
-	cleanup_free char *buf = NULL;
-	off_t off = 0;
-	int r;
+	cleanup_free char *path = xstrdup(j->path);
 
-	if (fd < 0)
-		return fd;
-	while ((uint64_t)off < j->size) {
-		ssize_t n = sendfile(fd, j->body_fd, &off, (size_t)(j->size - (uint64_t)off));
-		if (n < 0 && errno == EINTR)
+	for (int hops = 0;; hops++) {
+		cleanup_free char *parent = NULL;
+		cleanup_free char *link = NULL;
+		cleanup_close int dirfd = -1;
+		const char *name;
+		struct stat st;
+		ssize_t n;
+		int fd, r;
+
+		parent = parent_of(path, &name);
+		if (*name == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+			j->plain = true;
+			return fail(j, EISDIR, "`%s` is a directory", path);
+		}
+		/* The parents of the path asked for, not of where a symlink leads. */
+		if (hops == 0) {
+			r = mkdir_p(j, root, parent);
+			if (r < 0)
+				return r;
+		}
+		dirfd = berth_open_in_root(root, parent, O_PATH | O_DIRECTORY, 0);
+		if (dirfd < 0)
+			return fail(j, -dirfd, "open `%s`", parent);
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT)
+				return fail(j, errno, "open `%s`", path);
+			j->mode = 0644;
+		} else if (S_ISLNK(st.st_mode)) {
+			fd = berth_open_in_root(root, path, O_PATH, 0);
+			berth_close_keep_errno(fd);
+			if (fd < 0 && fd != -ENOENT)
+				return fail(j, -fd, "open `%s`", path);
+			if (hops == 40)
+				return fail(j, ELOOP, "open `%s`", j->path);
+			link = xmalloc(PATH_MAX);
+			n = readlinkat(dirfd, name, link, PATH_MAX - 1);
+			if (n < 0)
+				return fail(j, errno, "open `%s`", path);
+			link[n] = '\0';
+			free(path);
+			path = link[0] == '/' ? xstrdup(link) : xasprintf("%s/%s", parent, link);
+			if (strlen(path) > PATH_MAX)
+				return fail(j, ENAMETOOLONG, "open `%s`", j->path);
 			continue;
-		if (n < 0 && (errno == EINVAL || errno == ENOSYS))
-			break;
-		if (n < 0)
-			return fail(j, errno, "write `%s`", j->path);
-		if (n == 0)
-			return fail(j, EIO, "write `%s`: the upload ended early", j->path);
+		} else if (S_ISDIR(st.st_mode)) {
+			j->plain = true;
+			return fail(j, EISDIR, "`%s` is a directory", path);
+		} else if (!S_ISREG(st.st_mode)) {
+			j->plain = true;
+			return fail(j, EINVAL, "`%s` is not a regular file", path);
+		} else {
+			j->mode = st.st_mode & 0777;
+		}
+		j->dirfd = steal_fd(&dirfd);
+		j->name = xstrdup(name);
+		free(j->path2);
+		j->path2 = steal_pointer(&path);
+		return 0;
 	}
-	/* Without sendfile: through a bounded buffer. */
-	if ((uint64_t)off < j->size)
-		buf = xmalloc(1 << 20);
-	while ((uint64_t)off < j->size) {
-		ssize_t n = pread(j->body_fd, buf, 1 << 20, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return fail(j, n < 0 ? errno : EIO, "read the upload for `%s`", j->path);
-		r = berth_write_all(fd, buf, (size_t)n);
-		if (r < 0)
-			return fail(j, -r, "write `%s`", j->path);
-		off += n;
+}
+
+/* A hidden name beside the target: ".NAME.upload-RANDOM", within NAME_MAX. */
+static char *hidden_name(const char *name)
+{
+	uint32_t rnd = 0;
+
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
+		rnd = (uint32_t)random();
+	return xasprintf(".%.200s.upload-%08x", name, rnd);
+}
+
+/*
+ * The file an upload is written to, in the target's directory so that it
+ * can be named there at the end: unnamed (O_TMPFILE), so that nothing is
+ * left behind whatever happens to the upload or to berthd; on a file system
+ * without O_TMPFILE, a hidden name that a failed upload removes.
+ */
+static int do_put_open(struct fs_job *j, int root)
+{
+	int r = put_target(j, root);
+
+	if (r < 0)
+		return r;
+	j->fd = openat(j->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (j->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+		for (int i = 0; i < 8 && j->fd < 0; i++) {
+			free(j->tmp_name);
+			j->tmp_name = hidden_name(j->name);
+			j->fd = openat(j->dirfd, j->tmp_name,
+			               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+			if (j->fd < 0 && errno != EEXIST)
+				break;
+		}
+		if (j->fd < 0)
+			free(steal_pointer(&j->tmp_name));
+	}
+	if (j->fd < 0)
+		return fail(j, errno, "create `%s`", j->path2);
+	own(j, j->fd, "");
+	return 0;
+}
+
+/*
+ * Name the upload: at once where nothing is (linkat through /proc/self/fd,
+ * which needs no CAP_DAC_READ_SEARCH, which the container's user has not),
+ * else under a hidden name and renamed over what is there, so that readers
+ * see the old file or the new one, never a part.
+ */
+static int do_put_commit(struct fs_job *j)
+{
+	cleanup_free char *hidden = NULL;
+	char self[64];
+
+	/* 0600 until now, so that nobody could read a hidden one half-written. */
+	if (fchmod(j->fd, j->mode) < 0)
+		return fail(j, errno, "write `%s`", j->path2);
+	if (j->tmp_name != NULL) {
+		if (renameat(j->dirfd, j->tmp_name, j->dirfd, j->name) < 0)
+			return fail(j, errno, "write `%s`", j->path2);
+		free(steal_pointer(&j->tmp_name));
+		return 0;
+	}
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", j->fd);
+	if (linkat(AT_FDCWD, self, j->dirfd, j->name, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return fail(j, errno, "write `%s`", j->path2);
+	for (int i = 0; i < 8; i++) {
+		free(hidden);
+		hidden = hidden_name(j->name);
+		if (linkat(AT_FDCWD, self, j->dirfd, hidden, AT_SYMLINK_FOLLOW) == 0)
+			break;
+		if (errno != EEXIST)
+			return fail(j, errno, "write `%s`", j->path2);
+		free(steal_pointer(&hidden));
+	}
+	if (hidden == NULL)
+		return fail(j, EEXIST, "write `%s`", j->path2);
+	if (renameat(j->dirfd, hidden, j->dirfd, j->name) < 0) {
+		fail(j, errno, "write `%s`", j->path2);
+		unlinkat(j->dirfd, hidden, 0);
+		return -j->err;
 	}
 	return 0;
+}
+
+/* A failed upload: its file goes (an unnamed one with its descriptor). */
+static void do_put_discard(struct fs_job *j)
+{
+	berth_close_keep_errno(j->fd);
+	j->fd = -1;
+	if (j->tmp_name != NULL && unlinkat(j->dirfd, j->tmp_name, 0) < 0 && errno != ENOENT)
+		berth_warn("sandbox: remove the upload `%s` of `%s`: %s", j->tmp_name, j->path2,
+		           strerror(errno));
 }
 
 static const struct {
@@ -419,8 +570,9 @@ static int do_stream_chunk(struct fs_job *j)
 	size_t cap = STREAM_CHUNK + sizeof(j->carry);
 	ssize_t n;
 
-	free(j->data);
-	j->data = xmalloc(cap + 1);
+	/* One buffer for the whole stream: each chunk is copied out before the next is read. */
+	if (j->data == NULL)
+		j->data = xmalloc(cap + 1);
 	memcpy(j->data, j->carry, j->carry_n);
 	n = berth_read_all(j->fd, j->data + j->carry_n, STREAM_CHUNK);
 	if (n < 0)
@@ -751,11 +903,21 @@ static void fs_work(uv_work_t *req)
 		do_stream_chunk(j);
 		return;
 	}
-	root = open_root(j);
-	if (root < 0)
+	/* The descriptor was opened as the container's user: what it may write. */
+	if (j->op == FS_PUT_WRITE) {
+		r = berth_write_all(j->fd, j->data, j->len);
+		if (r < 0)
+			fail(j, -r, "write `%s`", j->path2);
 		return;
-	if (j->workspace)
-		make_workspace(j, root);
+	}
+	/* These work in the directory an upload's open found. */
+	if (j->op != FS_PUT_COMMIT && j->op != FS_PUT_DISCARD) {
+		root = open_root(j);
+		if (root < 0)
+			return;
+		if (j->workspace)
+			make_workspace(j, root);
+	}
 	r = sbx_identity_assume(&saved, j->uid, j->gid);
 	if (r < 0) {
 		fail(j, -r, "leave berthd's groups to work on `%s`", j->path);
@@ -789,8 +951,14 @@ static void do_op(struct fs_job *j, int root)
 	case FS_WRITE:
 		do_write(j, root);
 		break;
-	case FS_PUT:
-		do_put(j, root);
+	case FS_PUT_OPEN:
+		do_put_open(j, root);
+		break;
+	case FS_PUT_COMMIT:
+		do_put_commit(j);
+		break;
+	case FS_PUT_DISCARD:
+		do_put_discard(j);
 		break;
 	case FS_READ:
 		do_read(j, root);
@@ -820,6 +988,7 @@ static void do_op(struct fs_job *j, int root)
 		berth_close_keep_errno(fd);
 		break;
 	case FS_STREAM_CHUNK:
+	case FS_PUT_WRITE:
 		break;
 	}
 }
@@ -906,11 +1075,29 @@ static void stream_chunk_done(struct fs_job *j)
 	stream_next(j);
 }
 
+/* The failure of j, as the call's answer. */
+static void job_answer_error(struct fs_job *j)
+{
+	struct sbx_call *c = j->c;
+	const char *code = sbx_errno_code(j->err);
+
+	if (j->err == ESRCH)
+		code = "INTERNAL_ERROR";
+	if (j->err == E2BIG)
+		code = "FILESYSTEM_ERROR";
+	if (j->err == EFBIG || j->err == E2BIG || j->plain)
+		sbx_call_error(c, code, json_pack("{s:s}", "path", j->path), "%s", j->what);
+	else
+		sbx_call_error(c, code, json_pack("{s:s}", "path", j->path), "%s: %s", j->what,
+		               strerror(j->err));
+}
+
+static void put_done(struct fs_job *j);
+
 static void after_fs(uv_work_t *req, int status)
 {
 	struct fs_job *j = req->data;
 	struct sbx_call *c = j->c;
-	const char *code;
 	(void)status;
 
 	if (j->op == FS_STREAM_CHUNK)
@@ -918,6 +1105,10 @@ static void after_fs(uv_work_t *req, int status)
 	/* Tried once per container: an image that cannot have it (read-only) runs without. */
 	if (j->workspace && c->inst->init_pid == j->init_pid)
 		c->inst->workspace_made = true;
+	j->workspace = false;
+	if (j->op == FS_PUT_OPEN || j->op == FS_PUT_WRITE || j->op == FS_PUT_COMMIT ||
+	    j->op == FS_PUT_DISCARD)
+		return put_done(j);
 	if (j->op == FS_MKDIR_P) {
 		void (*done)(void *, int) = j->done;
 		void *arg = j->arg;
@@ -927,16 +1118,7 @@ static void after_fs(uv_work_t *req, int status)
 		return;
 	}
 	if (j->err != 0) {
-		code = sbx_errno_code(j->err);
-		if (j->err == ESRCH)
-			code = "INTERNAL_ERROR";
-		if (j->err == E2BIG)
-			code = "FILESYSTEM_ERROR";
-		if (j->err == EFBIG || j->err == E2BIG || j->plain)
-			sbx_call_error(c, code, json_pack("{s:s}", "path", j->path), "%s", j->what);
-		else
-			sbx_call_error(c, code, json_pack("{s:s}", "path", j->path), "%s: %s",
-			               j->what, strerror(j->err));
+		job_answer_error(j);
 		job_free(j);
 		sbx_call_end(c);
 		return;
@@ -968,11 +1150,6 @@ static void after_fs(uv_work_t *req, int status)
 		sbx_respond_ok(c->req,
 		               json_pack("{s:s, s:s}", "path", j->path, "newPath", j->path2));
 		break;
-	case FS_PUT:
-		berth_http_respond_json(
-		        c->req, 200,
-		        json_pack("{s:s, s:I}", "path", j->path, "size", (json_int_t)j->size));
-		break;
 	case FS_WRITE:
 		if (c->berth_api)
 			berth_http_respond_json(c->req, 200,
@@ -1002,14 +1179,13 @@ static void after_fs(uv_work_t *req, int status)
 static struct fs_job *job_new(struct sbx_call *c, enum fs_op op)
 {
 	struct fs_job *j = xcalloc(1, sizeof(*j));
-
-	j->body_fd = -1;
 	struct berth_container *ctr = berthd_lease_container(c->lease);
 
 	j->work.data = j;
 	j->c = c;
 	j->op = op;
 	j->fd = -1;
+	j->dirfd = -1;
 	j->init_pid = berth_container_pid(ctr);
 	j->init_pidfd = berth_container_pidfd(ctr);
 	berth_container_user(ctr, &j->uid, &j->gid);
@@ -1020,6 +1196,165 @@ static struct fs_job *job_new(struct sbx_call *c, enum fs_op op)
 static void job_queue(struct fs_job *j)
 {
 	uv_queue_work(j->c->d->loop, &j->work, fs_work, after_fs);
+}
+
+/* ---- uploads: the body into the file as it comes ---- */
+
+/*
+ * The body is gathered into PUT_CHUNK pieces on the loop and written on the
+ * thread pool, one piece at a time: the next piece fills while the last is
+ * written, and once it is full too the body pauses (the server's bounded
+ * buffer and the socket hold the rest), so an upload holds two pieces at
+ * most however fast its client sends.
+ */
+#define PUT_CHUNK (256u * 1024)
+
+static void put_queue(struct fs_job *j, enum fs_op op)
+{
+	j->op = op;
+	j->busy = true;
+	job_queue(j);
+}
+
+/* The gathered piece to the thread pool; the one written before takes its place. */
+static void put_write(struct fs_job *j)
+{
+	unsigned char *data = j->data;
+	size_t cap = j->data_cap;
+
+	j->data = steal_pointer(&j->fill);
+	j->len = j->fill_len;
+	j->data_cap = j->fill_cap;
+	j->fill = data;
+	j->fill_len = 0;
+	j->fill_cap = cap;
+	put_queue(j, FS_PUT_WRITE);
+}
+
+/* The body broke off: the server's answer for it (the request is berth's API's). */
+static void put_answer_body_error(struct fs_job *j)
+{
+	struct sbx_call *c = j->c;
+
+	if (j->body_status == -E2BIG)
+		berth_http_respond_error(c->req, 413, "body_too_large",
+		                         "the upload is larger than %llu bytes",
+		                         (unsigned long long)BERTHD_SANDBOX_PUT_MAX);
+	else if (j->body_status == -ETIMEDOUT)
+		berth_http_respond_error(c->req, 408, "request_timeout",
+		                         "the upload stopped coming");
+	else
+		berth_http_respond_error(c->req, 400, "bad_request",
+		                         "the upload's chunked coding is malformed");
+	c->req = NULL;
+}
+
+/* The next step of an upload, once no job of its is on the thread pool. */
+static void put_next(struct fs_job *j)
+{
+	struct sbx_call *c = j->c;
+
+	if (j->busy)
+		return;
+	if (c->req == NULL || berth_http_request_gone(c->req) || j->err != 0 ||
+	    j->body_status != 0) {
+		/* Answered (once), then the file goes. */
+		if (c->req != NULL && berth_http_request_gone(c->req)) {
+			berth_http_respond(c->req, 499, "text/plain", NULL, "", 0);
+			c->req = NULL;
+		} else if (c->req != NULL && j->err != 0) {
+			job_answer_error(j);
+		} else if (c->req != NULL) {
+			put_answer_body_error(j);
+		}
+		if (j->fd >= 0) {
+			put_queue(j, FS_PUT_DISCARD);
+			return;
+		}
+		job_free(j);
+		sbx_call_end(c);
+		return;
+	}
+	if (j->fill_len >= PUT_CHUNK || (j->body_done && j->fill_len > 0)) {
+		put_write(j);
+	} else if (j->body_done) {
+		put_queue(j, FS_PUT_COMMIT);
+		return;
+	}
+	if (j->paused) {
+		j->paused = false;
+		berth_http_body_pause(c->req, false);
+	}
+}
+
+static void put_data(struct berth_http_request *req, void *arg, const char *at, size_t len)
+{
+	struct fs_job *j = arg;
+
+	if (j->fill_len + len > j->fill_cap) {
+		/* A piece is one read of the server's (64 KiB), or what waited in its buffer. */
+		j->fill_cap = j->fill_len + len > PUT_CHUNK ? j->fill_len + len : PUT_CHUNK;
+		j->fill = xrealloc(j->fill, j->fill_cap);
+	}
+	memcpy(j->fill + j->fill_len, at, len);
+	j->fill_len += len;
+	j->size += len;
+	if (j->fill_len < PUT_CHUNK)
+		return;
+	if (!j->busy) {
+		put_write(j);
+	} else if (!j->paused) {
+		j->paused = true;
+		berth_http_body_pause(req, true);
+	}
+}
+
+static void put_end(struct berth_http_request *req, void *arg, int status)
+{
+	struct fs_job *j = arg;
+	(void)req;
+
+	j->body_done = status == 0;
+	j->body_status = status;
+	put_next(j);
+}
+
+static const struct berth_http_body_ops put_body_ops = {put_data, put_end};
+
+static void on_put_gone(struct berth_http_request *req, void *arg)
+{
+	(void)req;
+	put_next(arg);
+}
+
+static void put_done(struct fs_job *j)
+{
+	struct sbx_call *c = j->c;
+
+	j->busy = false;
+	if (j->op == FS_PUT_DISCARD) {
+		job_free(j);
+		sbx_call_end(c);
+		return;
+	}
+	if (j->op == FS_PUT_COMMIT && j->err == 0) {
+		berth_http_respond_json(
+		        c->req, 200,
+		        json_pack("{s:s, s:I}", "path", j->path, "size", (json_int_t)j->size));
+		c->req = NULL;
+		/* Named: closing it now is cheap. */
+		job_free(j);
+		sbx_call_end(c);
+		return;
+	}
+	if (j->op == FS_PUT_OPEN && j->err == 0 && !berth_http_request_gone(c->req)) {
+		berth_http_request_on_gone(c->req, on_put_gone, j);
+		if (c->req->body_stream)
+			berth_http_body_read(c->req, &put_body_ops, j);
+		else
+			j->body_done = true; /* no body: an empty file */
+	}
+	put_next(j);
 }
 
 void sbx_files_mkdir_p(struct sbx_call *c, const char *path, void (*done)(void *arg, int err),
@@ -1207,24 +1542,19 @@ void sbx_files_raw(struct sbx_call *c)
 	if (given == NULL || given[0] != '/')
 		return sbx_call_fail(c, "VALIDATION_FAILED",
 		                     "?path= must give an absolute path inside the container");
+	/* A body the server did not stream came with an upgrade: no upload. */
+	if (put && !c->req->body_stream && c->req->body_len > 0)
+		return sbx_call_fail(c, "VALIDATION_FAILED", "an upload cannot ask for an upgrade");
 	path = sbx_abs_path(c, given);
 	if (path == NULL)
 		return;
-	j = job_new(c, put ? FS_PUT : FS_STREAM_OPEN);
+	j = job_new(c, put ? FS_PUT_OPEN : FS_STREAM_OPEN);
 	j->path = path;
 	j->raw = !put;
-	if (put) {
-		j->body_fd = c->req->body_fd;
-		j->size = c->req->body_len;
-		if (j->body_fd < 0) {
-			/* A small body the server kept in memory (or none: an empty file). */
-			j->len = j->size;
-			j->data = xmalloc(j->size + 1);
-			memcpy(j->data, c->req->body, j->size);
-			j->op = FS_WRITE;
-		}
-	}
-	job_queue(j);
+	if (put)
+		put_queue(j, FS_PUT_OPEN);
+	else
+		job_queue(j);
 }
 
 void sbx_files_commands(struct sbx_call *c)

@@ -43,9 +43,12 @@ void berthd_sandbox_exec_tty(struct berthd *d, struct berth_http_request *req,
 
 /*
  * GET .../files?path=P: the file's bytes (streamed, application/octet-stream);
- * PUT .../files?path=P: the body (spooled by the server) becomes the file,
- * its parents made as needed. Answers {path, size}.
+ * PUT .../files?path=P: the body (streamed from the server) becomes the
+ * file, its parents made as needed; the file appears (or replaces the old
+ * one) only once the body is whole. Answers {path, size}. The body policy
+ * lets it be BERTHD_SANDBOX_PUT_MAX bytes.
  */
+#define BERTHD_SANDBOX_PUT_MAX ((size_t)64 << 30)
 void berthd_sandbox_files(struct berthd *d, struct berth_http_request *req,
                           const struct berth_config_class *cls, const char *name);
 

@@ -272,6 +272,44 @@ grew=$((($(hwm) - before) / 1024))
 check_true "berthd's peak memory grew by $grew MiB (< 48)" test "$grew" -lt 48
 rm -f "$STATE/big.bin" "$STATE/big.out"
 
+echo "-- uploads: written as they come, named only when whole"
+head -c 5000000 /dev/urandom > "$STATE/up.bin"
+check_eq "a chunked upload (from a pipe), 5 MB" 5000000 "$(cat "$STATE/up.bin" | api -T - "$I/files?path=/workspace/uploads/chunked.bin" | jq .size)"
+check_true "the same bytes back" cmp -s "$STATE/up.bin" <(api "$I/files?path=/workspace/uploads/chunked.bin")
+check_eq "an empty upload: an empty file" "0 0" "$(api -T /dev/null "$I/files?path=/workspace/uploads/empty" | jq .size) $(in_ctr stat -c %s /workspace/uploads/empty | jq -r .stdout | flat)"
+run 'printf old > /workspace/uploads/tool.sh; chmod 750 /workspace/uploads/tool.sh; ln -s tool.sh /workspace/uploads/link; ln -s /workspace/uploads/nowhere /workspace/uploads/dangling' > /dev/null
+check_eq "over a file: replaced, its mode kept" "new 750" \
+	"$(printf new | api -T - "$I/files?path=/workspace/uploads/tool.sh" > /dev/null; run 'cat /workspace/uploads/tool.sh; echo " $(stat -c %a /workspace/uploads/tool.sh)"')"
+check_eq "through a symlink: the file it names is written, the link stays" "linked link" \
+	"$(printf linked | api -T - "$I/files?path=/workspace/uploads/link" > /dev/null; run 'cat /workspace/uploads/tool.sh; [ -L /workspace/uploads/link ] && echo " link"')"
+check_eq "through a dangling symlink: its target is made" "made" \
+	"$(printf made | api -T - "$I/files?path=/workspace/uploads/dangling" > /dev/null; run 'cat /workspace/uploads/nowhere')"
+check_eq "onto a directory: 400 is_directory" "400 is_directory" \
+	"$(printf x | status_of -T - "$I/files?path=/workspace/uploads") $(printf x | api -T - "$I/files?path=/workspace/uploads" | jq -r .error.code)"
+check_eq "onto a FIFO: refused" 500 "$(run 'mkfifo /workspace/uploads/fifo' > /dev/null; printf x | timeout 5 curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" -T - "$I/files?path=/workspace/uploads/fifo")"
+check_eq "more than 64 GiB announced: 413 at once" 413 "$(status_of -X PUT -H 'Content-Length: 68719476737' --data-binary @/dev/null "$I/files?path=/workspace/uploads/huge")"
+# upload_fd: berthd holds the file of an upload into /workspace/uploads: unnamed
+# (O_TMPFILE), or hidden where the file system has no O_TMPFILE.
+upload_fd() { ls -l "/proc/$BERTHD/fd" | grep -qE '/workspace/uploads/(#[0-9]+ \(deleted\)|\.tool\.sh\.upload-)'; }
+for framing in length chunked; do
+	# Slowly: from a file (Content-Length), or from stdin (chunked); curl itself
+	# in the background (not a function's subshell), so that the kill is its.
+	if [ "$framing" = length ]; then
+		curl -s --unix-socket "$SOCK" --limit-rate 1M -T "$STATE/up.bin" "$I/files?path=/workspace/uploads/tool.sh" > /dev/null &
+	else
+		curl -s --unix-socket "$SOCK" --limit-rate 1M -T - "$I/files?path=/workspace/uploads/tool.sh" < "$STATE/up.bin" > /dev/null &
+	fi
+	CUT=$!
+	wait_for "the upload ($framing) to be written" 100 upload_fd
+	check_true "cut short ($framing): while it comes, berthd writes it aside" upload_fd
+	kill "$CUT"
+	wait "$CUT" 2> /dev/null
+	wait_for "the upload to be dropped" 50 eval '! upload_fd'
+	check_eq "cut short ($framing): the old file is whole, nothing else is left" "linked | chunked.bin dangling empty fifo link nowhere tool.sh" \
+		"$(run 'head -c 64 /workspace/uploads/tool.sh | tr -c a-z ?; echo " |"; ls -A /workspace/uploads' | flat)"
+done
+rm -f "$STATE/up.bin"
+
 echo "-- berth's exec: argv, stdin, env, cwd, timeout"
 out=$(api -d '{"argv": ["cat"], "stdin": "given on stdin"}' "$I/exec")
 check_eq "stdin" "given on stdin 0" "$(echo "$out" | jq -r '"\(.stdout) \(.exitCode)"')"

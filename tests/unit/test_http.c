@@ -305,6 +305,10 @@ static void sink_end(struct berth_http_request *req, void *arg, int status)
 		berth_http_respond_error(req, 413, "body_too_large", "too large");
 		return;
 	}
+	if (status == -ETIMEDOUT) {
+		berth_http_respond_error(req, 408, "request_timeout", "stalled");
+		return;
+	}
 	if (status < 0) {
 		berth_http_respond_error(req, 400, "bad_request", "malformed");
 		return;
@@ -989,12 +993,28 @@ static void c_timeouts(struct fixture *f)
 	send_str(fd, "GET /hello HTTP/1.1\r\nHost:");
 	f->rc[3] = read_response(fd, &f->res[3], false);
 	close(fd);
+	/* A streamed body read slowly (paused by its reader) takes as long as it needs... */
+	fd = connect_tcp(f);
+	send_str(fd, "POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n");
+	for (int i = 0; i < 5; i++) {
+		usleep(100000);
+		send_str(fd, "x");
+	}
+	f->rc[4] = read_response(fd, &f->res[4], false);
+	close(fd);
+	/* ...but one that stops coming gets 408 after idle_timeout_ms. */
+	fd = connect_tcp(f);
+	send_str(fd, "POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab");
+	f->rc[5] = read_response(fd, &f->res[5], false);
+	close(fd);
 }
 
 static void test_timeouts(void **state)
 {
-	struct berth_http_options opt = {.header_timeout_ms = 200, .idle_timeout_ms = 300};
+	struct berth_http_options opt = {
+	        .header_timeout_ms = 200, .idle_timeout_ms = 300, .body_policy = stream_policy};
 	struct fixture *f = run(c_timeouts, &opt);
+	char want[64];
 	(void)state;
 	assert_int_equal(f->rc[0], 0);
 	assert_int_equal(f->res[0].status, 408);
@@ -1005,6 +1025,11 @@ static void test_timeouts(void **state)
 	assert_string_equal(f->res[2].body, "xxxxx");
 	assert_int_equal(f->rc[3], 0);
 	assert_int_equal(f->res[3].status, 408);
+	assert_int_equal(f->rc[4], 0);
+	snprintf(want, sizeof(want), "5 length %u", sum_of("xxxxx", 5));
+	assert_string_equal(f->res[4].body, want);
+	assert_int_equal(f->rc[5], 0);
+	assert_int_equal(f->res[5].status, 408);
 	free(f);
 }
 
