@@ -194,6 +194,7 @@ static int zygote_helper(const char *verb, json_t *request, const int stdio[3], 
 	r = open_channel(request, &memfd, &rd, &wr, err);
 	if (r < 0)
 		return r;
+	BERTH_TRACE("lib: request ready");
 	if (berth_zygote_submit(verb, memfd, wr, stdio, &gen) < 0)
 		return 1;
 	/* The zygote holds its copies now; EOF comes when the helper's side is done. */

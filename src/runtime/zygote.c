@@ -330,6 +330,7 @@ static int serve_one(int sock, char *area, size_t area_len)
 		return 1;
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
+	BERTH_TRACE("zygote: request received");
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
 		size_t count;
 		int *data;
@@ -367,6 +368,7 @@ static int serve_one(int sock, char *area, size_t area_len)
 	} else if (pid == 0) {
 		/* Before anything else: the caller reaps us by this pid, whatever happens next. */
 		berth_report_helper(fds[1], getpid());
+		BERTH_TRACE("zygote: helper cloned");
 		berth_helper_run_child(m.verb == ZYGOTE_START ? "start" : "exec", stdio, fds[0],
 		                       fds[1], area, area_len);
 	}
