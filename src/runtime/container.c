@@ -191,6 +191,8 @@ static int zygote_helper(const char *verb, json_t *request, const int stdio[3], 
 	unsigned gen;
 	int r;
 
+	if (!berth_zygote_enabled())
+		return 1;
 	r = open_channel(request, &memfd, &rd, &wr, err);
 	if (r < 0)
 		return r;

@@ -176,6 +176,8 @@ pid_t berth_clone_parent(uint64_t flags, int cgroup_fd);
  * zygote to take it (never started, given up on): use the exec'd helper.
  */
 int berth_zygote_submit(const char *verb, int memfd, int wr, const int stdio[3], unsigned *gen);
+/* Whether berth_zygote_submit() may take requests (a hint, for skipping the work). */
+bool berth_zygote_enabled(void);
 /* The zygote `gen` answered a request (a helper reported its pid). */
 void berth_zygote_served(unsigned gen);
 /*

@@ -73,7 +73,7 @@ union zygote_cmsg {
 
 static struct {
 	pthread_mutex_t lock;
-	bool enabled; /* berth_runtime_zygote_start() was called, and not given up on */
+	bool enabled; /* berth_runtime_zygote_start() was called, and not given up on; atomic */
 	int sock;     /* our end of the socketpair; -1: no zygote runs */
 	pid_t pid;
 	int pidfd;
@@ -169,7 +169,7 @@ int berth_runtime_zygote_start(berth_error_t *err)
 	pthread_mutex_lock(&zy.lock);
 	if (zy.sock < 0)
 		r = spawn_zygote(err);
-	zy.enabled = r == 0;
+	__atomic_store_n(&zy.enabled, r == 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&zy.lock);
 	return r;
 }
@@ -179,7 +179,7 @@ void berth_runtime_zygote_stop(void)
 	char how[64];
 
 	pthread_mutex_lock(&zy.lock);
-	zy.enabled = false;
+	__atomic_store_n(&zy.enabled, false, __ATOMIC_RELAXED);
 	/* At EOF it exits, after it has cloned the helpers of what it had received. */
 	if (zy.sock >= 0)
 		reap_zygote(false, how, sizeof(how));
@@ -215,7 +215,7 @@ static void lose_zygote(void)
 	reap_zygote(true, how, sizeof(how));
 	if (!zy.served) {
 		/* One that dies before its first helper would die again: no restarts. */
-		zy.enabled = false;
+		__atomic_store_n(&zy.enabled, false, __ATOMIC_RELAXED);
 		berth_warn("the runtime zygote (pid %d) %s before it served a request; "
 		           "starts and execs spawn the runtime helper from now on",
 		           (int)pid, how);
@@ -260,7 +260,7 @@ int berth_zygote_submit(const char *verb, int memfd, int wr, const int stdio[3],
 	if (!zy.enabled)
 		goto unavailable;
 	if (zy.sock < 0 && spawn_zygote(&err) < 0) {
-		zy.enabled = false;
+		__atomic_store_n(&zy.enabled, false, __ATOMIC_RELAXED);
 		berth_warn("%s; starts and execs spawn the runtime helper from now on",
 		           err.message);
 		goto unavailable;
@@ -287,6 +287,12 @@ int berth_zygote_submit(const char *verb, int memfd, int wr, const int stdio[3],
 unavailable:
 	pthread_mutex_unlock(&zy.lock);
 	return -ENOTCONN;
+}
+
+bool berth_zygote_enabled(void)
+{
+	/* A hint without the lock: berth_zygote_submit() decides under it. */
+	return __atomic_load_n(&zy.enabled, __ATOMIC_RELAXED);
 }
 
 void berth_zygote_served(unsigned gen)
