@@ -229,8 +229,8 @@ void berth_runtime_fork_helper(char *arg_area, size_t arg_area_len);
 /*
  * For a multithreaded caller (berthd), which cannot fork itself: start the
  * zygote, a single-threaded `berth-runtime serve` child that from then on
- * clones the helper of every start and exec (an exec of the static helper
- * costs about 0.7 ms here, the clone a tenth of that). The helpers, and
+ * clones the helper of every start and exec (which saves each about
+ * 0.6 ms here: no exec of the static helper). The helpers, and
  * the inits and exec'd processes they make, are still the caller's
  * children, reaped as before; nothing else changes for the caller.
  *

@@ -3,8 +3,9 @@
  * The zygote: for a multithreaded caller (berthd), which cannot fork
  * itself, one small single-threaded `berth-runtime serve` process, spawned
  * once, that clones each start's and exec's helper, so that the caller no
- * longer execs a fresh berth-runtime every time (the exec of the static
- * helper costs ~0.7 ms here; the clone of the idle zygote a tenth of it).
+ * longer execs a fresh berth-runtime every time: from the call to a helper
+ * that has read its request, 0.3–0.4 ms here against 0.9 ms
+ * (docs/benchmarks.md).
  *
  * A request is one message on a SOCK_SEQPACKET socketpair: a small header,
  * and by SCM_RIGHTS the request's memfd, the report pipe's write end and
