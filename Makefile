@@ -211,8 +211,9 @@ asan:
 		CFLAGS="-O1 -g" test
 
 # The benchmarks' own programs (bench/*.c but the standalone cgroup-move.c):
-# a load generator that speaks over unix sockets too, and a registry filler.
-BENCH_PROGS := $(BUILD)/bench/loadgen $(BUILD)/bench/fill-registry
+# a load generator that speaks over unix sockets too, a registry filler, and
+# the runtime's helper exec'd against cloned by the zygote.
+BENCH_PROGS := $(BUILD)/bench/loadgen $(BUILD)/bench/fill-registry $(BUILD)/bench/spawn
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBBERTH)
 	@mkdir -p $(dir $@)

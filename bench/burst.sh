@@ -7,7 +7,9 @@
 # mounts, processes). BENCH_BURST_ROUNDS rounds; medians.
 #
 # The peer in the same run is one instance started alone, the floor a burst
-# cannot beat. Target: 100 healthy within 2 s on 2 cores.
+# cannot beat; and one start without a readiness probe (Sleeper), alone, in
+# ms: what the runtime and berthd take. Target: 100 healthy within 2 s on 2
+# cores.
 . "$(dirname "$0")/lib.sh"
 bench_require curl jq
 n=${BENCH_BURST:-100}
@@ -70,6 +72,15 @@ for ((i = 0; i < 5; i++)); do
 	once destroy solo 1 >/dev/null
 done
 
+# A start that waits for no readiness probe (Sleeper: answered once the
+# entrypoint runs), new names, one at a time: the runtime's share of a
+# cold start, in ms (curl's time_total: the request, not curl's own start).
+for ((i = 0; i < 20; i++)); do
+	curl -sf -o /dev/null -w '%{time_total}\n' --unix-socket "$sock" -X POST \
+		"http://b/v1/classes/Sleeper/instances/s$i/start" >> "$WORK/sleeper"
+	api -X POST "http://b/v1/classes/Sleeper/instances/s$i/destroy" > /dev/null
+done
+
 idle_rss=$(proc_kib "$BERTHD_PID" VmRSS)
 echo 5 > "/proc/$BERTHD_PID/clear_refs" # VmHWM from here on
 for ((r = 0; r < rounds; r++)); do
@@ -103,6 +114,8 @@ echo "| what                        |   wall    | worst     | per request p50 / 
 echo "|-----------------------------|-----------|-----------|------------------------------|"
 printf '| %-27s | %7.3f s | %7.3f s |                              |\n' "one alone (peer, 5 runs)" \
 	"$(median < "$WORK/solo")" "$(sort -g "$WORK/solo" | tail -1)"
+printf '| %-27s | %6.2f ms | %6.2f ms |                              |\n' "alone, no probe (20 runs)" \
+	"$(awk '{print $1 * 1000}' "$WORK/sleeper" | median)" "$(awk '{print $1 * 1000}' "$WORK/sleeper" | sort -g | tail -1)"
 line "$n at once, until healthy" start
 line "$n destroyed at once" destroy
 echo

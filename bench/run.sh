@@ -18,6 +18,8 @@
 #            byte (bench/proxy.sh)
 #   sandbox  exec of `true` through the API against nsenter by hand; file
 #            throughput of the files API (bench/sandbox.sh)
+#   zygote   start and exec through the library: the helper exec'd against
+#            cloned by berthd's zygote (bench/zygote.sh)
 #   daemon   api, records and burst
 #   all      every group
 #
@@ -26,16 +28,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-	sed -n '4,19s/^# \{0,1\}//p' "$0"
+	sed -n '4,24s/^# \{0,1\}//p' "$0"
 }
 
 groups=()
 [ $# -gt 0 ] || set -- all
 for arg in "$@"; do
 	case $arg in
-	start | api | records | burst | images | proxy | sandbox) groups+=("$arg") ;;
+	start | api | records | burst | images | proxy | sandbox | zygote) groups+=("$arg") ;;
 	daemon) groups+=(api records burst) ;;
-	all) groups+=(start api records burst images proxy sandbox) ;;
+	all) groups+=(start api records burst images proxy sandbox zygote) ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "bench: unknown group \`$arg\`" >&2; usage >&2; exit 2 ;;
 	esac

@@ -16,6 +16,7 @@
 #include "berth/fs.h"
 #include "berth/log.h"
 #include "berth/parse.h"
+#include "berth/runtime.h"
 #include "berth/util.h"
 #include "berth/version.h"
 #include "daemon/daemon.h"
@@ -279,6 +280,14 @@ static void on_sighup(uv_signal_t *h, int signum)
 	berthd_notify_reloaded(d, reload(d));
 }
 
+/* BERTH_ZYGOTE=off: every start and exec execs the runtime's helper (for comparisons). */
+static bool zygote_wanted(void)
+{
+	const char *v = getenv("BERTH_ZYGOTE");
+
+	return v == NULL || strcmp(v, "off") != 0;
+}
+
 static int start_api(struct berthd *d)
 {
 	const struct berth_config_daemon *b = &d->config->berth;
@@ -410,6 +419,15 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+
+	/*
+	 * Before the first thread (persist's writer, libuv's pool): the zygote
+	 * clones the runtime's helper for every start and exec, which saves
+	 * each an exec of berth-runtime; it ends with us (also for a live
+	 * restore), and without it the helper is exec'd as before.
+	 */
+	if (zygote_wanted() && berth_runtime_zygote_start(&err) < 0)
+		berth_warn("%s; starts and execs spawn the runtime helper", err.message);
 
 	d.loop = uv_default_loop();
 	if (berthd_persist_init(&d, &err) < 0) {

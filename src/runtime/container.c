@@ -94,33 +94,6 @@ void berth_runtime_fork_helper(char *arg_area, size_t arg_area_len)
 	fork_area_len = arg_area_len;
 }
 
-/*
- * In the forked child: what posix_spawn's file actions and attributes do
- * for berth-runtime, then the helper itself. Never returns.
- */
-static void run_forked_helper(const char *verb, const int stdio[3], int memfd, int wr)
-{
-	struct sigaction dfl = {.sa_handler = SIG_DFL};
-	sigset_t none;
-	int fd;
-
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			sigaction(sig, &dfl, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int i = 0; i < 3; i++) {
-		fd = stdio[i] >= 0 ? stdio[i] : open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (fd < 0 || (fd == i ? fcntl(i, F_SETFD, 0) : dup2(fd, i)) < 0)
-			_exit(127);
-	}
-	if (dup2(memfd, BERTH_HELPER_SPEC_FD) < 0 || dup2(wr, BERTH_HELPER_REPORT_FD) < 0)
-		_exit(127);
-	close_range(BERTH_HELPER_REPORT_FD + 1, ~0U, 0);
-	/* Never exit(): our caller's stdio buffers and exit handlers are not ours. */
-	_exit(berth_helper_run(verb, fork_area, fork_area_len));
-}
-
 /* Keep our descriptors clear of 0..4, which the helper's file actions assign. */
 static int high_fd(int fd)
 {
@@ -133,13 +106,131 @@ static int high_fd(int fd)
 	return r;
 }
 
+/* The request in a memfd and the report pipe, all clear of 0..4. */
+static int open_channel(json_t *request, int *memfd, int *rd, int *wr, berth_error_t *err)
+{
+	int fds[2];
+
+	*memfd = high_fd(berth_request_memfd(request, err));
+	if (*memfd < 0)
+		return *memfd == -1 ? berth_error_set(err, errno, "request descriptor") : *memfd;
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return berth_error_set(err, errno, "pipe");
+	*rd = high_fd(fds[0]);
+	*wr = high_fd(fds[1]);
+	if (*rd < 0 || *wr < 0)
+		return berth_error_set(err, errno, "pipe");
+	return 0;
+}
+
+/* What the helper's side said on the report pipe, until EOF. */
+struct report {
+	pid_t pid;    /* the process it made: the first PID record */
+	pid_t helper; /* the helper itself, when the zygote cloned it: the first HELPER record */
+	bool got_error;
+	berth_error_t error; /* the first ERROR record */
+	int r;               /* 0 at EOF, or -errno when the pipe could not be read */
+};
+
+static void read_report(int rd, struct report *rep)
+{
+	struct berth_report rec;
+
+	memset(rep, 0, sizeof(*rep));
+	while ((rep->r = berth_report_read(rd, &rec)) > 0) {
+		if (rec.type == BERTH_REPORT_PID && rep->pid == 0)
+			rep->pid = rec.pid;
+		else if (rec.type == BERTH_REPORT_HELPER && rep->helper == 0)
+			rep->helper = rec.pid;
+		else if (rec.type == BERTH_REPORT_ERROR && !rep->got_error) {
+			rep->error = rec.error;
+			rep->got_error = true;
+		}
+	}
+	BERTH_TRACE("lib: report EOF");
+}
+
+/* Reap the helper; the outcome from what it reported and how it ended. */
+static int finish_helper(pid_t helper, const struct report *rep, pid_t *pid, berth_error_t *err)
+{
+	int status;
+
+	*pid = rep->pid;
+	while (waitpid(helper, &status, 0) < 0 && errno == EINTR)
+		;
+	if (rep->got_error) {
+		*err = rep->error;
+		return berth_error_ret(err);
+	}
+	if (rep->r < 0)
+		return berth_error_set(err, -rep->r, "read the runtime helper's report");
+	if (WIFSIGNALED(status))
+		return berth_error_set_plain(err, EIO, "the runtime helper was killed by signal %d",
+		                             WTERMSIG(status));
+	if (WEXITSTATUS(status) != 0)
+		return berth_error_set_plain(err, EIO,
+		                             "the runtime helper `%s` failed with status %d",
+		                             berth_runtime_helper_path(), WEXITSTATUS(status));
+	if (*pid <= 0)
+		return berth_error_set_plain(err, EIO, "the runtime helper reported no process");
+	return 0;
+}
+
 /*
- * Run `berth-runtime VERB` with the request and the given stdio; read its
- * report until EOF. *pid is the process it created (even when a later step
- * failed, so the caller can clean up), or 0.
+ * Have the zygote clone the helper (see zygote.c). Returns 1 when there is
+ * no zygote, or it went away before it took the request: nothing was done,
+ * and the exec'd helper takes over.
  */
-static int spawn_helper(const char *verb, json_t *request, const int stdio[3], pid_t *pid,
-                        berth_error_t *err)
+static int zygote_helper(const char *verb, json_t *request, const int stdio[3], pid_t *pid,
+                         berth_error_t *err)
+{
+	cleanup_close int memfd = -1;
+	cleanup_close int rd = -1;
+	cleanup_close int wr = -1;
+	struct report rep;
+	unsigned gen;
+	int r;
+
+	if (!berth_zygote_enabled())
+		return 1;
+	r = open_channel(request, &memfd, &rd, &wr, err);
+	if (r < 0)
+		return r;
+	BERTH_TRACE("lib: request ready");
+	if (berth_zygote_submit(verb, memfd, wr, stdio, &gen) < 0)
+		return 1;
+	/* The zygote holds its copies now; EOF comes when the helper's side is done. */
+	close(steal_fd(&memfd));
+	close(steal_fd(&wr));
+	read_report(rd, &rep);
+	if (rep.helper > 0) {
+		berth_zygote_served(gen);
+		return finish_helper(rep.helper, &rep, pid, err);
+	}
+	if (rep.got_error) {
+		/* The zygote refused the request itself (it could not clone). */
+		*err = rep.error;
+		return berth_error_ret(err);
+	}
+	berth_zygote_lost(gen);
+	if (rep.pid > 0) {
+		/* Cannot be: a helper announces itself before it does anything. */
+		*pid = rep.pid;
+		return berth_error_set_plain(err, EIO,
+		                             "the runtime helper did not report its own pid");
+	}
+	return 1;
+}
+
+/*
+ * Run `berth-runtime VERB` with the request and the given stdio — through
+ * the zygote when there is one and `zygote` allows, else exec'd (or forked:
+ * berth_runtime_fork_helper()) — and read its report until EOF. *pid is the
+ * process it created (even when a later step failed, so the caller can
+ * clean up), or 0.
+ */
+static int spawn_helper(const char *verb, json_t *request, const int stdio[3], bool zygote,
+                        pid_t *pid, berth_error_t *err)
 {
 	const char *path = berth_runtime_helper_path();
 	char *argv[] = {(char *)"berth-runtime", (char *)verb, NULL};
@@ -148,29 +239,26 @@ static int spawn_helper(const char *verb, json_t *request, const int stdio[3], p
 	cleanup_close int memfd = -1;
 	cleanup_close int rd = -1;
 	cleanup_close int wr = -1;
-	berth_error_t reported = {0};
-	bool got_error = false;
+	struct report rep;
 	sigset_t none, all;
 	pid_t helper;
-	int fds[2], status, r;
+	int r;
 
 	*pid = 0;
-	memfd = high_fd(berth_request_memfd(request, err));
-	if (memfd < 0)
-		return memfd == -1 ? berth_error_set(err, errno, "request descriptor") : memfd;
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return berth_error_set(err, errno, "pipe");
-	rd = high_fd(fds[0]);
-	wr = high_fd(fds[1]);
-	if (rd < 0 || wr < 0)
-		return berth_error_set(err, errno, "pipe");
-
+	if (zygote && !fork_helper) {
+		r = zygote_helper(verb, request, stdio, pid, err);
+		if (r <= 0)
+			return r;
+	}
+	r = open_channel(request, &memfd, &rd, &wr, err);
+	if (r < 0)
+		return r;
 	if (fork_helper) {
 		helper = fork();
 		if (helper < 0)
 			return berth_error_set(err, errno, "fork the runtime helper");
 		if (helper == 0)
-			run_forked_helper(verb, stdio, memfd, wr);
+			berth_helper_run_child(verb, stdio, memfd, wr, fork_area, fork_area_len);
 		goto spawned;
 	}
 	posix_spawn_file_actions_init(&fa);
@@ -197,38 +285,8 @@ static int spawn_helper(const char *verb, json_t *request, const int stdio[3], p
 		return berth_error_set(err, r, "run the runtime helper `%s`", path);
 spawned:
 	close(steal_fd(&wr));
-
-	for (;;) {
-		struct berth_report rec;
-		r = berth_report_read(rd, &rec);
-		if (r <= 0)
-			break;
-		if (rec.type == BERTH_REPORT_PID && *pid == 0)
-			*pid = rec.pid;
-		else if (rec.type == BERTH_REPORT_ERROR && !got_error) {
-			reported = rec.error;
-			got_error = true;
-		}
-	}
-	BERTH_TRACE("lib: report EOF");
-	while (waitpid(helper, &status, 0) < 0 && errno == EINTR)
-		;
-	if (got_error) {
-		*err = reported;
-		return berth_error_ret(err);
-	}
-	if (r < 0)
-		return berth_error_set(err, -r, "read the runtime helper's report");
-	if (WIFSIGNALED(status))
-		return berth_error_set_plain(err, EIO, "the runtime helper was killed by signal %d",
-		                             WTERMSIG(status));
-	if (WEXITSTATUS(status) != 0)
-		return berth_error_set_plain(err, EIO,
-		                             "the runtime helper `%s` failed with status %d", path,
-		                             WEXITSTATUS(status));
-	if (*pid <= 0)
-		return berth_error_set_plain(err, EIO, "the runtime helper reported no process");
-	return 0;
+	read_report(rd, &rep);
+	return finish_helper(helper, &rep, pid, err);
 }
 
 static int pidfd_open(pid_t pid)
@@ -518,7 +576,12 @@ int berth_container_start(const struct berth_container_spec *spec, struct berth_
 	s.env = env;
 
 	request = berth_start_request_encode(&s);
-	r = spawn_helper("start", request, spec->stdio, &pid, err);
+	/*
+	 * Through the zygote the init's parent would be the thread that started
+	 * the zygote, not ours, and die_with_parent's PR_SET_PDEATHSIG fires
+	 * when the parent *thread* ends: the exec'd helper keeps it ours.
+	 */
+	r = spawn_helper("start", request, spec->stdio, !spec->die_with_parent, &pid, err);
 	json_decref(request);
 	if (r < 0) {
 		if (pid > 0) {
@@ -734,7 +797,7 @@ int berth_container_exec(struct berth_container *c, const struct berth_exec_spec
 		return berth_error_set_plain(err, EINVAL, "workdir `%s` is not an absolute path",
 		                             spec->workdir);
 	request = berth_exec_request_encode(c->pid, c->id, spec, c->env, c->uid, c->gid);
-	r = spawn_helper("exec", request, spec->stdio, &child, err);
+	r = spawn_helper("exec", request, spec->stdio, true, &child, err);
 	json_decref(request);
 	if (r < 0) {
 		if (child > 0)

@@ -8,8 +8,9 @@
  *   berth-runtime start    fd 3: start request, fd 4: report pipe
  *   berth-runtime exec     fd 3: exec request,  fd 4: report pipe
  *
- * It is `berth-runtime` (helper-main.c), exec'd by the library, or a fork
- * of a caller that is small and single-threaded itself (`berth run`; see
+ * It is `berth-runtime` (helper-main.c), exec'd by the library, a clone of
+ * the zygote `berth-runtime serve` (zygote.c, for berthd), or a fork of a
+ * caller that is small and single-threaded itself (`berth run`; see
  * berth_runtime_fork_helper()).
  *
  * Both clone with CLONE_PARENT, so the new process is the caller's child,
@@ -41,7 +42,7 @@
 static char *arg_area;
 static size_t arg_area_len;
 
-static pid_t clone_parent(uint64_t flags, int cgroup_fd)
+pid_t berth_clone_parent(uint64_t flags, int cgroup_fd)
 {
 	struct clone_args args = {
 	        .flags = flags | CLONE_PARENT,
@@ -372,8 +373,8 @@ static int helper_start(berth_error_t *err)
 	 * a quiet spell, wait for an RCU grace period): on v2 it is cloned into
 	 * it, on v1 it moves itself in first thing (berth_cgroup_enter()).
 	 */
-	pid = clone_parent(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC,
-	                   cgcfg.mode == BERTH_CGROUP_V2 ? berth_cgroup_dirfd(cg) : -1);
+	pid = berth_clone_parent(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC,
+	                         cgcfg.mode == BERTH_CGROUP_V2 ? berth_cgroup_dirfd(cg) : -1);
 	if (pid < 0) {
 		r = berth_error_set(err, errno, "clone the container's init");
 		goto out;
@@ -462,7 +463,7 @@ static int helper_exec(berth_error_t *err)
 		goto out;
 	}
 	BERTH_TRACE("helper: namespaces entered");
-	pid = clone_parent(0, cgroup_fd);
+	pid = berth_clone_parent(0, cgroup_fd);
 	if (pid < 0) {
 		r = berth_error_set(err, errno, "clone into container `%s`", req.id);
 		goto out;
@@ -535,4 +536,29 @@ int berth_helper_run(const char *verb, char *area, size_t area_len)
 		berth_report_error(REPORT_FD, &err);
 	/* Possibly inside the container's mount namespace: see helper_exec(). */
 	_exit(r < 0 ? 1 : 0);
+}
+
+void berth_helper_run_child(const char *verb, const int stdio[3], int memfd, int wr, char *area,
+                            size_t area_len)
+{
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigset_t none;
+	int fd;
+
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &dfl, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* Sources are above 4 (or already in place), so no dup2() overwrites one still to move. */
+	for (int i = 0; i < 3; i++) {
+		fd = stdio[i] >= 0 ? stdio[i] : open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (fd < 0 || (fd == i ? fcntl(i, F_SETFD, 0) : dup2(fd, i)) < 0)
+			_exit(127);
+	}
+	if (dup2(memfd, BERTH_HELPER_SPEC_FD) < 0 || dup2(wr, BERTH_HELPER_REPORT_FD) < 0)
+		_exit(127);
+	close_range(BERTH_HELPER_REPORT_FD + 1, ~0U, 0);
+	/* Never exit(): our parent's stdio buffers and exit handlers are not ours. */
+	_exit(berth_helper_run(verb, area, area_len));
 }

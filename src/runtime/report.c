@@ -10,7 +10,7 @@
 
 struct wire {
 	uint32_t type;
-	int32_t value; /* PID: the pid; ERROR: errno */
+	int32_t value; /* PID, HELPER: the pid; ERROR: errno */
 	uint32_t kind;
 	uint32_t len; /* bytes of message that follow */
 };
@@ -36,6 +36,11 @@ void berth_report_pid(int fd, pid_t pid)
 	send_record(fd, BERTH_REPORT_PID, (int32_t)pid, 0, NULL);
 }
 
+void berth_report_helper(int fd, pid_t pid)
+{
+	send_record(fd, BERTH_REPORT_HELPER, (int32_t)pid, 0, NULL);
+}
+
 void berth_report_error(int fd, const berth_error_t *err)
 {
 	send_record(fd, BERTH_REPORT_ERROR, err->code, (uint32_t)err->kind, err->message);
@@ -55,7 +60,7 @@ int berth_report_read(int fd, struct berth_report *rec)
 	if ((size_t)n != sizeof(w) || w.len >= BERTH_ERROR_MSG_MAX)
 		return -EPROTO;
 	rec->type = (enum berth_report_type)w.type;
-	if (w.type == BERTH_REPORT_PID) {
+	if (w.type == BERTH_REPORT_PID || w.type == BERTH_REPORT_HELPER) {
 		rec->pid = (pid_t)w.value;
 		return 1;
 	}

@@ -3,7 +3,8 @@
  * What the runtime library (the caller's side, container.c) shares with the
  * `berth-runtime` helper and the container init it clones.
  *
- * Protocol: the caller spawns `berth-runtime start|exec` with
+ * Protocol: the caller spawns `berth-runtime start|exec` (or has the zygote
+ * clone a helper, zygote.c) with
  *   fd 0,1,2  the stdio the container (or exec'd process) gets,
  *   fd 3      a memfd holding the request as JSON (spec.c),
  *   fd 4      the write end of the report pipe.
@@ -120,6 +121,8 @@ bool berth_container_id_valid(const char *id);
 enum berth_report_type {
 	BERTH_REPORT_PID = 1,
 	BERTH_REPORT_ERROR = 2,
+	/* A helper cloned by the zygote, first thing: its pid, for the caller to reap. */
+	BERTH_REPORT_HELPER = 3,
 };
 
 struct berth_report {
@@ -130,6 +133,7 @@ struct berth_report {
 
 /* One write(2) each (records are smaller than PIPE_BUF, so they never interleave). */
 void berth_report_pid(int fd, pid_t pid);
+void berth_report_helper(int fd, pid_t pid);
 void berth_report_error(int fd, const berth_error_t *err);
 
 /* Read one record. Returns 1 with a record, 0 at EOF, or -errno. */
@@ -143,6 +147,49 @@ int berth_report_read(int fd, struct berth_report *rec);
  * init overwrites with its name. Returns the helper's exit status.
  */
 int berth_helper_run(const char *verb, char *area, size_t area_len);
+
+/*
+ * In a fresh child of a process that is not an exec'd berth-runtime (a
+ * fork of `berth run`, a clone of the zygote): what the library's
+ * posix_spawn file actions and attributes do for berth-runtime (every
+ * signal at its default and unblocked; `stdio` on 0-2, /dev/null for -1;
+ * `memfd` on 3, `wr` on 4; nothing else open), then the helper. Every
+ * descriptor given must be above 4, or a stdio one already in its place.
+ * Never returns.
+ */
+__attribute__((noreturn)) void berth_helper_run_child(const char *verb, const int stdio[3],
+                                                      int memfd, int wr, char *area,
+                                                      size_t area_len);
+
+/*
+ * clone3() with CLONE_PARENT (the child is our parent's, and gets our exit
+ * signal), into the cgroup `cgroup_fd` unless it is -1. Returns as fork().
+ */
+pid_t berth_clone_parent(uint64_t flags, int cgroup_fd);
+
+/* ---- zygote.c: berth_runtime_zygote_start() ---- */
+
+/*
+ * Hand a request to the zygote: `memfd` and the report pipe's `wr` (both
+ * stay ours to close), and the stdio. Returns 0 when it was sent, with
+ * `*gen` naming the zygote it went to, or -ENOTCONN when there is no
+ * zygote to take it (never started, given up on): use the exec'd helper.
+ */
+int berth_zygote_submit(const char *verb, int memfd, int wr, const int stdio[3], unsigned *gen);
+/* Whether berth_zygote_submit() may take requests (a hint, for skipping the work). */
+bool berth_zygote_enabled(void);
+/* The zygote `gen` answered a request (a helper reported its pid). */
+void berth_zygote_served(unsigned gen);
+/*
+ * A request sent to zygote `gen` came back without a helper: the zygote
+ * is gone. It is reaped, and restarted by the next request.
+ */
+void berth_zygote_lost(unsigned gen);
+/*
+ * `berth-runtime serve`: the zygote's loop on the socket `sock` (fd 3).
+ * Returns the exit status when the library's end is closed.
+ */
+int berth_zygote_serve(int sock, char *area, size_t area_len);
 
 struct berth_init_args {
 	const struct berth_start_request *req;

@@ -31,6 +31,9 @@ id_of() { api "http://b/v1/classes/$1/instances/$2" | sed -n 's/.*"id":"\([0-9a-
 # berthd is gone, is whatever reaper the host has.
 alive() { [ -e "/proc/$1" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
 init_pid() { sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$STATE/state/containers/$1/init.json"; }
+ppid_of() { awk '{print $4}' "/proc/$1/stat"; }
+# The runtime's zygote, `berth-runtime serve`, a child of berthd $1.
+zygote_of() { pgrep -P "$1" -f '^berth-runtime serve$' | head -1; }
 
 start_berthd
 api -X POST http://b/v1/classes/Echo/instances/alice/start > /dev/null
@@ -44,6 +47,9 @@ ALICE_PID=$(init_pid "$ALICE")
 W_PID=$(init_pid "$W")
 GONE_PID=$(init_pid "$GONE")
 check_true "the init left its pid" test -n "$ALICE_PID"
+ZYGOTE=$(zygote_of $BERTHD)
+check_true "berthd runs the runtime's zygote" test -n "$ZYGOTE"
+check_eq "alice's init is berthd's child, not the zygote's" "$BERTHD" "$(ppid_of "$ALICE_PID")"
 
 # --- the container's log, written by its init ---
 LOG=$STATE/state/logs/$W/container.log
@@ -60,6 +66,7 @@ check_eq "at most max_files rotated files" "" "$(ls "$STATE/state/logs/$W" | gre
 kill -9 $BERTHD
 wait $BERTHD 2>/dev/null
 check_true "alice's init survives berthd's kill -9" alive "$ALICE_PID"
+wait_for "the zygote to end with berthd" 50 eval "! alive $ZYGOTE"
 # Meanwhile: one container ends on its own (its word is left in a file) ...
 touch "/proc/$W_PID/root/tmp/go"
 wait_for "w to end" 50 eval "! alive $W_PID"
@@ -104,10 +111,13 @@ check_true "without --live-restore, SIGTERM stops bob" eval "! alive $BOB_PID"
 start_berthd --live-restore
 api -X POST http://b/v1/classes/Echo/instances/bob/start > /dev/null
 BOB_PID=$(init_pid "$BOB")
+ZYGOTE=$(zygote_of $BERTHD)
 kill -TERM $BERTHD
 wait $BERTHD
 check_eq "berthd --live-restore exits 0 on SIGTERM" 0 "$?"
 check_true "and leaves bob running" alive "$BOB_PID"
+wait_for "the zygote to end with berthd, leaving bob" 50 eval "! alive $ZYGOTE"
+check_true "bob still runs" alive "$BOB_PID"
 start_berthd
 check_eq "bob is healthy under the next berthd" healthy "$(status_of Echo bob)"
 check_eq "and answers on its port" 200 "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" -X POST http://b/v1/classes/Echo/instances/bob/start)"

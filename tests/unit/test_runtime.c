@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The runtime library's API on real containers: start, exec, connect,
- * signal, freeze, stats, wait, destroy. Needs root and a test root
+ * signal, freeze, stats, wait, destroy; with the exec'd helper and through
+ * the zygote. Needs root and a test root
  * filesystem (BERTH_TEST_ROOTFS, default build/rootfs/test, made by
  * `make rootfs`); the helper is taken from BERTH_RUNTIME_HELPER or bin/.
  */
@@ -333,6 +334,211 @@ static void test_deferred_destroy_and_sweep(void **state)
 	assert_int_equal(trash_entries(), 0);
 }
 
+/* Field 4 of /proc/PID/stat: the parent's pid. */
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512];
+	const char *p;
+	int fd, ppid = -1;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (p == NULL || sscanf(p, ") %*c %d", &ppid) != 1)
+		return -1;
+	return ppid;
+}
+
+/* What a process's descriptors are, one "N -> TARGET" line each. */
+static char *fd_targets(pid_t pid)
+{
+	char path[64], target[256];
+	size_t cap = 4096, len = 0;
+	char *out = xmalloc(cap);
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	out[0] = '\0';
+	if (d == NULL)
+		return out;
+	while ((de = readdir(d)) != NULL) {
+		ssize_t n;
+		if (de->d_name[0] == '.')
+			continue;
+		n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+		if (n < 0)
+			continue;
+		target[n] = '\0';
+		if (cap - len < sizeof(target) + 16)
+			out = xrealloc(out, cap *= 2);
+		len += (size_t)snprintf(out + len, cap - len, "%s -> %s\n", de->d_name, target);
+	}
+	closedir(d);
+	return out;
+}
+
+/* exec `sh -c SCRIPT` in c; its output, and its exit code in *code. */
+static char *exec_sh(struct berth_container *c, const char *script, int *code)
+{
+	char *const *eargv = ARGV((char *)"sh", (char *)"-c", (char *)script);
+	struct berth_exec_spec es = {.argv = eargv};
+	berth_error_t err;
+	int fds[2], status, pidfd = -1;
+	char *out;
+	pid_t pid;
+
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	es.stdio[0] = -1;
+	es.stdio[1] = fds[1];
+	es.stdio[2] = 2;
+	assert_int_equal(berth_container_exec(c, &es, &pid, &pidfd, &err), 0);
+	close(fds[1]);
+	/* Our child, whichever way the helper came to be: waitpid says how it ended. */
+	assert_int_equal(parent_of(pid), getpid());
+	out = slurp(fds[0]);
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	*code = WEXITSTATUS(status);
+	close(pidfd);
+	return out;
+}
+
+/*
+ * Through the zygote: start, exec, destroy as ever, every process still
+ * ours; the zygote holds nothing of them; stopped, the helper is exec'd.
+ */
+static void test_zygote(void **state)
+{
+	char *const *argv = ARGV((char *)"sleep", (char *)"30");
+	struct berth_container_spec spec = spec_for("rt-zygote", argv, -1);
+	struct berth_container *c = NULL;
+	uint64_t helpers;
+	berth_error_t err;
+	char *out, *fdlist;
+	pid_t zygote;
+	int code;
+	(void)state;
+
+	assert_int_equal(berth_runtime_zygote_start(&err), 0);
+	zygote = berth_runtime_zygote_pid();
+	assert_true(zygote > 0);
+	assert_int_equal(parent_of(zygote), getpid());
+	helpers = berth_runtime_zygote_helpers();
+
+	assert_int_equal(berth_container_start(&spec, &c, &err), 0);
+	assert_int_equal(parent_of(berth_container_pid(c)), getpid());
+	out = exec_sh(c, "echo hello from $(hostname); exit 3", &code);
+	assert_string_equal(out, "hello from rt-zygote\n");
+	assert_int_equal(code, 3);
+	free(out);
+	/* A command missing from the image: the same error as with the exec'd helper. */
+	{
+		char *const *eargv = ARGV((char *)"/bin/nope");
+		struct berth_exec_spec es = {.argv = eargv, .stdio = {-1, -1, -1}};
+		pid_t pid;
+		assert_int_equal(berth_container_exec(c, &es, &pid, NULL, &err), -ENOENT);
+		assert_string_equal(err.message, "executable not found in image: /bin/nope");
+	}
+	/* The start and both execs were the zygote's clones; it is the same one. */
+	assert_int_equal(berth_runtime_zygote_helpers(), helpers + 3);
+	assert_int_equal(berth_runtime_zygote_pid(), zygote);
+	/* It holds its socket, /dev/null and our stderr: nothing of a container. */
+	fdlist = fd_targets(zygote);
+	assert_non_null(strstr(fdlist, "0 -> /dev/null\n"));
+	assert_non_null(strstr(fdlist, "1 -> /dev/null\n"));
+	assert_non_null(strstr(fdlist, "3 -> socket:"));
+	assert_non_null(strstr(fdlist, "4 -> /dev/null\n"));
+	{
+		size_t lines = 0;
+		for (const char *p = fdlist; *p != '\0'; p++)
+			lines += *p == '\n';
+		assert_int_equal(lines, 5);
+	}
+	free(fdlist);
+	assert_int_equal(berth_container_destroy(c, &err), 0);
+	assert_false(cgroup_exists("rt-zygote"));
+
+	/* Stopped, it exits (reaped by the library), and starts exec the helper again. */
+	berth_runtime_zygote_stop();
+	assert_int_equal(berth_runtime_zygote_pid(), 0);
+	assert_int_equal(kill(zygote, 0), -1);
+	assert_int_equal(berth_container_start(&spec, &c, &err), 0);
+	assert_int_equal(berth_runtime_zygote_helpers(), helpers + 3);
+	assert_int_equal(berth_container_destroy(c, &err), 0);
+}
+
+/*
+ * A zygote killed after it served: the next call runs the exec'd helper,
+ * the one after restarts it. One killed before it served anything is not
+ * restarted (it would die again).
+ */
+static void test_zygote_killed(void **state)
+{
+	char *const *argv = ARGV((char *)"sleep", (char *)"30");
+	struct berth_container_spec spec = spec_for("rt-zygote-k", argv, -1);
+	struct berth_container *c = NULL, *c2 = NULL;
+	uint64_t helpers;
+	berth_error_t err;
+	pid_t zygote, again;
+	char *out;
+	int code;
+	(void)state;
+
+	assert_int_equal(berth_runtime_zygote_start(&err), 0);
+	zygote = berth_runtime_zygote_pid();
+	assert_int_equal(berth_container_start(&spec, &c, &err), 0);
+	helpers = berth_runtime_zygote_helpers();
+
+	assert_int_equal(kill(zygote, SIGKILL), 0);
+	/* This one finds it gone and runs the exec'd helper: nothing lost. */
+	out = exec_sh(c, "echo after the kill", &code);
+	assert_string_equal(out, "after the kill\n");
+	assert_int_equal(code, 0);
+	free(out);
+	assert_int_equal(berth_runtime_zygote_helpers(), helpers);
+	/* The library reaped it. */
+	assert_int_equal(waitpid(zygote, NULL, WNOHANG), -1);
+	assert_int_equal(errno, ECHILD);
+	/* The next one restarts it and goes through the new one. */
+	out = exec_sh(c, "echo restarted", &code);
+	assert_string_equal(out, "restarted\n");
+	free(out);
+	again = berth_runtime_zygote_pid();
+	assert_true(again > 0 && again != zygote);
+	assert_int_equal(berth_runtime_zygote_helpers(), helpers + 1);
+	/* The container started through the first zygote never depended on it. */
+	assert_int_equal(kill(berth_container_pid(c), 0), 0);
+	assert_int_equal(berth_container_destroy(c, &err), 0);
+
+	/* Killed before it served anything: no restart, the exec'd helper from then on. */
+	assert_int_equal(kill(again, SIGKILL), 0);
+	berth_runtime_zygote_stop();
+	assert_int_equal(berth_runtime_zygote_start(&err), 0);
+	zygote = berth_runtime_zygote_pid();
+	assert_int_equal(kill(zygote, SIGKILL), 0);
+	helpers = berth_runtime_zygote_helpers();
+	assert_int_equal(berth_container_start(&spec, &c, &err), 0);
+	spec.id = "rt-zygote-k2";
+	assert_int_equal(berth_container_start(&spec, &c2, &err), 0);
+	assert_int_equal(berth_runtime_zygote_pid(), 0);
+	assert_int_equal(berth_runtime_zygote_helpers(), helpers);
+	assert_int_equal(parent_of(berth_container_pid(c2)), getpid());
+	assert_int_equal(berth_container_destroy(c, &err), 0);
+	assert_int_equal(berth_container_destroy(c2, &err), 0);
+	berth_runtime_zygote_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -341,6 +547,8 @@ int main(void)
 	        cmocka_unit_test(test_start_errors),
 	        cmocka_unit_test(test_same_name_twice),
 	        cmocka_unit_test(test_deferred_destroy_and_sweep),
+	        cmocka_unit_test(test_zygote),
+	        cmocka_unit_test(test_zygote_killed),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
