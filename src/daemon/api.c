@@ -149,8 +149,10 @@ static void get_instances(struct route_args *a)
 		return;
 	}
 	list = json_array();
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		berthd_instance_overlay(a->d, &v[i]);
 		json_array_append_new(list, record_json(&v[i]));
+	}
 	berth_registry_instances_free(v, n);
 	berth_http_respond_json(a->req, 200, json_pack("{s:o}", "instances", list));
 }
@@ -187,17 +189,6 @@ static int lookup(struct route_args *a, const char *class_name, const char *name
 }
 
 /* The state: the manager's for an active instance (it leads the registry by a write). */
-static void overlay_active(struct berthd *d, struct berth_registry_instance *r)
-{
-	enum berth_state st;
-	int64_t at;
-
-	if (berthd_instance_active_state(d, r->id, &st, &at)) {
-		r->state = st;
-		r->last_change_ms = at;
-	}
-}
-
 static void answer_record(struct berthd *d, struct berth_http_request *req, const char *class_name,
                           const char *name, int status)
 {
@@ -211,7 +202,7 @@ static void answer_record(struct berthd *d, struct berth_http_request *req, cons
 		r.name = xstrdup(name);
 		r.state = BERTH_STATE_STOPPED;
 	}
-	overlay_active(d, &r);
+	berthd_instance_overlay(d, &r);
 	berth_http_respond_json(req, status, record_json(&r));
 	berth_registry_instance_clear(&r);
 }
@@ -488,7 +479,7 @@ static void instance_endpoint(struct route_args *a)
 			return not_found(a);
 		if (!method_is(a, "GET") || lookup(a, class_name, name, &r) < 0)
 			return;
-		overlay_active(a->d, &r);
+		berthd_instance_overlay(a->d, &r);
 		berth_http_respond_json(a->req, 200,
 		                        action == NULL ? record_json(&r) : state_json(&r));
 		berth_registry_instance_clear(&r);

@@ -71,6 +71,12 @@ struct instance {
 	char *name;
 	enum berth_state state;
 	int64_t last_change_ms;
+	/*
+	 * How the last container ended, as written with the state (the API
+	 * shows it with the state before the write is durable).
+	 */
+	bool has_exit;
+	struct berth_exit exit;
 	/* the class's settings, as of the start */
 	uint64_t sleep_after_ms;
 	uint64_t stop_grace_ms;
@@ -391,6 +397,8 @@ static bool transition(struct instance *in, enum berth_state_event event,
 		json_object_set_new(data, "oom", json_boolean(ex->oom));
 		w.oom = ex->oom;
 	} else if (ex != NULL) {
+		in->has_exit = true;
+		in->exit = *ex;
 		w.has_exit_code = true;
 		w.exit_code = ex->exit_code;
 		w.exit_signal = ex->signal;
@@ -1328,6 +1336,25 @@ bool berthd_instance_active_state(struct berthd *d, const char *id, enum berth_s
 	*state = in->state;
 	*last_change_ms = in->last_change_ms;
 	return true;
+}
+
+void berthd_instance_overlay(struct berthd *d, struct berth_registry_instance *r)
+{
+	struct instance *in = find(d, r->id);
+
+	if (in == NULL || in->released)
+		return;
+	r->state = in->state;
+	r->last_change_ms = in->last_change_ms;
+	if (in->has_exit) {
+		r->has_exit_code = true;
+		r->exit_code = in->exit.exit_code;
+		r->exit_signal = in->exit.signal;
+		r->oom = in->exit.oom;
+	}
+	/* Written with every state, so the registry's is this one once durable. */
+	free(r->stop_reason);
+	r->stop_reason = in->stop_reason != NULL ? xstrdup(in->stop_reason) : NULL;
 }
 
 /*

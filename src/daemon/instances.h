@@ -79,6 +79,14 @@ bool berthd_instance_active_state(struct berthd *d, const char *id, enum berth_s
                                   int64_t *last_change_ms);
 
 /*
+ * A record read from the registry, brought up to date with what the
+ * instance manager holds of it while its writes are on their way (state,
+ * last change, how its last container ended, why it stopped); unchanged
+ * if inactive.
+ */
+void berthd_instance_overlay(struct berthd *d, struct berth_registry_instance *r);
+
+/*
  * A lease on a running instance, for work done on its behalf (a proxied
  * request or WebSocket, an exec): while any lease is held the instance's
  * sleepAfter does not run out, and it starts counting again when the last
