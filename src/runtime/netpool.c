@@ -99,16 +99,17 @@ static void remove_if_stale(int dir_fd, const char *name, int fd)
 		unlinkat(dir_fd, name, 0);
 }
 
-int berth_netns_pool_take(void)
+/*
+ * Go over the slots of the pool `dir` (at `path`), removing stale files on
+ * the way: with `take`, take the first ready one and return its descriptor
+ * (-1: none is); without, return how many are ready.
+ */
+static int scan(DIR *dir, const char *path, bool take)
 {
-	const char *path = berth_netns_pool_dir();
-	DIR *dir;
 	struct dirent *de;
-	int taken = -1;
+	int ready = 0;
 
-	if (path == NULL || (dir = opendir(path)) == NULL)
-		return -1;
-	while (taken < 0 && (de = readdir(dir)) != NULL) {
+	while ((de = readdir(dir)) != NULL) {
 		char slot[PATH_MAX];
 		int fd;
 
@@ -122,6 +123,11 @@ int berth_netns_pool_take(void)
 			close(fd);
 			continue;
 		}
+		if (!take) {
+			ready++;
+			close(fd);
+			continue;
+		}
 		/* The unmount decides who has it: a racing start finds it unmounted. */
 		if (snprintf(slot, sizeof(slot), "%s/%s", path, de->d_name) >= (int)sizeof(slot) ||
 		    umount2(slot, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) {
@@ -129,39 +135,22 @@ int berth_netns_pool_take(void)
 			continue;
 		}
 		unlinkat(dirfd(dir), de->d_name, 0);
-		taken = fd;
+		return fd;
 	}
-	closedir(dir);
-	return taken;
+	return take ? -1 : ready;
 }
 
-/* Count the slots that are ready (mounted namespaces). */
-static unsigned count_ready(int dir_fd)
+int berth_netns_pool_take(void)
 {
-	cleanup_close int fd = dup(dir_fd);
-	unsigned n = 0;
-	struct dirent *de;
+	const char *path = berth_netns_pool_dir();
 	DIR *dir;
+	int fd;
 
-	if (fd < 0 || (dir = fdopendir(fd)) == NULL)
-		return 0;
-	steal_fd(&fd); /* the DIR owns it now */
-	while ((de = readdir(dir)) != NULL) {
-		int slot;
-
-		if (!is_slot_name(de->d_name))
-			continue;
-		slot = openat(dir_fd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (slot < 0)
-			continue;
-		if (is_netns(slot))
-			n++;
-		else
-			remove_if_stale(dir_fd, de->d_name, slot);
-		close(slot);
-	}
+	if (path == NULL || (dir = opendir(path)) == NULL)
+		return -1;
+	fd = scan(dir, path, true);
 	closedir(dir);
-	return n;
+	return fd;
 }
 
 /* One new namespace, made by the calling thread and pinned at DIR/slot-RANDOM. */
@@ -200,9 +189,9 @@ static int make_slot(const char *path, int dir_fd, int home, berth_error_t *err)
 int berth_netns_pool_fill(unsigned want, berth_error_t *err)
 {
 	const char *path = berth_netns_pool_dir();
-	cleanup_close int dir_fd = -1;
 	cleanup_close int home = -1;
 	unsigned have;
+	DIR *dir;
 	int r;
 
 	if (path == NULL || want == 0)
@@ -212,19 +201,17 @@ int berth_netns_pool_fill(unsigned want, berth_error_t *err)
 	r = berth_mkdir_p(path, 0700, err);
 	if (r < 0)
 		return berth_error_wrap(err, "network namespace pool");
-	dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dir_fd < 0)
+	dir = opendir(path);
+	if (dir == NULL)
 		return berth_error_set(err, errno, "open `%s`", path);
-	have = count_ready(dir_fd);
-	if (have >= want)
-		return 0;
-	home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (home < 0)
-		return berth_error_set(err, errno, "open `/proc/thread-self/ns/net`");
-	for (; have < want; have++) {
-		r = make_slot(path, dir_fd, home, err);
-		if (r < 0)
-			return berth_error_wrap(err, "network namespace pool");
+	have = (unsigned)scan(dir, path, false);
+	if (have < want) {
+		home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (home < 0)
+			r = berth_error_set(err, errno, "open `/proc/thread-self/ns/net`");
 	}
-	return 0;
+	for (; r == 0 && have < want; have++)
+		r = make_slot(path, dirfd(dir), home, err);
+	closedir(dir);
+	return r < 0 ? berth_error_wrap(err, "network namespace pool") : 0;
 }
