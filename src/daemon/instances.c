@@ -134,8 +134,9 @@ struct berthd_instances {
 	struct berth_registry_activity *released_activity; /* of instances already gone */
 	size_t n_released_activity;
 	void (*shutdown_done)(struct berthd *d);
-	bool refilling;     /* a netns pool refill is queued or running */
-	bool refill_warned; /* its failure was logged once */
+	bool housekeeping;       /* a housekeeping job is queued or running */
+	bool housekeeping_again; /* and another is wanted after it */
+	bool refill_warned;      /* a failure to fill the netns pool was logged once */
 };
 
 static void release_if_idle(struct instance *in);
@@ -184,7 +185,7 @@ void berthd_instances_init(struct berthd *d)
 	uv_unref((uv_handle_t *)&d->instances->activity_timer);
 }
 
-/* ---- prepared network namespaces ---- */
+/* ---- housekeeping: the trash, prepared network namespaces ---- */
 
 /*
  * Network namespaces kept ready for starts (netpool.c): the first requests
@@ -193,51 +194,66 @@ void berthd_instances_init(struct berthd *d)
  */
 #define NETNS_POOL_SIZE 4
 
-struct refill {
+struct housekeeping {
 	uv_work_t work;
 	struct berthd *d;
 	char *state_dir;
+	bool fill;
 	berth_error_t err;
 	int result;
 };
 
-static void refill_work(uv_work_t *w)
+static void housekeeping_work(uv_work_t *w)
 {
-	struct refill *f = w->data;
+	struct housekeeping *k = w->data;
 
-	/* And what deferred destroys (`berth run`'s, of the same state) left. */
-	berth_runtime_sweep(f->state_dir, NULL);
-	f->result = berth_netns_pool_fill(NETNS_POOL_SIZE, &f->err);
+	/* What deferred destroys left: ours, and `berth run`'s of the same state. */
+	berth_runtime_sweep(k->state_dir, NULL);
+	k->result = k->fill ? berth_netns_pool_fill(NETNS_POOL_SIZE, &k->err) : 0;
 }
 
-static void refill_done(uv_work_t *w, int status)
-{
-	struct refill *f = w->data;
-	struct berthd_instances *is = f->d->instances;
+static void housekeeping(struct berthd *d);
 
-	is->refilling = false;
-	if (status == 0 && f->result < 0 && !is->refill_warned) {
+static void housekeeping_done(uv_work_t *w, int status)
+{
+	struct housekeeping *k = w->data;
+	struct berthd_instances *is = k->d->instances;
+
+	is->housekeeping = false;
+	if (status == 0 && k->result < 0 && !is->refill_warned) {
 		/* Starts make their own namespaces then: slower, not broken. */
-		berth_warn("%s (starts make their own)", f->err.message);
+		berth_warn("%s (starts make their own)", k->err.message);
 		is->refill_warned = true;
 	}
-	free(f->state_dir);
-	free(f);
+	if (is->housekeeping_again) {
+		is->housekeeping_again = false;
+		housekeeping(k->d);
+	}
+	free(k->state_dir);
+	free(k);
 }
 
-/* Top up the pool on the thread pool (one refill at a time), and sweep the trash. */
-static void refill_netns_pool(struct berthd *d)
+/*
+ * On the thread pool: sweep the trash and, unless berthd is stopping, top
+ * up the pool. One job at a time, and one more after it if asked meanwhile
+ * (a layer moved to the trash after the running job looked is not left).
+ */
+static void housekeeping(struct berthd *d)
 {
-	struct refill *f;
+	struct berthd_instances *is = d->instances;
+	struct housekeeping *k;
 
-	if (d->instances->refilling || d->stopping)
+	if (is->housekeeping) {
+		is->housekeeping_again = true;
 		return;
-	f = xcalloc(1, sizeof(*f));
-	f->work.data = f;
-	f->d = d;
-	f->state_dir = xstrdup(d->config->berth.state_dir);
-	d->instances->refilling = true;
-	uv_queue_work(d->loop, &f->work, refill_work, refill_done);
+	}
+	k = xcalloc(1, sizeof(*k));
+	k->work.data = k;
+	k->d = d;
+	k->state_dir = xstrdup(d->config->berth.state_dir);
+	k->fill = !d->stopping;
+	is->housekeeping = true;
+	uv_queue_work(d->loop, &k->work, housekeeping_work, housekeeping_done);
 }
 
 /* Write every unwritten activity, in one registry transaction. */
@@ -564,7 +580,8 @@ static void on_record_destroyed(int result, const char *why, void *arg)
 static void reap_work(uv_work_t *req)
 {
 	struct reap_job *j = req->data;
-	j->result = berth_container_destroy(j->ctr, &j->err);
+	/* The writable layer goes to the trash, for housekeeping() to remove. */
+	j->result = berth_container_destroy_deferred(j->ctr, &j->err);
 }
 
 static void after_reap(uv_work_t *req, int status)
@@ -577,6 +594,7 @@ static void after_reap(uv_work_t *req, int status)
 		berth_warn("instance %s/%s: clean up: %s", in->class_name, in->name,
 		           j->err.message);
 	free(j);
+	housekeeping(in->d);
 	if (in->destroy_requested) {
 		/* Still busy: released once the reset record is durable. */
 		berthd_persist_destroy(in->d, in->class_name, in->id, on_record_destroyed, in);
@@ -764,7 +782,7 @@ static void after_start(uv_work_t *req, int status)
 	watch_exit(in);
 	berth_info("instance %s/%s: started (pid %d)", in->class_name, in->name,
 	           (int)berth_container_pid(in->ctr));
-	refill_netns_pool(in->d);
+	housekeeping(in->d);
 	if (in->detached) {
 		/* berthd is leaving it running; detach() below. */
 	} else if (in->stop_requested) {
@@ -1628,6 +1646,6 @@ int berthd_instances_restore(struct berthd *d, berth_error_t *err)
 		restore_one(&recs[i], d);
 	berth_registry_instances_free(recs, n);
 	/* Ready for the first cold start. */
-	refill_netns_pool(d);
+	housekeeping(d);
 	return 0;
 }

@@ -135,6 +135,7 @@ wait $BERTHD
 check_eq "SIGTERM with running containers: exit 0" 0 "$?"
 check_contains "it stopped them" "instance Echo/alice: exited" "$(cat "$STATE/berthd.log")"
 check_eq "nothing of them left" "" "$(ls "$STATE/state/containers")"
+check_eq "not even in the trash (swept before berthd exits)" "" "$(ls -A "$STATE/state/trash" 2>/dev/null)"
 start_berthd
 check_contains "after a restart: the exit record is kept" '"exitCode":3' "$(state_of Exit e)"
 check_contains "and the OOM record" '"oom":true' "$(api http://b/v1/classes/Hog/instances/h)"
