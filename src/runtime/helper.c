@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -304,6 +305,26 @@ static int open_log_dir(const char *dir, int *fd, berth_error_t *err)
 	return 0;
 }
 
+/*
+ * die_with_parent: a caller that dies while we start its container (a
+ * SIGKILLed `berth run`) takes us with it, and the init too, which checks
+ * *fd, a pidfd of the caller, once its own death signal is set: nothing
+ * starts for nobody.
+ */
+static int watch_caller(pid_t caller, int *fd, berth_error_t *err)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		return berth_error_set(err, errno, "PR_SET_PDEATHSIG");
+	/* Set only now: a caller gone before that has left us to another parent. */
+	if (caller <= 0 || getppid() != caller)
+		return berth_error_set_plain(err, ESRCH, "the caller (pid %d) is gone",
+		                             (int)caller);
+	*fd = (int)syscall(SYS_pidfd_open, caller, 0);
+	if (*fd < 0)
+		return berth_error_set(err, errno, "open a pidfd of the caller");
+	return 0;
+}
+
 static int helper_start(berth_error_t *err)
 {
 	struct berth_start_request req = {0};
@@ -313,6 +334,7 @@ static int helper_start(berth_error_t *err)
 	cleanup_close int status_fd = -1;
 	cleanup_close int log_dir_fd = -1;
 	cleanup_close int netns_fd = -1;
+	cleanup_close int caller_fd = -1;
 	struct berth_bridge_config netcfg;
 	struct berth_bridge_lease lease;
 	bool created = false, leased = false;
@@ -327,6 +349,11 @@ static int helper_start(berth_error_t *err)
 	if (r < 0)
 		goto out;
 	BERTH_TRACE("helper: request read");
+	if (req.spec.die_with_parent) {
+		r = watch_caller(req.caller, &caller_fd, err);
+		if (r < 0)
+			goto out;
+	}
 	berth_runtime_cgroup_config(&cgcfg, err);
 	r = berth_cgroup_detect(cgcfg.root, &cgcfg.mode, err);
 	if (r < 0)
@@ -389,6 +416,7 @@ static int helper_start(berth_error_t *err)
 		        .status_fd = status_fd,
 		        .log_dir_fd = log_dir_fd,
 		        .seccomp = berth_seccomp_default(),
+		        .caller_fd = caller_fd,
 		        .netns_fd = netns_fd,
 		        .lease = leased ? &lease : NULL,
 		        .arg_area = arg_area,

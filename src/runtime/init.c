@@ -151,8 +151,17 @@ void berth_init_main(struct berth_init_args *a)
 		memset(a->arg_area, 0, a->arg_area_len);
 		memcpy(a->arg_area, "berth-init", sizeof("berth-init"));
 	}
-	if (spec->die_with_parent)
+	if (spec->die_with_parent) {
+		struct pollfd caller = {.fd = a->caller_fd, .events = POLLIN};
+
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		/* Gone before that (see watch_caller()): nobody to run for. */
+		if (a->caller_fd >= 0 && poll(&caller, 1, 0) != 0) {
+			berth_error_set_plain(&err, ESRCH, "the caller is gone");
+			fail(a, &err);
+		}
+		close(a->caller_fd);
+	}
 
 	if (a->enter_cgroup && berth_cgroup_enter(a->cgroup, &err) < 0)
 		fail(a, &err);

@@ -80,6 +80,7 @@ struct berth_start_request {
 	char **argv; /* arrays owned by the request, strings by json */
 	char **env;
 	char **layers;
+	pid_t caller;              /* the process that asked (die_with_parent watches it) */
 	const char *container_dir; /* STATE_DIR/containers/ID */
 	const char *init_layer;    /* STATE_DIR/layers/init-v1, or NULL when not used */
 	/* Contents of the container's /etc files, prepared by the helper. */
@@ -200,6 +201,8 @@ struct berth_init_args {
 	int status_fd;               /* STATE/containers/ID/exit: how the entrypoint ended */
 	int log_dir_fd;              /* the log directory, or -1: stdout and stderr as given */
 	const struct sock_fprog *seccomp;
+	/* die_with_parent: a pidfd of the caller, checked once PR_SET_PDEATHSIG is set; else -1. */
+	int caller_fd;
 	/* A prepared network namespace to enter (netpool.c), or -1: make one. */
 	int netns_fd;
 	/* BERTH_NET_BRIDGE: the container's address and veth (bridge.c), else NULL. */

@@ -135,14 +135,15 @@ json_t *berth_start_request_encode(const struct berth_container_spec *spec)
 	                                  (json_int_t)spec->log_max_files);
 
 	return json_pack(
-	        "{s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:I, s:I, s:b, s:s, s:b, s:o, s:o}", "id",
-	        spec->id, "rootfs", str_or_null(spec->rootfs), "layers",
+	        "{s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:I, s:I, s:b, s:s, s:b, s:o, s:o, s:I}",
+	        "id", spec->id, "rootfs", str_or_null(spec->rootfs), "layers",
 	        spec->layers != NULL ? strv_to_json(spec->layers) : json_null(), "state_dir",
 	        spec->state_dir, "argv", strv_to_json(spec->argv), "env", strv_to_json(spec->env),
 	        "workdir", str_or_null(spec->workdir), "hostname", str_or_null(spec->hostname),
 	        "uid", (json_int_t)spec->uid, "gid", (json_int_t)spec->gid, "read_only",
 	        spec->read_only, "net", net_name(spec->net), "die_with_parent",
-	        spec->die_with_parent, "limits", limits, "log", log);
+	        spec->die_with_parent, "limits", limits, "log", log, "caller",
+	        (json_int_t)getpid());
 }
 
 int berth_start_request_decode(json_t *json, struct berth_start_request *req, berth_error_t *err)
@@ -189,6 +190,7 @@ int berth_start_request_decode(json_t *json, struct berth_start_request *req, be
 	spec->log_dir = get_str(json_object_get(json, "log"), "dir");
 	spec->log_max_bytes = get_u64(json_object_get(json, "log"), "max_bytes");
 	spec->log_max_files = (unsigned)get_u64(json_object_get(json, "log"), "max_files");
+	req->caller = (pid_t)get_u64(json, "caller");
 	req->container_dir = xasprintf("%s/containers/%s", spec->state_dir, spec->id);
 	return 0;
 }

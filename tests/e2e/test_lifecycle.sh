@@ -95,4 +95,19 @@ out=$(brun --name dup -- echo reclaimed 2>&1)
 check_eq "the name is reclaimed after berth was killed" reclaimed "$out"
 check_nothing_left dup
 
+# berth killed at any moment of a start: the container does not go on
+# without it (the helper and the init watch berth until their own
+# death signal is set). Kills at random moments of the first 10 ms.
+running=""
+for i in $(seq 1 30); do
+	brun_bg --name "kr$i" -- sleep 30 > /dev/null 2>&1
+	pid=$!
+	sleep "0.00$((RANDOM % 10))"
+	{ kill -KILL $pid; wait $pid; } 2>/dev/null
+	wait_for "kr$i's processes gone" 30 sh -c "! grep -q . $(cg_dir pids "kr$i")/cgroup.procs 2>/dev/null" ||
+		running="$running kr$i"
+done
+check_eq "berth killed during a start leaves no container running" "" "$running"
+for i in $(seq 1 30); do brun --name "kr$i" -- true; done
+
 finish
