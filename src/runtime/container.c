@@ -222,6 +222,18 @@ static int zygote_helper(const char *verb, json_t *request, const int stdio[3], 
 	return 1;
 }
 
+void berth_spawnattr_clean(posix_spawnattr_t *attr)
+{
+	sigset_t none, all;
+
+	posix_spawnattr_init(attr);
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(attr, &none);
+	posix_spawnattr_setsigdefault(attr, &all);
+	posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+}
+
 /*
  * Run `berth-runtime VERB` with the request and the given stdio — through
  * the zygote when there is one and `zygote` allows, else exec'd (or forked:
@@ -240,7 +252,6 @@ static int spawn_helper(const char *verb, json_t *request, const int stdio[3], b
 	cleanup_close int rd = -1;
 	cleanup_close int wr = -1;
 	struct report rep;
-	sigset_t none, all;
 	pid_t helper;
 	int r;
 
@@ -272,12 +283,7 @@ static int spawn_helper(const char *verb, json_t *request, const int stdio[3], b
 	posix_spawn_file_actions_adddup2(&fa, wr, BERTH_HELPER_REPORT_FD);
 	posix_spawn_file_actions_addclosefrom_np(&fa, BERTH_HELPER_REPORT_FD + 1);
 	/* The container starts from a clean slate, whatever our signal state. */
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	berth_spawnattr_clean(&attr);
 	r = posix_spawn(&helper, path, &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);

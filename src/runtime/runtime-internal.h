@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 #include <linux/filter.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -141,6 +142,9 @@ void berth_report_error(int fd, const berth_error_t *err);
 int berth_report_read(int fd, struct berth_report *rec);
 
 /* ---- the helper's pieces (run in berth-runtime and the init it clones) ---- */
+
+/* container.c: posix_spawn attributes for a clean slate: every signal default, none blocked. */
+void berth_spawnattr_clean(posix_spawnattr_t *attr);
 
 /*
  * helper.c: do `verb` ("start" or "exec") with the request on fd 3 and the

@@ -92,7 +92,6 @@ static int spawn_zygote(berth_error_t *err)
 	posix_spawnattr_t attr;
 	cleanup_close int ours = -1;
 	cleanup_close int theirs = -1;
-	sigset_t none, all;
 	int sv[2], r;
 	pid_t pid;
 
@@ -111,12 +110,7 @@ static int spawn_zygote(berth_error_t *err)
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, theirs, 3);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	berth_spawnattr_clean(&attr);
 	r = posix_spawn(&pid, path, &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
