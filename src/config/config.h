@@ -176,6 +176,8 @@ struct berth_config_proxy {
 	uint64_t max_waiting;              /* max_waiting: 1024 requests waiting for starts */
 	uint64_t wait_timeout_ms;          /* wait_timeout: "30s" waiting for a start; then 503
 	                                      with Retry-After */
+	uint64_t busy_poll_us;             /* busy_poll_us: 50 µs of polling without sleeping
+	                                      after the data plane reads; 0: off */
 };
 
 #define BERTH_CONFIG_PROXY_MAX_CONNECTIONS     10000u
@@ -187,6 +189,8 @@ struct berth_config_proxy {
 #define BERTH_CONFIG_PROXY_UPSTREAM_IDLE_MS    30000u
 #define BERTH_CONFIG_PROXY_MAX_WAITING         1024u
 #define BERTH_CONFIG_PROXY_WAIT_TIMEOUT_MS     30000u
+#define BERTH_CONFIG_PROXY_BUSY_POLL_US        50u
+#define BERTH_CONFIG_PROXY_BUSY_POLL_MAX_US    1000u
 
 /* The `berth` section: the daemon's own settings. */
 struct berth_config_daemon {

@@ -17,17 +17,10 @@ static const char *const berth_fields[] = {"listen", "api",    "state_dir", "lim
 static const char *const api_fields[] = {"socket", "listen", "token", "insecure_no_token", NULL};
 static const char *const limits_fields[] = {"memory", "vcpu", NULL};
 static const char *const log_fields[] = {"max_size", "max_files", "level", NULL};
-static const char *const proxy_fields[] = {"max_connections",
-                                           "max_header_size",
-                                           "max_body_size",
-                                           "header_timeout",
-                                           "idle_timeout",
-                                           "upstream_timeout",
-                                           "upstream_keepalive",
-                                           "upstream_idle_timeout",
-                                           "max_waiting",
-                                           "wait_timeout",
-                                           NULL};
+static const char *const proxy_fields[] = {
+        "max_connections", "max_header_size",  "max_body_size",      "header_timeout",
+        "idle_timeout",    "upstream_timeout", "upstream_keepalive", "upstream_idle_timeout",
+        "max_waiting",     "wait_timeout",     "busy_poll_us",       NULL};
 
 static const struct {
 	const char *name;
@@ -260,6 +253,10 @@ static void load_proxy(struct berth_config_ctx *c, const json_t *proxy)
 		                      "a number of requests", &p->max_waiting);
 	if ((v = json_object_get(proxy, "wait_timeout")) != NULL)
 		berth_config_get_duration(c, "berth.proxy.wait_timeout", v, 1, &p->wait_timeout_ms);
+	if ((v = json_object_get(proxy, "busy_poll_us")) != NULL)
+		berth_config_get_uint(c, "berth.proxy.busy_poll_us", v, 0,
+		                      BERTH_CONFIG_PROXY_BUSY_POLL_MAX_US,
+		                      "microseconds of polling (0 turns it off)", &p->busy_poll_us);
 }
 
 void berth_config_load_daemon(struct berth_config_ctx *c, const json_t *berth)
@@ -282,6 +279,7 @@ void berth_config_load_daemon(struct berth_config_ctx *c, const json_t *berth)
 	        .upstream_idle_timeout_ms = BERTH_CONFIG_PROXY_UPSTREAM_IDLE_MS,
 	        .max_waiting = BERTH_CONFIG_PROXY_MAX_WAITING,
 	        .wait_timeout_ms = BERTH_CONFIG_PROXY_WAIT_TIMEOUT_MS,
+	        .busy_poll_us = BERTH_CONFIG_PROXY_BUSY_POLL_US,
 	};
 	if (berth == NULL)
 		return;

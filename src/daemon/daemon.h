@@ -58,6 +58,8 @@ struct berthd {
 	int images_cancel;
 	/* proxy/: the data plane; NULL without berth.listen */
 	struct px_server *proxy;
+	/* Reads on the data plane's sockets: the loop polls on a while after one (run_loop()). */
+	uint64_t proxy_reads;
 };
 
 /* The classes as the API shows them (a JSON object; new reference). */

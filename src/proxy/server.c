@@ -878,6 +878,7 @@ static void on_client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	struct px_client *c = st->data;
 	(void)buf;
 
+	c->s->d->proxy_reads++;
 	if (n == 0 || c->closing)
 		return;
 	if (n < 0) {

@@ -442,6 +442,7 @@ static void on_up_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	size_t done;
 	(void)buf;
 
+	u->s->d->proxy_reads++;
 	if (n == 0)
 		return;
 	if (x == NULL) {

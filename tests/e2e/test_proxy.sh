@@ -216,6 +216,18 @@ check_contains "fetch to a closed port: 502 saying so" '"code":"connection_refus
 check_eq "a large response streams through" 50000000 "$(api -o /dev/null -w '%{size_download}' "$F/bytes?n=50000000")"
 check_contains "fetch on a failing class: 500" '"code":"start_failed"' "$(api http://b/v1/classes/Broken/instances/b/fetch/)"
 
+# Busy polling (berth.proxy.busy_poll_us, 50 µs by default) follows the
+# traffic: once the requests stop, berthd's loop sleeps again.
+for _ in $(seq 300); do echo "url = \"$URL/name/\""; echo "output = /dev/null"; done > "$STATE/many.curl"
+curl -s -K "$STATE/many.curl"
+sleep 0.5
+loop_cpu_ns() { awk '{print $1}' "/proc/$BERTHD/schedstat"; }
+a=$(loop_cpu_ns)
+sleep 2
+b=$(loop_cpu_ns)
+check_true "after 300 requests, idle: berthd's loop spent $(((b - a) / 1000)) µs on a CPU in 2 s (< 20 ms)" \
+	test $((b - a)) -lt 20000000
+
 kill -TERM $BERTHD
 wait $BERTHD
 check_eq "berthd stops cleanly with the proxy running" 0 "$?"

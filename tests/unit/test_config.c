@@ -387,6 +387,11 @@ static const struct row bad_rows[] = {
          "config.jsonc:4:15: berth.proxy.max_header_size: must be between 1K and 1M"},
         {BERTH("    \"proxy\": {\"max_connections\": 0},\n"),
          "config.jsonc:4:15: berth.proxy.max_connections: 0 is out of range (1-1000000)"},
+        {BERTH("    \"proxy\": {\"busy_poll_us\": 1001},\n"),
+         "config.jsonc:4:15: berth.proxy.busy_poll_us: 1001 is out of range (0-1000)"},
+        {BERTH("    \"proxy\": {\"busy_poll_us\": \"50us\"},\n"),
+         "config.jsonc:4:15: berth.proxy.busy_poll_us: is a string, expected microseconds of "
+         "polling (0 turns it off)"},
         {BERTH("    \"proxy\": [],\n"),
          "config.jsonc:4:5: berth.proxy: is an array, expected an object ({\"max_header_size\": "
          "\"32K\", ...})"},
@@ -711,6 +716,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->berth.proxy.max_body_bytes, 0);
 	assert_int_equal(cfg->berth.proxy.upstream_keepalive, 64);
 	assert_int_equal(cfg->berth.proxy.wait_timeout_ms, 30000);
+	assert_int_equal(cfg->berth.proxy.busy_poll_us, 50);
 	berth_config_free(cfg);
 }
 
@@ -1034,6 +1040,13 @@ static void test_berth_section(void **state)
 	                      "\"insecure_no_token\": true},\n"));
 	assert_true(cfg->berth.api_insecure_no_token);
 	assert_null(cfg->berth.api_token);
+	berth_config_free(cfg);
+	/* Busy polling: off with 0, up to a millisecond. */
+	cfg = load_good(BERTH("    \"proxy\": {\"busy_poll_us\": 0},\n"));
+	assert_int_equal(cfg->berth.proxy.busy_poll_us, 0);
+	berth_config_free(cfg);
+	cfg = load_good(BERTH("    \"proxy\": {\"busy_poll_us\": 1000},\n"));
+	assert_int_equal(cfg->berth.proxy.busy_poll_us, 1000);
 	berth_config_free(cfg);
 }
 
