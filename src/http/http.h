@@ -55,6 +55,7 @@ struct berth_http_request {
 	/* private */
 	struct http_conn *conn;
 	bool responded, streaming, stream_ended;
+	bool stream_sized; /* Content-Length given: the body goes unframed */
 	void (*on_gone)(struct berth_http_request *req, void *arg);
 	void *on_gone_arg;
 	void (*on_drain)(struct berth_http_request *req, void *arg);
@@ -145,6 +146,13 @@ void berth_http_respond(struct berth_http_request *req, int status, const char *
                         const char *extra_headers, const void *body, size_t len);
 /* The same with a JSON body (stolen). */
 void berth_http_respond_json(struct berth_http_request *req, int status, json_t *body);
+/*
+ * An answer that has no body (to HEAD, or 204, 304), with the headers given
+ * and no Content-Length of its own: a proxy passes on the length its
+ * origin stated for a HEAD (what a GET would have had). Frees the request.
+ */
+void berth_http_respond_no_body(struct berth_http_request *req, int status,
+                                const char *extra_headers);
 /* {"error": {"code": CODE, "message": MESSAGE}} */
 void berth_http_respond_error(struct berth_http_request *req, int status, const char *code,
                               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -158,6 +166,16 @@ void berth_http_respond_error(struct berth_http_request *req, int status, const 
  */
 void berth_http_stream_begin(struct berth_http_request *req, int status, const char *content_type,
                              const char *extra_headers);
+/*
+ * The same for a body whose length is known (a proxy passing on a response
+ * that had a Content-Length): the head says `Content-Length: length` and the
+ * body goes out as written, unframed. Exactly `length` bytes must be written
+ * before stream_end(); a body that falls short ends with stream_abort(),
+ * whose close tells the client it is incomplete.
+ */
+void berth_http_stream_begin_sized(struct berth_http_request *req, int status,
+                                   const char *content_type, const char *extra_headers,
+                                   uint64_t length);
 int berth_http_stream_write(struct berth_http_request *req, const void *data, size_t len);
 void berth_http_stream_end(struct berth_http_request *req);
 /*

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <http_parser.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1118,6 +1119,39 @@ void berth_http_stream_begin(struct berth_http_request *req, int status, const c
 	conn_write(req->conn, head, strlen(head), false);
 }
 
+void berth_http_stream_begin_sized(struct berth_http_request *req, int status,
+                                   const char *content_type, const char *extra_headers,
+                                   uint64_t length)
+{
+	cleanup_free char *framing = NULL;
+	char *head;
+
+	req->streaming = true;
+	req->stream_sized = true;
+	if (req->conn == NULL)
+		return;
+	framing = xasprintf("Content-Length: %" PRIu64 "\r\n", length);
+	head = response_head(req, status, content_type, extra_headers, framing);
+	conn_write(req->conn, head, strlen(head), false);
+}
+
+void berth_http_respond_no_body(struct berth_http_request *req, int status,
+                                const char *extra_headers)
+{
+	struct http_conn *c = req->conn;
+	char *head;
+
+	req->responded = true;
+	if (c == NULL) {
+		request_free(req);
+		return;
+	}
+	body_unfinished(req);
+	head = response_head(req, status, NULL, extra_headers, "");
+	conn_write(c, head, strlen(head), !c->keep_alive || c->peer_eof);
+	request_done(req);
+}
+
 int berth_http_stream_write(struct berth_http_request *req, const void *data, size_t len)
 {
 	struct http_conn *c = req->conn;
@@ -1128,6 +1162,13 @@ int berth_http_stream_write(struct berth_http_request *req, const void *data, si
 		return -ECONNRESET;
 	if (len == 0)
 		return 0;
+	if (req->stream_sized) {
+		char *copy = xmalloc(len);
+		memcpy(copy, data, len);
+		if (conn_write(c, copy, len, false) < 0)
+			return -ECONNRESET;
+		return c->h.stream.write_queue_size > c->server->opt.stream_high_water ? 1 : 0;
+	}
 	chunk = xmalloc(len + 32);
 	n = snprintf(chunk, 32, "%zx\r\n", len);
 	memcpy(chunk + n, data, len);
@@ -1151,7 +1192,11 @@ void berth_http_stream_end(struct berth_http_request *req)
 
 	req->stream_ended = true;
 	body_unfinished(req);
-	if (c != NULL) {
+	if (c != NULL && req->stream_sized) {
+		/* Nothing to add; but a connection that ends with the answer still does. */
+		if (!c->keep_alive || c->peer_eof)
+			conn_write(c, xstrdup(""), 0, true);
+	} else if (c != NULL) {
 		static const char last[] = "0\r\n\r\n";
 		conn_write(c, xstrdup(last), sizeof(last) - 1, !c->keep_alive || c->peer_eof);
 	}

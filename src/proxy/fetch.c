@@ -9,10 +9,11 @@
  * as fast as the instance takes it: while the upstream's write queue is
  * above its high-water mark the body pauses, and the API server's bounded
  * buffer and the socket hold the rest. berth.proxy.max_body_size bounds it
- * (413), as on the data plane. The response streams back in chunked coding
- * with the API server's backpressure; one the instance cuts short is
- * aborted (no last chunk, then the close), so the client sees it broken
- * off. A WebSocket upgrade the instance answers with 101 takes the API
+ * (413), as on the data plane. The response streams back with the API
+ * server's backpressure, with the instance's Content-Length when it gave
+ * one and in chunked coding otherwise; one the instance cuts short is
+ * aborted (no last chunk, or too few bytes, then the close), so the client
+ * sees it broken off. A WebSocket upgrade the instance answers with 101 takes the API
  * connection over (berth_http_upgrade()) and becomes a raw tunnel to the
  * instance, holding its lease (so the instance stays awake) and touching it
  * on traffic; the end of either side ends both.
@@ -71,8 +72,13 @@ static struct px_fetch *fetch_of(struct px_exchange *x)
 	return x->owner;
 }
 
-/* The instance's response headers, without the hop-by-hop ones (Upgrade kept for a 101). */
-static void copy_headers(struct px_fetch *f, const struct berth_proxy_head *h, bool upgrade)
+/*
+ * The instance's response headers, without the hop-by-hop ones (Upgrade
+ * kept for a 101) and without Content-Length unless `keep_length` (an
+ * answer without a body passes on what its origin said).
+ */
+static void copy_headers(struct px_fetch *f, const struct berth_proxy_head *h, bool upgrade,
+                         bool keep_length)
 {
 	static const char *const drop[] = {"connection",     "keep-alive", "transfer-encoding",
 	                                   "content-length", "te",         "trailer",
@@ -87,7 +93,8 @@ static void copy_headers(struct px_fetch *f, const struct berth_proxy_head *h, b
 
 		for (size_t k = 0; drop[k] != NULL; k++)
 			skip |= strlen(drop[k]) == len && strncasecmp(drop[k], name, len) == 0 &&
-			        !(upgrade && strcmp(drop[k], "upgrade") == 0);
+			        !(upgrade && strcmp(drop[k], "upgrade") == 0) &&
+			        !(keep_length && strcmp(drop[k], "content-length") == 0);
 		if (skip)
 			continue;
 		berth_proxy_buf_add(&f->extra, name, len);
@@ -106,7 +113,8 @@ static void f_head(struct px_exchange *x, const http_parser *p, const struct ber
 	struct px_fetch *f = fetch_of(x);
 	bool body = !x->head_method && p->status_code != 204 && p->status_code != 304;
 
-	copy_headers(f, h, p->status_code == 101);
+	/* A 204 has no length to pass on; HEAD and 304 answers keep the instance's. */
+	copy_headers(f, h, p->status_code == 101, !body && p->status_code != 204);
 	if (p->status_code == 101) {
 		/* The API connection is the tunnel's now; the request is gone with the 101. */
 		f->upgrading = true;
@@ -118,12 +126,17 @@ static void f_head(struct px_exchange *x, const http_parser *p, const struct ber
 	}
 	if (!body) {
 		/* No body to stream; the exchange completes right after. */
-		berth_http_respond(f->req, (int)p->status_code, NULL, f->extra.data, "", 0);
+		berth_http_respond_no_body(f->req, (int)p->status_code, f->extra.data);
 		f->req = NULL;
 		return;
 	}
 	f->streaming = true;
-	berth_http_stream_begin(f->req, (int)p->status_code, NULL, f->extra.data);
+	/* The length goes on as the instance gave it (clients show progress); else chunked. */
+	if ((p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED))
+		berth_http_stream_begin_sized(f->req, (int)p->status_code, NULL, f->extra.data,
+		                              p->content_length);
+	else
+		berth_http_stream_begin(f->req, (int)p->status_code, NULL, f->extra.data);
 }
 
 static void f_body(struct px_exchange *x, const char *at, size_t n)

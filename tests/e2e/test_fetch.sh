@@ -87,6 +87,18 @@ check_eq "a response cut short by the instance: curl sees the transfer cut (18)"
 check_eq "after what did come" 50000 "$(wc -c < "$STATE/half")"
 check_eq "a whole response is whole" 100000 "$(api "$F/bytes?n=100000" | wc -c)"
 
+# The response's framing as the instance gave it: a length stays a length.
+out=$(api -D - -o /dev/null "$F/bytes?n=100000" | tr -d '\r')
+check_contains "a Content-Length response keeps its length" "Content-Length: 100000" "$out"
+check_not_contains "and is not re-chunked" "Transfer-Encoding" "$out"
+check_contains "a chunked response stays chunked" "Transfer-Encoding: chunked" \
+	"$(api -D - -o /dev/null "$F/chunked?n=3&size=5" | tr -d '\r')"
+check_contains "HEAD: the length a GET would have" "Content-Length: 4321" \
+	"$(api -I "$F/bytes?n=4321" | tr -d '\r')"
+out=$(api -D - -o /dev/null "$F/status?code=204" | tr -d '\r')
+check_contains "204 passes as 204" "HTTP/1.1 204" "$out"
+check_not_contains "without a length" "Content-Length" "$out"
+
 # WebSocket through .../fetch/: the instance started on demand, echoes, closes both ways.
 W=/v1/classes/Echo/instances/wsnew/fetch
 out=$("$WS" "$SOCK" 80 "$W/ws" 3)
@@ -97,6 +109,10 @@ out=$("$WS" "$SOCK" 80 "$W/ws?close_after=1" 1)
 check_contains "the instance's close reaches the client" "closed 1000" "$out"
 check_contains "a non-101 answer is an ordinary response" "status 403" \
 	"$("$WS" "$SOCK" 80 "$W/status?code=403" 1)"
+out=$(WS_CLIENT_HEADER="Authorization: Bearer $TOKEN" "$WS" 127.0.0.1 "$APIPORT" "$W/ws" 2)
+check_eq "WebSocket via fetch over the TCP API, with the token" \
+	"$(printf 'status 101\necho: message-0\necho: message-1\nclosed 1000')" "$out"
+check_contains "without it: 401, no tunnel" "status 401" "$("$WS" 127.0.0.1 "$APIPORT" "$W/ws" 1)"
 
 # The tunnel holds the instance awake; when the client goes, so does the tunnel.
 S=/v1/classes/Sleepy/instances/z/fetch

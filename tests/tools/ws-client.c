@@ -13,7 +13,8 @@
  * apart (default 0), prints `echo: TEXT` for each echo, then sends a close
  * frame and prints `closed CODE` when the server's close arrives, or
  * `eof` when the connection ends without one. Exit 0 when every message
- * came back and the close handshake completed.
+ * came back and the close handshake completed. $WS_CLIENT_HEADER, if set,
+ * is one more header line for the upgrade request (e.g. Authorization).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -120,7 +121,8 @@ int main(int argc, char **argv)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	struct sockaddr_un su = {.sun_family = AF_UNIX};
-	char req[1024], head[8192];
+	char req[2048], head[8192];
+	const char *extra;
 	size_t hl = 0;
 	int fd, messages, interval_ms, status = 0, ok = 0;
 
@@ -153,10 +155,17 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	snprintf(req, sizeof(req),
-	         "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-	         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-	         argv[3], argv[1][0] == '/' ? "berth" : argv[1], argv[2]);
+	extra = getenv("WS_CLIENT_HEADER");
+	if (snprintf(req, sizeof(req),
+	             "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\nConnection: "
+	             "Upgrade\r\n"
+	             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+	             "%s%s\r\n",
+	             argv[3], argv[1][0] == '/' ? "berth" : argv[1], argv[2],
+	             extra != NULL ? extra : "", extra != NULL ? "\r\n" : "") >= (int)sizeof(req)) {
+		fprintf(stderr, "ws-client: the request is too long\n");
+		return 2;
+	}
 	if (write_all(fd, req, strlen(req)) < 0)
 		return 1;
 	/* The answer's head, byte by byte so no frame byte is read with it. */

@@ -358,6 +358,17 @@ static void handler(struct berth_http_request *req, void *data)
 		berth_http_stream_write(req, "data: 2\n\n", 9);
 		berth_http_stream_write(req, "data: 3\n\n", 9);
 		berth_http_stream_end(req);
+	} else if (strcmp(req->path, "/sized") == 0) {
+		berth_http_stream_begin_sized(req, 200, "text/plain", NULL, 10);
+		berth_http_stream_write(req, "01234", 5);
+		berth_http_stream_write(req, "56789", 5);
+		berth_http_stream_end(req);
+	} else if (strcmp(req->path, "/sized-cut") == 0) {
+		berth_http_stream_begin_sized(req, 200, "text/plain", NULL, 10);
+		berth_http_stream_write(req, "01234", 5);
+		berth_http_stream_abort(req);
+	} else if (strcmp(req->path, "/no-body") == 0) {
+		berth_http_respond_no_body(req, 200, "Content-Length: 1234\r\nETag: \"v1\"\r\n");
 	} else if (strcmp(req->path, "/hold") == 0 || strcmp(req->path, "/hold-stream") == 0) {
 		f->held = req;
 		berth_http_request_on_gone(req, on_gone, f);
@@ -901,6 +912,14 @@ static void c_query_and_stream(struct fixture *f)
 	f->rc[2] = read_response(fd, &f->res[2], false);
 	send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
 	f->rc[3] = read_response(fd, &f->res[3], false);
+	send_str(fd, "GET /sized HTTP/1.1\r\nHost: x\r\n\r\n");
+	f->rc[4] = read_response(fd, &f->res[4], false);
+	send_str(fd, "HEAD /no-body HTTP/1.1\r\nHost: x\r\n\r\n");
+	f->rc[5] = read_response(fd, &f->res[5], true);
+	send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+	f->rc[6] = read_response(fd, &f->res[6], false);
+	send_str(fd, "GET /sized-cut HTTP/1.1\r\nHost: x\r\n\r\n");
+	f->rc[7] = read_response(fd, &f->res[7], false);
 	close(fd);
 }
 
@@ -916,6 +935,22 @@ static void test_query_path_and_stream(void **state)
 	/* The connection goes on after a stream. */
 	assert_int_equal(f->rc[3], 0);
 	assert_string_equal(f->res[3].body, "hello\n");
+	/* A body of a known length goes out with it, unframed. */
+	assert_int_equal(f->rc[4], 0);
+	assert_false(f->res[4].chunked);
+	assert_string_equal(f->res[4].content_length, "10");
+	assert_string_equal(f->res[4].body, "0123456789");
+	/* An answer without a body keeps the length it was given, and only that. */
+	assert_int_equal(f->rc[5], 0);
+	assert_int_equal(f->res[5].status, 200);
+	assert_string_equal(f->res[5].content_length, "1234");
+	assert_int_equal(f->res[5].body_total, 0);
+	/* ... and the connection goes on after both. */
+	assert_int_equal(f->rc[6], 0);
+	assert_string_equal(f->res[6].body, "hello\n");
+	/* One cut short: too few bytes, then the close; the client sees it incomplete. */
+	assert_int_equal(f->rc[7], -1);
+	assert_string_equal(f->res[7].body, "01234");
 	free(f);
 }
 
