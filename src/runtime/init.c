@@ -161,6 +161,15 @@ void berth_init_main(struct berth_init_args *a)
 			fail(a, &err);
 		}
 		close(a->caller_fd);
+	} else {
+		/*
+		 * A container that outlives its caller (berthd's) leaves the
+		 * caller's session and process group: a Ctrl-C at the terminal
+		 * berthd runs in goes to berthd, which stops its containers as
+		 * their classes say, not straight to every container's init
+		 * (which would pass it on to the entrypoint).
+		 */
+		setsid();
 	}
 
 	if (a->enter_cgroup && berth_cgroup_enter(a->cgroup, &err) < 0)

@@ -18,6 +18,8 @@ cat > "$CONFIG" <<JSON
      "instance_type": {"vcpu": 0.5, "memory_mib": 32, "disk_mb": 100}},
     {"class_name": "Slow", "image": "$ROOTFS", "defaultPort": 8080, "portReadyTimeoutMS": 1000,
      "entrypoint": ["sleep", "30"], "stopGracePeriod": "1s"},
+    {"class_name": "Trap", "image": "$ROOTFS",
+     "entrypoint": ["sh", "-c", "trap 'echo got INT; exit 7' INT; trap 'echo got TERM; exit 0' TERM; echo ready; while :; do sleep 0.1; done"]},
   ],
   "berth": {"state_dir": "$STATE/state", "api": {"socket": "$SOCK"}},
 }
@@ -144,6 +146,23 @@ last=$(api http://b/v1/classes/Echo/instances/alice | sed -n 's/.*"lastActivity"
 check_true "alice's last renew was flushed at the shutdown (lastActivity >= the renew)" test "${last:-0}" -ge "$t0"
 out=$(api http://b/v1/instances)
 check_contains "GET /v1/instances lists the records" '"name":"bob"' "$(api http://b/v1/instances)"
+kill -TERM $BERTHD
+wait $BERTHD
+
+# berthd in a terminal: Ctrl-C sends SIGINT to its whole process group. Its
+# containers are not in it: berthd stops them as their class says (SIGTERM).
+setsid "$BERTH_BIN/berthd" --config "$CONFIG" >> "$STATE/berthd.log" 2>&1 &
+BERTHD=$!
+wait_for "the API" 50 test -S "$SOCK"
+api -X POST http://b/v1/classes/Trap/instances/t/start > /dev/null
+wait_for "the trap set" 50 sh -c "curl -s --unix-socket '$SOCK' http://b/v1/classes/Trap/instances/t/logs | grep -q ready"
+kill -INT -- -$BERTHD
+wait $BERTHD
+check_eq "Ctrl-C (SIGINT to berthd's process group): berthd exits 0" 0 "$?"
+start_berthd
+out=$(api http://b/v1/classes/Trap/instances/t/logs)
+check_contains "the container got berthd's SIGTERM" "got TERM" "$out"
+check_not_contains "not the terminal's SIGINT" "got INT" "$out"
 kill -TERM $BERTHD
 wait $BERTHD
 
