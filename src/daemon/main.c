@@ -291,28 +291,48 @@ static bool zygote_wanted(void)
 /*
  * The loop, with an adaptive busy poll. A loop that sleeps in epoll_wait
  * between a request and its answer pays a wakeup for each: on a virtual
- * machine an idle vCPU halts and waking it costs a VM exit and an
+ * machine an idle vCPU halts, and waking it costs a VM exit and an
  * interrupt, tens of microseconds (HAProxy's `busy-polling` exists for
- * the same reason). So for berth.proxy.busy_poll_us after the data plane
- * last read something, the loop polls without sleeping and the answer is
- * picked up at once; after that quiet spell it sleeps as usual. An idle
- * berthd never spins, and a busy one would not have slept anyway. The
- * setting is read on every turn, so a reload changes it.
+ * the same reason). So after the data plane reads something the loop
+ * polls without sleeping for a while (`window`, at most
+ * berth.proxy.busy_poll_us), and an answer that comes within it is picked
+ * up at once; then it sleeps as usual. As the kernel's haltpoll governor
+ * does, the window adapts: a poll that ends without a read halves it (down
+ * to none), and a read that comes, after a sleep, within four times the
+ * maximum of the one before (the sleep's own wakeup included) sets it to
+ * the maximum again. So traffic whose gaps are short gets the whole
+ * window, and a slow backend or a slow client stops costing polls after a
+ * few misses. An idle berthd never spins. The maximum is read on every
+ * turn, so a reload changes it.
  */
 static void run_loop(struct berthd *d)
 {
-	uint64_t seen = d->proxy_reads, spin_until = 0;
+	uint64_t seen = d->proxy_reads, last_read = 0, spin_until = 0, window = 0;
+	bool spun = false;
 
 	for (;;) {
-		uint64_t spin_ns = d->config->berth.proxy.busy_poll_us * 1000u;
-		bool spin = spin_ns > 0 && uv_hrtime() < spin_until;
+		uint64_t max = d->config->berth.proxy.busy_poll_us * 1000u;
+		bool spin = uv_hrtime() < spin_until;
+		uint64_t now;
 
+		if (spun && !spin) {
+			/* A poll that found nothing: the next one is shorter. */
+			window = window / 2 < max / 8 ? 0 : window / 2;
+			spun = false;
+		}
 		if (uv_run(d->loop, spin ? UV_RUN_NOWAIT : UV_RUN_ONCE) == 0)
 			return;
-		if (d->proxy_reads != seen) {
-			seen = d->proxy_reads;
-			spin_until = uv_hrtime() + spin_ns;
-		}
+		if (d->proxy_reads == seen)
+			continue;
+		seen = d->proxy_reads;
+		now = uv_hrtime();
+		/* Slept, and the read came soon after the last: polling would have caught it. */
+		if (!spin && now - last_read <= 4 * max)
+			window = max;
+		window = window < max ? window : max;
+		last_read = now;
+		spin_until = now + window;
+		spun = window > 0;
 	}
 }
 
