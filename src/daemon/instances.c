@@ -24,6 +24,7 @@
 #include "berth/log.h"
 #include "berth/parse.h"
 #include "berth/runtime.h"
+#include "berth/trace.h"
 #include "berth/util.h"
 #include "daemon/daemon.h"
 #include "daemon/images.h"
@@ -367,6 +368,7 @@ static void on_durable(int result, const char *why, void *arg)
 			             "the instance's state could not be saved: %s", why);
 		else {
 			struct berthd_start_result res = {.status = 0, .id = in->id};
+			BERTH_TRACE("berthd: answering the start");
 			answer_all(&in->start_waiters, &res);
 		}
 	}
@@ -468,6 +470,7 @@ static void arm_sleep(struct instance *in)
 /* The instance can take requests. */
 static void became_ready(struct instance *in)
 {
+	BERTH_TRACE("berthd: ready");
 	transition(in, BERTH_EVENT_READY, NULL, true);
 	arm_sleep(in);
 }
@@ -494,6 +497,7 @@ static void on_probe(int result, void *arg)
 	struct instance *in = arg;
 
 	in->probe = NULL;
+	BERTH_TRACE(result == 0 ? "berthd: probe answered" : "berthd: probe failed");
 	if (in->ctr == NULL || in->state != BERTH_STATE_RUNNING)
 		return;
 	if (result == 0) {
@@ -526,9 +530,11 @@ static void probe_next(struct instance *in)
 	int64_t left = in->ready_deadline_ms - berthd_now_ms();
 	uint64_t timeout =
 	        left < PROBE_TIMEOUT_MS ? (uint64_t)(left > 0 ? left : 1) : PROBE_TIMEOUT_MS;
-	int r = berthd_probe_start(in->d->loop, in->ctr, in->ports[in->probe_port],
-	                           in->ping_endpoint, in->ready_min, in->ready_max, timeout,
-	                           on_probe, in, &in->probe);
+	int r;
+
+	BERTH_TRACE("berthd: probe");
+	r = berthd_probe_start(in->d->loop, in->ctr, in->ports[in->probe_port], in->ping_endpoint,
+	                       in->ready_min, in->ready_max, timeout, on_probe, in, &in->probe);
 
 	if (r < 0)
 		on_probe(r, in);
@@ -710,8 +716,17 @@ static void start_work(uv_work_t *req)
 {
 	struct start_job *j = req->data;
 
+	BERTH_TRACE("berthd: start on a worker");
 	/* The container's output goes to its log, kept by its init (see runtime.h). */
 	j->spec.stdio[0] = j->spec.stdio[1] = j->spec.stdio[2] = -1;
+#ifdef BERTH_TRACE_ENABLED
+	/*
+	 * make TRACE=1: the helper's and the init's own steps go to berthd's
+	 * stderr, beside berthd's. The entrypoint's output still goes to the log.
+	 */
+	if (j->spec.log_dir != NULL)
+		j->spec.stdio[2] = STDERR_FILENO;
+#endif
 	/* The image: imported or pulled on first use, then its config applies. */
 	j->result = berthd_image_prepare(j->spec.state_dir, j->image, j->argv, j->env,
 	                                 &j->in->d->images_cancel, j->image_events, &j->spec,
@@ -752,6 +767,7 @@ static void after_start(uv_work_t *req, int status)
 	struct instance *in = j->in;
 
 	(void)status;
+	BERTH_TRACE("berthd: after the start");
 	in->busy--;
 	in->starting = false;
 	/* The image's events before the state's: it was fetched, then the start failed or ran. */
@@ -1217,6 +1233,7 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 	/* Containers outlive a berthd restart (live restore). */
 	j->spec.die_with_parent = false;
 	in->busy++;
+	BERTH_TRACE("berthd: start queued");
 	uv_queue_work(d->loop, &j->work, start_work, after_start);
 }
 
