@@ -45,6 +45,11 @@
 struct waiter {
 	berthd_start_cb cb;
 	void *arg;
+	/*
+	 * A lease's acquire: answered as soon as the instance is ready, not
+	 * once that state is durable (see became_ready()).
+	 */
+	bool on_ready;
 	struct waiter *next;
 };
 
@@ -55,6 +60,7 @@ struct pending_start {
 	struct berthd_start_options opts; /* its own references and copies */
 	berthd_start_cb cb;
 	void *arg;
+	bool on_ready;
 	struct pending_start *next;
 };
 
@@ -145,6 +151,9 @@ static void detach(struct instance *in);
 static void start_answer(berthd_start_cb cb, void *arg, int status, const char *code,
                          const char *message, const char *id);
 static void begin_stop(struct instance *in, int signal, uint64_t grace_ms, const char *reason);
+static void start_instance(struct berthd *d, const struct berth_config_class *cls, const char *name,
+                           const struct berthd_start_options *opts, berthd_start_cb cb, void *arg,
+                           bool on_ready);
 
 /* ---- the table ---- */
 
@@ -324,12 +333,13 @@ static void answer_all(struct waiter **list, const struct berthd_start_result *r
 	}
 }
 
-static void add_waiter(struct waiter **list, berthd_start_cb cb, void *arg)
+static void add_waiter(struct waiter **list, berthd_start_cb cb, void *arg, bool on_ready)
 {
 	struct waiter *w = xcalloc(1, sizeof(*w));
 
 	w->cb = cb;
 	w->arg = arg;
+	w->on_ready = on_ready;
 	w->next = *list;
 	*list = w;
 }
@@ -467,11 +477,34 @@ static void arm_sleep(struct instance *in)
 	uv_timer_start(&in->timer, on_timer, in->sleep_after_ms, 0);
 }
 
-/* The instance can take requests. */
+/*
+ * The instance can take requests. Those who only want a lease on it (a
+ * proxied request, a sandbox call) go on at once, in this loop iteration:
+ * they report no state, and a request arriving a moment later would be
+ * leased at once anyway (the state in memory is healthy). Waiting for the
+ * registry's sync (about a millisecond) would only delay a cold request's
+ * first byte. An API start, whose answer says the instance is healthy, is
+ * answered once that is durable.
+ */
 static void became_ready(struct instance *in)
 {
+	struct berthd_start_result res = {.status = 0, .id = in->id};
+	struct waiter **p = &in->start_waiters, *ready = NULL;
+
 	BERTH_TRACE("berthd: ready");
 	transition(in, BERTH_EVENT_READY, NULL, true);
+	while (*p != NULL) {
+		struct waiter *w = *p;
+		if (!w->on_ready) {
+			p = &w->next;
+			continue;
+		}
+		*p = w->next;
+		w->next = ready;
+		ready = w;
+	}
+	/* Taken off the list first: a callback may start or stop this instance. */
+	answer_all(&ready, &res);
 	arm_sleep(in);
 }
 
@@ -948,7 +981,7 @@ static void on_released(uv_handle_t *h)
 			start_answer(p->cb, p->arg, 404, "class_not_found",
 			             "the container class is no longer configured", in->id);
 		else
-			berthd_instance_start(d, cls, p->name, &p->opts, p->cb, p->arg);
+			start_instance(d, cls, p->name, &p->opts, p->cb, p->arg, p->on_ready);
 		options_free(&p->opts);
 		free(p->class_name);
 		free(p->name);
@@ -1045,7 +1078,8 @@ static size_t active_of_class(struct berthd *d, const char *class_name)
 }
 
 static void queue_start(struct instance *in, const struct berth_config_class *cls, const char *name,
-                        const struct berthd_start_options *opts, berthd_start_cb cb, void *arg)
+                        const struct berthd_start_options *opts, berthd_start_cb cb, void *arg,
+                        bool on_ready)
 {
 	struct pending_start *p = xcalloc(1, sizeof(*p));
 
@@ -1065,6 +1099,7 @@ static void queue_start(struct instance *in, const struct berth_config_class *cl
 	}
 	p->cb = cb;
 	p->arg = arg;
+	p->on_ready = on_ready;
 	p->next = in->pending;
 	in->pending = p;
 }
@@ -1112,8 +1147,10 @@ static char *labels_json(const struct berth_config_class *cls, json_t *extra)
 	return text;
 }
 
-void berthd_instance_start(struct berthd *d, const struct berth_config_class *cls, const char *name,
-                           const struct berthd_start_options *opts, berthd_start_cb cb, void *arg)
+/* on_ready: answered once ready rather than once that is durable (see became_ready()). */
+static void start_instance(struct berthd *d, const struct berth_config_class *cls, const char *name,
+                           const struct berthd_start_options *opts, berthd_start_cb cb, void *arg,
+                           bool on_ready)
 {
 	char id[BERTH_ID_LEN + 1];
 	struct instance *in;
@@ -1138,11 +1175,11 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 		if (in->state == BERTH_STATE_STOPPING || in->destroy_requested ||
 		    !berth_state_is_active(in->state)) {
 			/* The last container is on its way out; start afresh once it is gone. */
-			queue_start(in, cls, name, opts, cb, arg);
+			queue_start(in, cls, name, opts, cb, arg, on_ready);
 			return;
 		}
 		/* Coalesce: everyone waits for the same container. */
-		add_waiter(&in->start_waiters, cb, arg);
+		add_waiter(&in->start_waiters, cb, arg, on_ready);
 		if (in->state == BERTH_STATE_RUNNING && in->ctr != NULL && in->probe == NULL &&
 		    in->timer_use != TIMER_PROBE)
 			wait_for_ports(in); /* it ran but was not ready in time: look again */
@@ -1165,7 +1202,7 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 	in = instance_new(d, cls, name);
 	take_class_settings(in, cls, opts);
 	touch(in);
-	add_waiter(&in->start_waiters, cb, arg);
+	add_waiter(&in->start_waiters, cb, arg, on_ready);
 
 	/* running: as the library, from the moment a start begins */
 	in->starting = true;
@@ -1235,6 +1272,12 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 	in->busy++;
 	BERTH_TRACE("berthd: start queued");
 	uv_queue_work(d->loop, &j->work, start_work, after_start);
+}
+
+void berthd_instance_start(struct berthd *d, const struct berth_config_class *cls, const char *name,
+                           const struct berthd_start_options *opts, berthd_start_cb cb, void *arg)
+{
+	start_instance(d, cls, name, opts, cb, arg, false);
 }
 
 /* ---- stop, destroy, renew ---- */
@@ -1344,7 +1387,7 @@ void berthd_instance_destroy(struct berthd *d, const char *class_name, const cha
 		return;
 	}
 	in->destroy_requested = true;
-	add_waiter(&in->destroy_waiters, cb, arg);
+	add_waiter(&in->destroy_waiters, cb, arg, false);
 	begin_stop(in, SIGKILL, 0, "destroyed");
 }
 
@@ -1516,7 +1559,7 @@ void berthd_instance_acquire(struct berthd *d, const struct berth_config_class *
 	a->d = d;
 	a->cb = cb;
 	a->arg = arg;
-	berthd_instance_start(d, cls, name, NULL, on_acquire_started, a);
+	start_instance(d, cls, name, NULL, on_acquire_started, a, true);
 }
 
 int berthd_lease_connect(struct berthd_lease *l, uint16_t port, berth_error_t *err)
