@@ -130,6 +130,12 @@ struct instance {
 	struct reap_job *deferred_reap;
 	struct berth_container *deferred_release;
 	int busy; /* thread-pool jobs holding this struct */
+	/*
+	 * The housekeeping after this start waits until its callers are
+	 * answered: it makes network namespaces, a millisecond of kernel work
+	 * that would compete with the readiness probe and the first request.
+	 */
+	bool housekeeping_deferred;
 	bool released;
 	struct instance *next; /* hash chain */
 };
@@ -154,6 +160,7 @@ static void begin_stop(struct instance *in, int signal, uint64_t grace_ms, const
 static void start_instance(struct berthd *d, const struct berth_config_class *cls, const char *name,
                            const struct berthd_start_options *opts, berthd_start_cb cb, void *arg,
                            bool on_ready);
+static void housekeeping_after_start(struct instance *in);
 
 /* ---- the table ---- */
 
@@ -217,12 +224,23 @@ static void housekeeping_work(uv_work_t *w)
 {
 	struct housekeeping *k = w->data;
 
+	BERTH_TRACE("berthd: housekeeping");
 	/* What deferred destroys left: ours, and `berth run`'s of the same state. */
 	berth_runtime_sweep(k->state_dir, NULL);
 	k->result = k->fill ? berth_netns_pool_fill(NETNS_POOL_SIZE, &k->err) : 0;
+	BERTH_TRACE("berthd: housekeeping done");
 }
 
 static void housekeeping(struct berthd *d);
+
+/* The housekeeping a start put off, now that its callers are answered. */
+static void housekeeping_after_start(struct instance *in)
+{
+	if (!in->housekeeping_deferred)
+		return;
+	in->housekeeping_deferred = false;
+	housekeeping(in->d);
+}
 
 static void housekeeping_done(uv_work_t *w, int status)
 {
@@ -381,6 +399,7 @@ static void on_durable(int result, const char *why, void *arg)
 			BERTH_TRACE("berthd: answering the start");
 			answer_all(&in->start_waiters, &res);
 		}
+		housekeeping_after_start(in);
 	}
 	free(p);
 	release_if_idle(in);
@@ -551,6 +570,7 @@ static void on_probe(int result, void *arg)
 		             "port %u of %s/%s did not answer within %llu ms (last: %s)",
 		             in->ports[in->probe_port], in->class_name, in->name,
 		             (unsigned long long)in->port_ready_timeout_ms, strerror(-result));
+		housekeeping_after_start(in);
 		arm_sleep(in);
 		return;
 	}
@@ -831,7 +851,7 @@ static void after_start(uv_work_t *req, int status)
 	watch_exit(in);
 	berth_info("instance %s/%s: started (pid %d)", in->class_name, in->name,
 	           (int)berth_container_pid(in->ctr));
-	housekeeping(in->d);
+	in->housekeeping_deferred = true;
 	if (in->detached) {
 		/* berthd is leaving it running; detach() below. */
 	} else if (in->stop_requested) {
@@ -842,6 +862,9 @@ static void after_start(uv_work_t *req, int status)
 	} else {
 		wait_for_ports(in);
 	}
+	/* Unless it still waits for its ports, its callers have their answer. */
+	if (in->state != BERTH_STATE_RUNNING || in->start_waiters == NULL)
+		housekeeping_after_start(in);
 out:
 	berthd_image_prep_free(&j->prep);
 	free(j->image);
