@@ -150,6 +150,7 @@ struct berthd_instances {
 	bool housekeeping;       /* a housekeeping job is queued or running */
 	bool housekeeping_again; /* and another is wanted after it */
 	bool refill_warned;      /* a failure to fill the netns pool was logged once */
+	bool bridged;            /* a bridged start ran: keep bridged slots too */
 };
 
 static void release_if_idle(struct instance *in);
@@ -210,14 +211,22 @@ void berthd_instances_init(struct berthd *d)
  * of kernel memory each.
  */
 #define NETNS_POOL_SIZE 4
+/*
+ * Bridged ones (enableInternet), made once a bridged start has set the
+ * host's bridge up: a veth pair each besides the namespace. Removed when
+ * berthd stops.
+ */
+#define BRIDGE_POOL_SIZE 2
 
 struct housekeeping {
 	uv_work_t work;
 	struct berthd *d;
 	char *state_dir;
 	bool fill;
-	berth_error_t err;
-	int result;
+	bool fill_bridged;
+	bool drain_bridged; /* berthd stops */
+	berth_error_t err, drain_err;
+	int result, drained;
 };
 
 static void housekeeping_work(uv_work_t *w)
@@ -228,6 +237,9 @@ static void housekeeping_work(uv_work_t *w)
 	/* What deferred destroys left: ours, and `berth run`'s of the same state. */
 	berth_runtime_sweep(k->state_dir, NULL);
 	k->result = k->fill ? berth_netns_pool_fill(NETNS_POOL_SIZE, &k->err) : 0;
+	if (k->result == 0 && k->fill_bridged)
+		k->result = berth_bridge_pool_fill(BRIDGE_POOL_SIZE, &k->err);
+	k->drained = k->drain_bridged ? berth_bridge_pool_drain(&k->drain_err) : 0;
 	BERTH_TRACE("berthd: housekeeping done");
 }
 
@@ -253,6 +265,9 @@ static void housekeeping_done(uv_work_t *w, int status)
 		berth_warn("%s (starts make their own)", k->err.message);
 		is->refill_warned = true;
 	}
+	if (status == 0 && k->drained < 0)
+		berth_warn("remove the prepared bridged network namespaces: %s",
+		           k->drain_err.message);
 	if (is->housekeeping_again) {
 		is->housekeeping_again = false;
 		housekeeping(k->d);
@@ -280,6 +295,8 @@ static void housekeeping(struct berthd *d)
 	k->d = d;
 	k->state_dir = xstrdup(d->config->berth.state_dir);
 	k->fill = !d->stopping;
+	k->fill_bridged = !d->stopping && is->bridged;
+	k->drain_bridged = d->stopping;
 	is->housekeeping = true;
 	uv_queue_work(d->loop, &k->work, housekeeping_work, housekeeping_done);
 }
@@ -839,6 +856,8 @@ static void after_start(uv_work_t *req, int status)
 		goto out;
 	}
 	in->ctr = j->ctr;
+	if (j->spec.net == BERTH_NET_BRIDGE)
+		in->d->instances->bridged = true;
 	in->labels_update = image_labels(j->prep.img, j->labels);
 	if (in->labels_update != NULL)
 		in->overrides_kept = steal_pointer(&j->overrides);
@@ -1488,6 +1507,8 @@ static void detach(struct instance *in)
 
 void berthd_instances_shutdown(struct berthd *d, bool live_restore, void (*done)(struct berthd *d))
 {
+	/* The prepared bridged slots go (the loop runs until that job is done). */
+	housekeeping(d);
 	if (d->instances->count == 0) {
 		flush_activity(d);
 		uv_close((uv_handle_t *)&d->instances->activity_timer, NULL);
