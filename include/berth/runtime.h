@@ -200,6 +200,18 @@ int berth_runtime_sweep(const char *state_dir, berth_error_t *err);
 const char *berth_netns_pool_dir(void);
 int berth_netns_pool_fill(unsigned want, berth_error_t *err);
 
+/*
+ * Prepared slots for bridge networking (bridge.c), in POOL/bridge-BRIDGE:
+ * namespaces with eth0 addressed and routed, its veth peer an isolated port
+ * of the bridge, the address leased, taken by bridged starts. Fill makes
+ * them until `want` are ready (at most 16), once the host's bridge is set
+ * up (by the first bridged start), from any thread; drain removes those of
+ * our mount namespace — their veths (which waits for RCU grace periods,
+ * tens of ms each) and leases — and is for a caller that stops.
+ */
+int berth_bridge_pool_fill(unsigned want, berth_error_t *err);
+int berth_bridge_pool_drain(berth_error_t *err);
+
 /* Free the handle and leave the container running (to be adopted later). */
 void berth_container_release(struct berth_container *c);
 

@@ -5,7 +5,9 @@
  * across the CLI, berthd, the helper and the container's init, so one run
  * shows where the time of a container start, or of a sandbox exec, goes (an
  * exec's helper writes its steps to the command's stderr, which is where its
- * stderr goes). Compiled out otherwise.
+ * stderr goes; berthd's starts hand the helper and the init berthd's own
+ * stderr, so a cold request's steps, from the proxy to the container's init
+ * and back, are in berthd's log in order). Compiled out otherwise.
  */
 #ifndef BERTH_TRACE_H
 #define BERTH_TRACE_H

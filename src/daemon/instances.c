@@ -24,6 +24,7 @@
 #include "berth/log.h"
 #include "berth/parse.h"
 #include "berth/runtime.h"
+#include "berth/trace.h"
 #include "berth/util.h"
 #include "daemon/daemon.h"
 #include "daemon/images.h"
@@ -44,6 +45,11 @@
 struct waiter {
 	berthd_start_cb cb;
 	void *arg;
+	/*
+	 * A lease's acquire: answered as soon as the instance is ready, not
+	 * once that state is durable (see became_ready()).
+	 */
+	bool on_ready;
 	struct waiter *next;
 };
 
@@ -54,6 +60,7 @@ struct pending_start {
 	struct berthd_start_options opts; /* its own references and copies */
 	berthd_start_cb cb;
 	void *arg;
+	bool on_ready;
 	struct pending_start *next;
 };
 
@@ -123,6 +130,12 @@ struct instance {
 	struct reap_job *deferred_reap;
 	struct berth_container *deferred_release;
 	int busy; /* thread-pool jobs holding this struct */
+	/*
+	 * The housekeeping after this start waits until its callers are
+	 * answered: it makes network namespaces, a millisecond of kernel work
+	 * that would compete with the readiness probe and the first request.
+	 */
+	bool housekeeping_deferred;
 	bool released;
 	struct instance *next; /* hash chain */
 };
@@ -137,6 +150,7 @@ struct berthd_instances {
 	bool housekeeping;       /* a housekeeping job is queued or running */
 	bool housekeeping_again; /* and another is wanted after it */
 	bool refill_warned;      /* a failure to fill the netns pool was logged once */
+	bool bridged;            /* a bridged start ran: keep bridged slots too */
 };
 
 static void release_if_idle(struct instance *in);
@@ -144,6 +158,10 @@ static void detach(struct instance *in);
 static void start_answer(berthd_start_cb cb, void *arg, int status, const char *code,
                          const char *message, const char *id);
 static void begin_stop(struct instance *in, int signal, uint64_t grace_ms, const char *reason);
+static void start_instance(struct berthd *d, const struct berth_config_class *cls, const char *name,
+                           const struct berthd_start_options *opts, berthd_start_cb cb, void *arg,
+                           bool on_ready);
+static void housekeeping_after_start(struct instance *in);
 
 /* ---- the table ---- */
 
@@ -193,26 +211,48 @@ void berthd_instances_init(struct berthd *d)
  * of kernel memory each.
  */
 #define NETNS_POOL_SIZE 4
+/*
+ * Bridged ones (enableInternet), made once a bridged start has set the
+ * host's bridge up: a veth pair each besides the namespace. Removed when
+ * berthd stops.
+ */
+#define BRIDGE_POOL_SIZE 2
 
 struct housekeeping {
 	uv_work_t work;
 	struct berthd *d;
 	char *state_dir;
 	bool fill;
-	berth_error_t err;
-	int result;
+	bool fill_bridged;
+	bool drain_bridged; /* berthd stops */
+	berth_error_t err, drain_err;
+	int result, drained;
 };
 
 static void housekeeping_work(uv_work_t *w)
 {
 	struct housekeeping *k = w->data;
 
+	BERTH_TRACE("berthd: housekeeping");
 	/* What deferred destroys left: ours, and `berth run`'s of the same state. */
 	berth_runtime_sweep(k->state_dir, NULL);
 	k->result = k->fill ? berth_netns_pool_fill(NETNS_POOL_SIZE, &k->err) : 0;
+	if (k->result == 0 && k->fill_bridged)
+		k->result = berth_bridge_pool_fill(BRIDGE_POOL_SIZE, &k->err);
+	k->drained = k->drain_bridged ? berth_bridge_pool_drain(&k->drain_err) : 0;
+	BERTH_TRACE("berthd: housekeeping done");
 }
 
 static void housekeeping(struct berthd *d);
+
+/* The housekeeping a start put off, now that its callers are answered. */
+static void housekeeping_after_start(struct instance *in)
+{
+	if (!in->housekeeping_deferred)
+		return;
+	in->housekeeping_deferred = false;
+	housekeeping(in->d);
+}
 
 static void housekeeping_done(uv_work_t *w, int status)
 {
@@ -225,6 +265,9 @@ static void housekeeping_done(uv_work_t *w, int status)
 		berth_warn("%s (starts make their own)", k->err.message);
 		is->refill_warned = true;
 	}
+	if (status == 0 && k->drained < 0)
+		berth_warn("remove the prepared bridged network namespaces: %s",
+		           k->drain_err.message);
 	if (is->housekeeping_again) {
 		is->housekeeping_again = false;
 		housekeeping(k->d);
@@ -252,6 +295,8 @@ static void housekeeping(struct berthd *d)
 	k->d = d;
 	k->state_dir = xstrdup(d->config->berth.state_dir);
 	k->fill = !d->stopping;
+	k->fill_bridged = !d->stopping && is->bridged;
+	k->drain_bridged = d->stopping;
 	is->housekeeping = true;
 	uv_queue_work(d->loop, &k->work, housekeeping_work, housekeeping_done);
 }
@@ -323,12 +368,13 @@ static void answer_all(struct waiter **list, const struct berthd_start_result *r
 	}
 }
 
-static void add_waiter(struct waiter **list, berthd_start_cb cb, void *arg)
+static void add_waiter(struct waiter **list, berthd_start_cb cb, void *arg, bool on_ready)
 {
 	struct waiter *w = xcalloc(1, sizeof(*w));
 
 	w->cb = cb;
 	w->arg = arg;
+	w->on_ready = on_ready;
 	w->next = *list;
 	*list = w;
 }
@@ -367,8 +413,10 @@ static void on_durable(int result, const char *why, void *arg)
 			             "the instance's state could not be saved: %s", why);
 		else {
 			struct berthd_start_result res = {.status = 0, .id = in->id};
+			BERTH_TRACE("berthd: answering the start");
 			answer_all(&in->start_waiters, &res);
 		}
+		housekeeping_after_start(in);
 	}
 	free(p);
 	release_if_idle(in);
@@ -465,10 +513,34 @@ static void arm_sleep(struct instance *in)
 	uv_timer_start(&in->timer, on_timer, in->sleep_after_ms, 0);
 }
 
-/* The instance can take requests. */
+/*
+ * The instance can take requests. Those who only want a lease on it (a
+ * proxied request, a sandbox call) go on at once, in this loop iteration:
+ * they report no state, and a request arriving a moment later would be
+ * leased at once anyway (the state in memory is healthy). Waiting for the
+ * registry's sync (about a millisecond) would only delay a cold request's
+ * first byte. An API start, whose answer says the instance is healthy, is
+ * answered once that is durable.
+ */
 static void became_ready(struct instance *in)
 {
+	struct berthd_start_result res = {.status = 0, .id = in->id};
+	struct waiter **p = &in->start_waiters, *ready = NULL;
+
+	BERTH_TRACE("berthd: ready");
 	transition(in, BERTH_EVENT_READY, NULL, true);
+	while (*p != NULL) {
+		struct waiter *w = *p;
+		if (!w->on_ready) {
+			p = &w->next;
+			continue;
+		}
+		*p = w->next;
+		w->next = ready;
+		ready = w;
+	}
+	/* Taken off the list first: a callback may start or stop this instance. */
+	answer_all(&ready, &res);
 	arm_sleep(in);
 }
 
@@ -494,6 +566,7 @@ static void on_probe(int result, void *arg)
 	struct instance *in = arg;
 
 	in->probe = NULL;
+	BERTH_TRACE(result == 0 ? "berthd: probe answered" : "berthd: probe failed");
 	if (in->ctr == NULL || in->state != BERTH_STATE_RUNNING)
 		return;
 	if (result == 0) {
@@ -514,6 +587,7 @@ static void on_probe(int result, void *arg)
 		             "port %u of %s/%s did not answer within %llu ms (last: %s)",
 		             in->ports[in->probe_port], in->class_name, in->name,
 		             (unsigned long long)in->port_ready_timeout_ms, strerror(-result));
+		housekeeping_after_start(in);
 		arm_sleep(in);
 		return;
 	}
@@ -526,9 +600,11 @@ static void probe_next(struct instance *in)
 	int64_t left = in->ready_deadline_ms - berthd_now_ms();
 	uint64_t timeout =
 	        left < PROBE_TIMEOUT_MS ? (uint64_t)(left > 0 ? left : 1) : PROBE_TIMEOUT_MS;
-	int r = berthd_probe_start(in->d->loop, in->ctr, in->ports[in->probe_port],
-	                           in->ping_endpoint, in->ready_min, in->ready_max, timeout,
-	                           on_probe, in, &in->probe);
+	int r;
+
+	BERTH_TRACE("berthd: probe");
+	r = berthd_probe_start(in->d->loop, in->ctr, in->ports[in->probe_port], in->ping_endpoint,
+	                       in->ready_min, in->ready_max, timeout, on_probe, in, &in->probe);
 
 	if (r < 0)
 		on_probe(r, in);
@@ -710,8 +786,17 @@ static void start_work(uv_work_t *req)
 {
 	struct start_job *j = req->data;
 
+	BERTH_TRACE("berthd: start on a worker");
 	/* The container's output goes to its log, kept by its init (see runtime.h). */
 	j->spec.stdio[0] = j->spec.stdio[1] = j->spec.stdio[2] = -1;
+#ifdef BERTH_TRACE_ENABLED
+	/*
+	 * make TRACE=1: the helper's and the init's own steps go to berthd's
+	 * stderr, beside berthd's. The entrypoint's output still goes to the log.
+	 */
+	if (j->spec.log_dir != NULL)
+		j->spec.stdio[2] = STDERR_FILENO;
+#endif
 	/* The image: imported or pulled on first use, then its config applies. */
 	j->result = berthd_image_prepare(j->spec.state_dir, j->image, j->argv, j->env,
 	                                 &j->in->d->images_cancel, j->image_events, &j->spec,
@@ -752,6 +837,7 @@ static void after_start(uv_work_t *req, int status)
 	struct instance *in = j->in;
 
 	(void)status;
+	BERTH_TRACE("berthd: after the start");
 	in->busy--;
 	in->starting = false;
 	/* The image's events before the state's: it was fetched, then the start failed or ran. */
@@ -770,6 +856,8 @@ static void after_start(uv_work_t *req, int status)
 		goto out;
 	}
 	in->ctr = j->ctr;
+	if (j->spec.net == BERTH_NET_BRIDGE)
+		in->d->instances->bridged = true;
 	in->labels_update = image_labels(j->prep.img, j->labels);
 	if (in->labels_update != NULL)
 		in->overrides_kept = steal_pointer(&j->overrides);
@@ -782,7 +870,7 @@ static void after_start(uv_work_t *req, int status)
 	watch_exit(in);
 	berth_info("instance %s/%s: started (pid %d)", in->class_name, in->name,
 	           (int)berth_container_pid(in->ctr));
-	housekeeping(in->d);
+	in->housekeeping_deferred = true;
 	if (in->detached) {
 		/* berthd is leaving it running; detach() below. */
 	} else if (in->stop_requested) {
@@ -793,6 +881,9 @@ static void after_start(uv_work_t *req, int status)
 	} else {
 		wait_for_ports(in);
 	}
+	/* Unless it still waits for its ports, its callers have their answer. */
+	if (in->state != BERTH_STATE_RUNNING || in->start_waiters == NULL)
+		housekeeping_after_start(in);
 out:
 	berthd_image_prep_free(&j->prep);
 	free(j->image);
@@ -932,7 +1023,7 @@ static void on_released(uv_handle_t *h)
 			start_answer(p->cb, p->arg, 404, "class_not_found",
 			             "the container class is no longer configured", in->id);
 		else
-			berthd_instance_start(d, cls, p->name, &p->opts, p->cb, p->arg);
+			start_instance(d, cls, p->name, &p->opts, p->cb, p->arg, p->on_ready);
 		options_free(&p->opts);
 		free(p->class_name);
 		free(p->name);
@@ -1029,7 +1120,8 @@ static size_t active_of_class(struct berthd *d, const char *class_name)
 }
 
 static void queue_start(struct instance *in, const struct berth_config_class *cls, const char *name,
-                        const struct berthd_start_options *opts, berthd_start_cb cb, void *arg)
+                        const struct berthd_start_options *opts, berthd_start_cb cb, void *arg,
+                        bool on_ready)
 {
 	struct pending_start *p = xcalloc(1, sizeof(*p));
 
@@ -1049,6 +1141,7 @@ static void queue_start(struct instance *in, const struct berth_config_class *cl
 	}
 	p->cb = cb;
 	p->arg = arg;
+	p->on_ready = on_ready;
 	p->next = in->pending;
 	in->pending = p;
 }
@@ -1096,8 +1189,10 @@ static char *labels_json(const struct berth_config_class *cls, json_t *extra)
 	return text;
 }
 
-void berthd_instance_start(struct berthd *d, const struct berth_config_class *cls, const char *name,
-                           const struct berthd_start_options *opts, berthd_start_cb cb, void *arg)
+/* on_ready: answered once ready rather than once that is durable (see became_ready()). */
+static void start_instance(struct berthd *d, const struct berth_config_class *cls, const char *name,
+                           const struct berthd_start_options *opts, berthd_start_cb cb, void *arg,
+                           bool on_ready)
 {
 	char id[BERTH_ID_LEN + 1];
 	struct instance *in;
@@ -1122,11 +1217,11 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 		if (in->state == BERTH_STATE_STOPPING || in->destroy_requested ||
 		    !berth_state_is_active(in->state)) {
 			/* The last container is on its way out; start afresh once it is gone. */
-			queue_start(in, cls, name, opts, cb, arg);
+			queue_start(in, cls, name, opts, cb, arg, on_ready);
 			return;
 		}
 		/* Coalesce: everyone waits for the same container. */
-		add_waiter(&in->start_waiters, cb, arg);
+		add_waiter(&in->start_waiters, cb, arg, on_ready);
 		if (in->state == BERTH_STATE_RUNNING && in->ctr != NULL && in->probe == NULL &&
 		    in->timer_use != TIMER_PROBE)
 			wait_for_ports(in); /* it ran but was not ready in time: look again */
@@ -1149,7 +1244,7 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 	in = instance_new(d, cls, name);
 	take_class_settings(in, cls, opts);
 	touch(in);
-	add_waiter(&in->start_waiters, cb, arg);
+	add_waiter(&in->start_waiters, cb, arg, on_ready);
 
 	/* running: as the library, from the moment a start begins */
 	in->starting = true;
@@ -1217,7 +1312,14 @@ void berthd_instance_start(struct berthd *d, const struct berth_config_class *cl
 	/* Containers outlive a berthd restart (live restore). */
 	j->spec.die_with_parent = false;
 	in->busy++;
+	BERTH_TRACE("berthd: start queued");
 	uv_queue_work(d->loop, &j->work, start_work, after_start);
+}
+
+void berthd_instance_start(struct berthd *d, const struct berth_config_class *cls, const char *name,
+                           const struct berthd_start_options *opts, berthd_start_cb cb, void *arg)
+{
+	start_instance(d, cls, name, opts, cb, arg, false);
 }
 
 /* ---- stop, destroy, renew ---- */
@@ -1327,7 +1429,7 @@ void berthd_instance_destroy(struct berthd *d, const char *class_name, const cha
 		return;
 	}
 	in->destroy_requested = true;
-	add_waiter(&in->destroy_waiters, cb, arg);
+	add_waiter(&in->destroy_waiters, cb, arg, false);
 	begin_stop(in, SIGKILL, 0, "destroyed");
 }
 
@@ -1405,6 +1507,8 @@ static void detach(struct instance *in)
 
 void berthd_instances_shutdown(struct berthd *d, bool live_restore, void (*done)(struct berthd *d))
 {
+	/* The prepared bridged slots go (the loop runs until that job is done). */
+	housekeeping(d);
 	if (d->instances->count == 0) {
 		flush_activity(d);
 		uv_close((uv_handle_t *)&d->instances->activity_timer, NULL);
@@ -1499,7 +1603,7 @@ void berthd_instance_acquire(struct berthd *d, const struct berth_config_class *
 	a->d = d;
 	a->cb = cb;
 	a->arg = arg;
-	berthd_instance_start(d, cls, name, NULL, on_acquire_started, a);
+	start_instance(d, cls, name, NULL, on_acquire_started, a, true);
 }
 
 int berthd_lease_connect(struct berthd_lease *l, uint16_t port, berth_error_t *err)

@@ -103,8 +103,10 @@ typedef void (*berthd_lease_cb)(const struct berthd_start_result *res, struct be
 
 /*
  * Start CLASS/NAME unless it runs (coalesced with every other start), wait
- * until it is ready, then lease it. `cb` is called once, on the loop,
- * possibly before this returns (an instance that is already healthy).
+ * until it is ready, then lease it — as soon as it is ready, without
+ * waiting for that state to be durable, as a start's answer does. `cb` is
+ * called once, on the loop, possibly before this returns (an instance that
+ * is already healthy).
  */
 void berthd_instance_acquire(struct berthd *d, const struct berth_config_class *cls,
                              const char *name, berthd_lease_cb cb, void *arg);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "berth/runtime.h"
+#include "berth/trace.h"
 #include "berth/util.h"
 #include "daemon/probe.h"
 
@@ -78,6 +79,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		finish(p, n == UV_EOF ? -ECONNRESET : (int)n);
 		return;
 	}
+	BERTH_TRACE("probe: read");
 	http_parser_execute(&p->parser, &settings, buf->base, (size_t)n);
 	if (!p->done && HTTP_PARSER_ERRNO(&p->parser) != HPE_OK)
 		finish(p, -EPROTO);
@@ -87,6 +89,7 @@ static void on_written(uv_write_t *w, int status)
 {
 	struct berthd_probe *p = w->data;
 
+	BERTH_TRACE("probe: written");
 	if (status < 0)
 		finish(p, status);
 }

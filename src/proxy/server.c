@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "berth/log.h"
+#include "berth/trace.h"
 #include "berth/util.h"
 #include "proxy/proxy-internal.h"
 #include "registry/registry.h"
@@ -470,6 +471,7 @@ static void on_acquired(const struct berthd_start_result *res, struct berthd_lea
 		        res->message != NULL ? res->message : "the instance did not start");
 		return;
 	}
+	BERTH_TRACE("proxy: acquired");
 	c->x.lease = lease;
 	c->state = C_BODY;
 	if (c->expect_continue) {
@@ -636,6 +638,7 @@ static void dispatch(struct px_client *c)
 	c->acquiring = true;
 	timer_set(c, T_WAIT, s->lim.wait_timeout_ms);
 	c->in_dispatch = true;
+	BERTH_TRACE("proxy: acquiring");
 	berthd_instance_acquire(s->d, cls, name, on_acquired, c);
 	c->in_dispatch = false;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "berth/log.h"
+#include "berth/trace.h"
 #include "berth/util.h"
 #include "proxy/proxy-internal.h"
 
@@ -350,6 +351,7 @@ static int on_headers(http_parser *p)
 	}
 	if (p->status_code == 101)
 		x->tunnel = true;
+	BERTH_TRACE("proxy: response head");
 	x->response_begun = true;
 	x->ops->head(x, p, &u->head);
 	/* A HEAD's response has the headers of a GET and no body. */
@@ -558,6 +560,7 @@ static bool exchange_connect(struct px_exchange *x)
 	}
 	x->up = u;
 	u->x = x;
+	BERTH_TRACE("proxy: connected");
 	return true;
 }
 

@@ -10,9 +10,11 @@
  * statically; libnl-3 and libnl-route-3 have static archives.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +22,16 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/if_link.h>
+#include <linux/magic.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -482,11 +487,18 @@ static char *read_link(int dir_fd, const char *name)
 	return xstrndup(buf, (size_t)n);
 }
 
-/* Whether the container directory a lease names is still locked by a live container. */
+/*
+ * Whether the owner a lease names is alive: a container directory still
+ * locked by a live container, or a prepared slot still pinned (its file a
+ * network namespace: see "prepared slots" below).
+ */
 static bool lease_alive(const char *owner, const char *locks)
 {
+	struct statfs sfs;
 	struct stat st;
 
+	if (statfs(owner, &sfs) == 0 && sfs.f_type == NSFS_MAGIC)
+		return true;
 	if (stat(owner, &st) < 0)
 		return errno != ENOENT;
 	return berth_proc_locks_hold(locks, (unsigned long long)st.st_ino);
@@ -528,15 +540,38 @@ static void reclaim(int dir_fd)
 	}
 }
 
+/* Who a lease is for: a container directory, or a prepared slot in `pool` (named by its address).
+ */
+struct lease_owner {
+	const char *path;
+	const char *pool;
+	int bridge_index;
+};
+
+static void slot_name(int bridge_index, uint32_t addr, char *buf, size_t len);
+
+static void owner_path(const struct lease_owner *o, uint32_t addr, char *buf, size_t len)
+{
+	char name[128];
+
+	if (o->pool == NULL) {
+		snprintf(buf, len, "%s", o->path);
+		return;
+	}
+	slot_name(o->bridge_index, addr, name, sizeof(name));
+	snprintf(buf, len, "%s/%s", o->pool, name);
+}
+
 /*
  * Lease one address of the subnet for `owner`: a symlink named after the
- * address and pointing to the container directory, made in one step that
- * fails if the address is taken (and is never seen half-written). The scan
- * starts at a random address, so a freed address is rarely reused at once
- * and a sparse subnet needs one try; only a full subnet pays for reclaiming.
+ * address and pointing to the container directory (or the slot), made in
+ * one step that fails if the address is taken (and is never seen
+ * half-written). The scan starts at a random address, so a freed address is
+ * rarely reused at once and a sparse subnet needs one try; only a full
+ * subnet pays for reclaiming.
  */
 static int lease(const struct berth_bridge_config *cfg, int dir_fd, const char *dir,
-                 const char *owner, uint32_t *out, berth_error_t *err)
+                 const struct lease_owner *owner, uint32_t *out, berth_error_t *err)
 {
 	uint32_t n = berth_subnet_capacity(&cfg->subnet), start = 0;
 	cleanup_close int lock = -1;
@@ -550,10 +585,11 @@ static int lease(const struct berth_bridge_config *cfg, int dir_fd, const char *
 	for (int pass = 0; pass < 2; pass++) {
 		for (uint32_t k = 0; k < n; k++) {
 			uint32_t a = berth_subnet_address(&cfg->subnet, (start + k) % n);
-			char name[INET_ADDRSTRLEN];
+			char name[INET_ADDRSTRLEN], target[PATH_MAX];
 
 			berth_ipv4_format(a, name, sizeof(name));
-			if (symlinkat(owner, dir_fd, name) == 0) {
+			owner_path(owner, a, target, sizeof(target));
+			if (symlinkat(target, dir_fd, name) == 0) {
 				*out = a;
 				return 0;
 			}
@@ -573,15 +609,20 @@ static int lease(const struct berth_bridge_config *cfg, int dir_fd, const char *
 
 /* ---- one container ---- */
 
+static int take_slot(const struct berth_bridge_config *cfg, int index, int lease_fd,
+                     const char *lease_dir, const char *owner, uint32_t *addr);
+
 int berth_bridge_prepare(const struct berth_bridge_config *cfg, const char *container_dir,
-                         int dir_fd, struct berth_bridge_lease *lease_out, berth_error_t *err)
+                         int dir_fd, struct berth_bridge_lease *lease_out, int *netns_fd,
+                         berth_error_t *err)
 {
 	cleanup_free char *dir = xasprintf(BERTH_BRIDGE_RUN_DIR "/%s", cfg->bridge);
 	cleanup_free char *path = NULL;
 	cleanup_close int lease_dir = -1;
 	char owner[PATH_MAX], name[INET_ADDRSTRLEN];
+	struct lease_owner lo = {.path = owner};
 	uint32_t addr = 0;
-	int index = 0, r;
+	int index = 0, slot = -1, r;
 
 	if (realpath(container_dir, owner) == NULL)
 		return berth_error_set(err, errno, "container directory `%s`", container_dir);
@@ -600,14 +641,28 @@ int berth_bridge_prepare(const struct berth_bridge_config *cfg, const char *cont
 	BERTH_TRACE("helper: bridge ready");
 	/* A container of this name that died without a destroy left its lease here. */
 	berth_bridge_release(container_dir, NULL);
-	r = lease(cfg, lease_dir, dir, owner, &addr, err);
-	if (r < 0)
-		return r;
+	if (netns_fd != NULL)
+		slot = take_slot(cfg, index, lease_dir, dir, owner, &addr);
+	if (slot < 0) {
+		r = lease(cfg, lease_dir, dir, &lo, &addr, err);
+		if (r < 0)
+			return r;
+	}
 	berth_ipv4_format(addr, name, sizeof(name));
 	path = xasprintf("%s/%s", dir, name);
 	/* The container's record: a symlink to its lease (one step, like the lease). */
 	if (symlinkat(path, dir_fd, BERTH_CONTAINER_NET_RECORD) < 0) {
 		r = berth_error_set(err, errno, "record the lease in `%s`", container_dir);
+		if (slot >= 0) {
+			/* The slot's veth is ours now: it goes with it, before the address. */
+			cleanup_nl_sock struct nl_sock *sk = open_nl(NETLINK_ROUTE, NULL);
+			char veth[IFNAMSIZ];
+
+			berth_bridge_veth_name(addr, veth);
+			if (sk != NULL)
+				delete_link(sk, veth, NULL);
+			close(slot);
+		}
 		unlinkat(lease_dir, name, 0);
 		return r;
 	}
@@ -615,8 +670,11 @@ int berth_bridge_prepare(const struct berth_bridge_config *cfg, const char *cont
 	lease_out->address = addr;
 	lease_out->subnet = cfg->subnet;
 	lease_out->bridge_index = index;
+	lease_out->prepared = slot >= 0;
 	berth_bridge_veth_name(addr, lease_out->veth);
-	BERTH_TRACE("helper: address leased");
+	if (slot >= 0)
+		*netns_fd = slot;
+	BERTH_TRACE(slot >= 0 ? "helper: prepared slot taken" : "helper: address leased");
 	return 0;
 }
 
@@ -628,12 +686,13 @@ struct nl_sock *berth_bridge_host_socket(berth_error_t *err)
 /*
  * One request: the host end (named after the address, a port of the bridge,
  * up) in the host's namespace, where the socket is bound, and its peer
- * `eth0` in ours, named by our pid (1, resolved in our pid namespace). The
- * peer cannot be brought up in the same request: the kernel opens it before
- * the pair is joined, and veth refuses (ENOTCONN).
+ * `eth0` in ours — named by our pid (1, resolved in the init's pid
+ * namespace), or by `ns_fd` (a slot made by a thread). The peer cannot be
+ * brought up in the same request: the kernel opens it before the pair is
+ * joined, and veth refuses (ENOTCONN).
  */
-static int create_veth(struct nl_sock *host, const struct berth_bridge_lease *l, bool *exists,
-                       berth_error_t *err)
+static int create_veth(struct nl_sock *host, const struct berth_bridge_lease *l, int ns_fd,
+                       bool *exists, berth_error_t *err)
 {
 	struct rtnl_link *link = rtnl_link_veth_alloc();
 	struct rtnl_link *peer;
@@ -646,7 +705,10 @@ static int create_veth(struct nl_sock *host, const struct berth_bridge_lease *l,
 	rtnl_link_set_flags(link, IFF_UP);
 	peer = rtnl_link_veth_get_peer(link);
 	rtnl_link_set_name(peer, "eth0");
-	rtnl_link_set_ns_pid(peer, getpid());
+	if (ns_fd >= 0)
+		rtnl_link_set_ns_fd(peer, ns_fd);
+	else
+		rtnl_link_set_ns_pid(peer, getpid());
 	rtnl_link_put(peer);
 	r = rtnl_link_add(host, link, NLM_F_CREATE | NLM_F_EXCL);
 	rtnl_link_put(link);
@@ -746,14 +808,14 @@ static int configure_eth0(const struct berth_bridge_lease *l, berth_error_t *err
 	return 0;
 }
 
-int berth_bridge_attach(struct nl_sock *host, const struct berth_bridge_lease *l,
-                        berth_error_t *err)
+/* The veth pair, the port flag, eth0's address and route (see berth_bridge_attach()). */
+static int attach(struct nl_sock *host, const struct berth_bridge_lease *l, int ns_fd,
+                  berth_error_t *err)
 {
-	cleanup_nl_sock struct nl_sock *owned = host;
 	bool exists = false;
 	int r;
 
-	r = create_veth(host, l, &exists, err);
+	r = create_veth(host, l, ns_fd, &exists, err);
 	if (r < 0 && exists) {
 		/*
 		 * Our lease is exclusive, so a link of this name is a leftover of a
@@ -762,7 +824,7 @@ int berth_bridge_attach(struct nl_sock *host, const struct berth_bridge_lease *l
 		 */
 		r = delete_link(host, l->veth, err);
 		if (r == 0)
-			r = create_veth(host, l, &exists, err);
+			r = create_veth(host, l, ns_fd, &exists, err);
 	}
 	if (r < 0)
 		return r;
@@ -775,6 +837,14 @@ int berth_bridge_attach(struct nl_sock *host, const struct berth_bridge_lease *l
 		return r;
 	BERTH_TRACE("init: eth0 configured");
 	return 0;
+}
+
+int berth_bridge_attach(struct nl_sock *host, const struct berth_bridge_lease *l,
+                        berth_error_t *err)
+{
+	cleanup_nl_sock struct nl_sock *owned = host;
+
+	return attach(host, l, -1, err);
 }
 
 int berth_bridge_release(const char *container_dir, berth_error_t *err)
@@ -825,5 +895,339 @@ int berth_bridge_release(const char *container_dir, berth_error_t *err)
 		unlink(record);
 	}
 	unlinkat(cdir, BERTH_CONTAINER_NET_RECORD, 0);
+	return 0;
+}
+
+/*
+ * ---- prepared slots ----
+ *
+ * Most of what bridge networking adds to a start is the kernel's: the veth
+ * pair (two devices registered), the port flag, eth0's address and route —
+ * about a millisecond and a half in the init. berthd makes a few bridged
+ * network namespaces ahead (berth_bridge_pool_fill(), on its thread pool):
+ * lo up, eth0 addressed and routed, its peer an isolated port of the bridge,
+ * the address leased. They are slots as netpool.c's (a bind-mounted
+ * namespace), in a directory of their own per bridge,
+ * POOL/bridge-BRIDGE/slot-MNTNS-IFINDEX-ADDRESS, named after the bridge's
+ * interface index (a bridge deleted and made again has another, and its
+ * ports are gone: such slots are never taken) and the leased address.
+ *
+ * A slot's lease points to the slot's file, and lease_alive() counts a file
+ * that is still a network namespace as alive: a full subnet's reclaim
+ * leaves pooled leases alone. A start takes a slot under the lease
+ * directory's lock: the lease must still be the slot's, then the unmount
+ * makes the slot the start's, and the lease is pointed at the container's
+ * directory (a new symlink renamed over it). From there on it is a
+ * container's lease like any other: berth_bridge_release() removes the veth
+ * and the lease at destroy. berthd removes its slots when it stops
+ * (berth_bridge_pool_drain()), so nothing of them is left behind.
+ */
+
+#define SLOT_PREFIX      "slot-"
+#define BRIDGE_POOL_NAME "bridge-"
+
+static void slot_name(int bridge_index, uint32_t addr, char *buf, size_t len)
+{
+	size_t n;
+
+	berth_netns_slot_prefix(buf, len);
+	n = strlen(buf);
+	snprintf(buf + n, len - n, "%d-%08x", bridge_index, addr);
+}
+
+/* A slot file's name: its bridge's index and its address; false for anything else. */
+static bool slot_parse(const char *name, int *bridge_index, uint32_t *addr)
+{
+	unsigned long long mntns;
+	unsigned a;
+	int index, end = 0;
+
+	if (sscanf(name, SLOT_PREFIX "%llx-%d-%8x%n", &mntns, &index, &a, &end) != 3 ||
+	    name[end] != '\0')
+		return false;
+	*bridge_index = index;
+	*addr = a;
+	return true;
+}
+
+/* This bridge's pool directory, or NULL when there is no pool. */
+static char *pool_path(const struct berth_bridge_config *cfg)
+{
+	const char *pool = berth_netns_pool_dir();
+
+	return pool != NULL ? xasprintf("%s/" BRIDGE_POOL_NAME "%s", pool, cfg->bridge) : NULL;
+}
+
+/* Whether the lease of `addr` still belongs to `owner`. */
+static bool lease_is(int lease_fd, uint32_t addr, const char *owner)
+{
+	char name[INET_ADDRSTRLEN];
+	cleanup_free char *target = NULL;
+
+	berth_ipv4_format(addr, name, sizeof(name));
+	target = read_link(lease_fd, name);
+	return target != NULL && strcmp(target, owner) == 0;
+}
+
+/*
+ * In the helper: take a slot of this bridge (`index`) and move its lease to
+ * `owner`. Returns the namespace's descriptor, or -1 when there is none to
+ * take (the start then makes its own veth).
+ */
+static int take_slot(const struct berth_bridge_config *cfg, int index, int lease_fd,
+                     const char *lease_dir, const char *owner, uint32_t *addr)
+{
+	cleanup_free char *pool = pool_path(cfg);
+	cleanup_closedir DIR *dir = NULL;
+	cleanup_close int lock = -1;
+	struct dirent *de;
+
+	if (pool == NULL || (dir = opendir(pool)) == NULL)
+		return -1;
+	lock = lock_dir(lease_dir, NULL);
+	if (lock < 0)
+		return -1;
+	while ((de = readdir(dir)) != NULL) {
+		char slot[PATH_MAX], name[INET_ADDRSTRLEN], tmp[INET_ADDRSTRLEN + 8];
+		uint32_t a;
+		int i, fd;
+
+		if (!slot_parse(de->d_name, &i, &a) || i != index)
+			continue;
+		if (snprintf(slot, sizeof(slot), "%s/%s", pool, de->d_name) >= (int)sizeof(slot))
+			continue;
+		fd = openat(dirfd(dir), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		/* Only a pinned slot whose lease is still its own (berthd drops the others). */
+		if (!berth_netns_is_netns(fd) || !lease_is(lease_fd, a, slot) ||
+		    umount2(slot, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) {
+			close(fd);
+			continue;
+		}
+		unlinkat(dirfd(dir), de->d_name, 0);
+		berth_ipv4_format(a, name, sizeof(name));
+		snprintf(tmp, sizeof(tmp), ".%s.new", name);
+		unlinkat(lease_fd, tmp, 0);
+		if (symlinkat(owner, lease_fd, tmp) < 0 ||
+		    renameat(lease_fd, tmp, lease_fd, name) < 0) {
+			/*
+			 * Unpinned, the namespace and its veth end with this
+			 * descriptor; the lease, naming a file that is gone, is
+			 * reclaimed when the subnet is full.
+			 */
+			unlinkat(lease_fd, tmp, 0);
+			close(fd);
+			continue;
+		}
+		*addr = a;
+		return fd;
+	}
+	return -1;
+}
+
+/*
+ * Remove slot `name` of `pool`: unpinned, and — when its lease is still its
+ * own — its veth deleted (which waits for RCU grace periods) and its
+ * address given back. Under the lease directory's lock.
+ */
+static void drop_slot(int pool_fd, const char *pool, const char *name, int lease_fd,
+                      struct nl_sock *host)
+{
+	char slot[PATH_MAX], addr_name[INET_ADDRSTRLEN], veth[IFNAMSIZ];
+	uint32_t a;
+	int index;
+
+	if (!slot_parse(name, &index, &a) ||
+	    snprintf(slot, sizeof(slot), "%s/%s", pool, name) >= (int)sizeof(slot))
+		return;
+	umount2(slot, MNT_DETACH | UMOUNT_NOFOLLOW);
+	if (lease_is(lease_fd, a, slot)) {
+		berth_bridge_veth_name(a, veth);
+		if (host != NULL)
+			delete_link(host, veth, NULL);
+		berth_ipv4_format(a, addr_name, sizeof(addr_name));
+		unlinkat(lease_fd, addr_name, 0);
+	}
+	unlinkat(pool_fd, name, 0);
+}
+
+/* One new slot, made by the calling thread (its network namespace switched and back). */
+static int make_slot(const struct berth_bridge_config *cfg, int index, const char *pool,
+                     int pool_fd, const char *lease_dir, int lease_fd, int home, berth_error_t *err)
+{
+	cleanup_nl_sock struct nl_sock *host = open_nl(NETLINK_ROUTE, err);
+	struct lease_owner lo = {.pool = pool, .bridge_index = index};
+	struct berth_bridge_lease l = {.subnet = cfg->subnet, .bridge_index = index};
+	char name[128], slot[PATH_MAX], addr_name[INET_ADDRSTRLEN];
+	cleanup_close int ns = -1;
+	int fd, r;
+
+	if (host == NULL)
+		return berth_error_ret(err);
+	r = lease(cfg, lease_fd, lease_dir, &lo, &l.address, err);
+	if (r < 0)
+		return r;
+	berth_ipv4_format(l.address, addr_name, sizeof(addr_name));
+	berth_bridge_veth_name(l.address, l.veth);
+	slot_name(index, l.address, name, sizeof(name));
+	snprintf(slot, sizeof(slot), "%s/%s", pool, name);
+	fd = openat(pool_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+	if (fd < 0) {
+		r = berth_error_set(err, errno, "create `%s`", slot);
+		unlinkat(lease_fd, addr_name, 0);
+		return r;
+	}
+	close(fd);
+	if (unshare(CLONE_NEWNET) < 0) {
+		r = berth_error_set(err, errno, "create a network namespace");
+	} else {
+		ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (ns < 0)
+			r = berth_error_set(err, errno, "open `/proc/thread-self/ns/net`");
+		else if (berth_net_loopback_up(err) < 0 || attach(host, &l, ns, err) < 0)
+			r = berth_error_ret(err);
+		else if (mount("/proc/thread-self/ns/net", slot, NULL, MS_BIND, NULL) < 0)
+			r = berth_error_set(err, errno, "pin the network namespace at `%s`", slot);
+		/* Back home; failing that, this thread would go on in the new namespace. */
+		if (setns(home, CLONE_NEWNET) < 0)
+			abort();
+	}
+	if (r == 0)
+		return 0;
+	/* The veth first, then the address: nothing of the slot may outlive its lease. */
+	delete_link(host, l.veth, NULL);
+	unlinkat(pool_fd, name, 0);
+	unlinkat(lease_fd, addr_name, 0);
+	return r;
+}
+
+/*
+ * Open this bridge's pool and lease directories; 0 with both open, or 1
+ * when there is nothing to do (no pool, no bridge set up yet, or no slots).
+ */
+static int open_pool(const struct berth_bridge_config *cfg, bool create, char **pool, DIR **dir,
+                     char **lease_dir, int *lease_fd, berth_error_t *err)
+{
+	int r;
+
+	*pool = pool_path(cfg);
+	*lease_dir = xasprintf(BERTH_BRIDGE_RUN_DIR "/%s", cfg->bridge);
+	if (*pool == NULL)
+		return 1;
+	*lease_fd = open(*lease_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*lease_fd < 0)
+		return 1;
+	if (create) {
+		r = berth_mkdir_p(*pool, 0700, err);
+		if (r < 0)
+			return berth_error_wrap(err, "bridged network namespace pool");
+	}
+	*dir = opendir(*pool);
+	if (*dir == NULL)
+		return errno == ENOENT && !create ? 1
+		                                  : berth_error_set(err, errno, "open `%s`", *pool);
+	return 0;
+}
+
+int berth_bridge_pool_fill(unsigned want, berth_error_t *err)
+{
+	struct berth_bridge_config cfg;
+	cleanup_free char *pool = NULL;
+	cleanup_free char *lease_dir = NULL;
+	cleanup_closedir DIR *dir = NULL;
+	cleanup_close int lease_fd = -1;
+	cleanup_close int home = -1;
+	cleanup_nl_sock struct nl_sock *host = NULL;
+	char own[64];
+	struct dirent *de;
+	unsigned have = 0;
+	uint32_t gw;
+	int index, r;
+	bool up;
+
+	if (want == 0)
+		return 0;
+	if (want > 16)
+		want = 16;
+	r = berth_bridge_config_load(&cfg, err);
+	if (r < 0)
+		return r;
+	/* The host's setup is the first bridged start's (it says what is missing). */
+	inspect_bridge(cfg.bridge, &index, &up, &gw);
+	if (index == 0 || !up || gw != cfg.subnet.gateway)
+		return 0;
+	r = open_pool(&cfg, true, &pool, &dir, &lease_dir, &lease_fd, err);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	berth_netns_slot_prefix(own, sizeof(own));
+	while ((de = readdir(dir)) != NULL) {
+		char slot[PATH_MAX];
+		uint32_t a;
+		int i, fd;
+
+		if (!slot_parse(de->d_name, &i, &a) ||
+		    snprintf(slot, sizeof(slot), "%s/%s", pool, de->d_name) >= (int)sizeof(slot))
+			continue;
+		fd = openat(dirfd(dir), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (!berth_netns_is_netns(fd)) {
+			berth_netns_remove_if_stale(dirfd(dir), de->d_name, fd);
+		} else if (i == index && lease_is(lease_fd, a, slot)) {
+			have++;
+		} else if (strncmp(de->d_name, own, strlen(own)) == 0) {
+			/* Of a bridge made again, or its lease reclaimed: of no use. */
+			cleanup_close int lock = lock_dir(lease_dir, NULL);
+
+			if (host == NULL)
+				host = open_nl(NETLINK_ROUTE, NULL);
+			if (lock >= 0)
+				drop_slot(dirfd(dir), pool, de->d_name, lease_fd, host);
+		}
+		close(fd);
+	}
+	if (have < want) {
+		home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (home < 0)
+			return berth_error_set(err, errno, "open `/proc/thread-self/ns/net`");
+	}
+	for (; have < want; have++) {
+		r = make_slot(&cfg, index, pool, dirfd(dir), lease_dir, lease_fd, home, err);
+		if (r < 0)
+			return berth_error_wrap(err, "bridged network namespace pool");
+	}
+	return 0;
+}
+
+int berth_bridge_pool_drain(berth_error_t *err)
+{
+	struct berth_bridge_config cfg;
+	cleanup_free char *pool = NULL;
+	cleanup_free char *lease_dir = NULL;
+	cleanup_closedir DIR *dir = NULL;
+	cleanup_close int lease_fd = -1;
+	cleanup_close int lock = -1;
+	cleanup_nl_sock struct nl_sock *host = NULL;
+	char own[64];
+	struct dirent *de;
+	int r;
+
+	r = berth_bridge_config_load(&cfg, err);
+	if (r < 0)
+		return r;
+	r = open_pool(&cfg, false, &pool, &dir, &lease_dir, &lease_fd, err);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	lock = lock_dir(lease_dir, err);
+	if (lock < 0)
+		return lock;
+	host = open_nl(NETLINK_ROUTE, NULL);
+	/* Ours only: another mount namespace's slots are plain files here, not ours to end. */
+	berth_netns_slot_prefix(own, sizeof(own));
+	while ((de = readdir(dir)) != NULL)
+		if (strncmp(de->d_name, own, strlen(own)) == 0)
+			drop_slot(dirfd(dir), pool, de->d_name, lease_fd, host);
+	rmdir(pool);
 	return 0;
 }

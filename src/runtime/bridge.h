@@ -103,16 +103,22 @@ struct berth_bridge_lease {
 	struct berth_subnet subnet;
 	int bridge_index;
 	char veth[IFNAMSIZ];
+	/* A prepared slot's: the namespace has its veth and eth0 already (bridge.c). */
+	bool prepared;
 };
 
 /*
  * In the helper, for container directory `container_dir` (locked, fd
  * `dir_fd`): set the host up if needed, free a lease a previous container
  * of this name left behind, lease an address and record it in the container
- * directory. Undo with berth_bridge_release().
+ * directory. With `netns_fd`, a prepared slot (berth_bridge_pool_fill()) is
+ * taken when there is one: its lease becomes the container's, *netns_fd
+ * its network namespace, and lease->prepared says the init has nothing to
+ * attach. Undo with berth_bridge_release() (and a close of *netns_fd).
  */
 int berth_bridge_prepare(const struct berth_bridge_config *cfg, const char *container_dir,
-                         int dir_fd, struct berth_bridge_lease *lease, berth_error_t *err);
+                         int dir_fd, struct berth_bridge_lease *lease, int *netns_fd,
+                         berth_error_t *err);
 
 /* In the init, before it unshares its network namespace: a netlink socket of the host's. */
 struct nl_sock *berth_bridge_host_socket(berth_error_t *err);

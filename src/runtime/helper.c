@@ -378,7 +378,8 @@ static int helper_start(berth_error_t *err)
 	if (req.spec.net == BERTH_NET_BRIDGE) {
 		r = berth_bridge_config_load(&netcfg, err);
 		if (r == 0)
-			r = berth_bridge_prepare(&netcfg, req.container_dir, dir_fd, &lease, err);
+			r = berth_bridge_prepare(&netcfg, req.container_dir, dir_fd, &lease,
+			                         &netns_fd, err);
 		if (r < 0) {
 			berth_error_wrap(err, "bridge networking");
 			goto out;
@@ -391,7 +392,7 @@ static int helper_start(berth_error_t *err)
 		goto out;
 	BERTH_TRACE("helper: cgroup created");
 	/* A namespace made ahead saves the init a millisecond (netpool.c). */
-	if (req.spec.net != BERTH_NET_NONE)
+	if (req.spec.net != BERTH_NET_NONE && netns_fd < 0)
 		netns_fd = berth_netns_pool_take();
 
 	/*

@@ -179,7 +179,8 @@ void berth_init_main(struct berth_init_args *a)
 	 * socket opened now stays bound to the host's namespace after the
 	 * unshare below, and reaches the bridge from inside ours.
 	 */
-	if (a->lease != NULL && (host_nl = berth_bridge_host_socket(&err)) == NULL)
+	if (a->lease != NULL && !a->lease->prepared &&
+	    (host_nl = berth_bridge_host_socket(&err)) == NULL)
 		fail(a, &err);
 	/*
 	 * Inside our cgroup now, so it becomes the root of the container's
@@ -205,7 +206,8 @@ void berth_init_main(struct berth_init_args *a)
 		if (spec->net != BERTH_NET_NONE && berth_net_loopback_up(&err) < 0)
 			fail(a, &err);
 	}
-	if (a->lease != NULL && berth_bridge_attach(host_nl, a->lease, &err) < 0) {
+	if (a->lease != NULL && !a->lease->prepared &&
+	    berth_bridge_attach(host_nl, a->lease, &err) < 0) {
 		berth_error_wrap(&err, "bridge networking");
 		fail(a, &err);
 	}

@@ -64,8 +64,7 @@ static bool is_slot_name(const char *name)
 	return strncmp(name, SLOT_PREFIX, sizeof(SLOT_PREFIX) - 1) == 0;
 }
 
-/* An open file is a network namespace (the bind mount is in place), not the plain file under it. */
-static bool is_netns(int fd)
+bool berth_netns_is_netns(int fd)
 {
 	struct statfs sfs;
 
@@ -73,8 +72,7 @@ static bool is_netns(int fd)
 	       ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET;
 }
 
-/* "slot-MNTNS-": the prefix of the slots our mount namespace makes. */
-static void own_prefix(char *buf, size_t len)
+void berth_netns_slot_prefix(char *buf, size_t len)
 {
 	struct stat st;
 
@@ -83,8 +81,7 @@ static void own_prefix(char *buf, size_t len)
 	snprintf(buf, len, SLOT_PREFIX "%llx-", (unsigned long long)st.st_ino);
 }
 
-/* A plain slot file old enough that no maker is about to mount on it. */
-static void remove_if_stale(int dir_fd, const char *name, int fd)
+void berth_netns_remove_if_stale(int dir_fd, const char *name, int fd)
 {
 	char own[64];
 	struct stat st;
@@ -92,7 +89,7 @@ static void remove_if_stale(int dir_fd, const char *name, int fd)
 
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return;
-	own_prefix(own, sizeof(own));
+	berth_netns_slot_prefix(own, sizeof(own));
 	age = time(NULL) - st.st_mtime;
 	if (age > FOREIGN_STALE_AFTER_S ||
 	    (age > STALE_AFTER_S && strncmp(name, own, strlen(own)) == 0))
@@ -118,8 +115,8 @@ static int scan(DIR *dir, const char *path, bool take)
 		fd = openat(dirfd(dir), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		if (!is_netns(fd)) {
-			remove_if_stale(dirfd(dir), de->d_name, fd);
+		if (!berth_netns_is_netns(fd)) {
+			berth_netns_remove_if_stale(dirfd(dir), de->d_name, fd);
 			close(fd);
 			continue;
 		}
@@ -162,7 +159,7 @@ static int make_slot(const char *path, int dir_fd, int home, berth_error_t *err)
 
 	if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return berth_error_set(err, errno, "getrandom");
-	own_prefix(name, sizeof(name));
+	berth_netns_slot_prefix(name, sizeof(name));
 	snprintf(name + strlen(name), sizeof(name) - strlen(name), "%016llx", rnd);
 	if (snprintf(slot, sizeof(slot), "%s/%s", path, name) >= (int)sizeof(slot))
 		return berth_error_set_plain(err, ENAMETOOLONG, "`%s` is too long", path);

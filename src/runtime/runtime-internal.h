@@ -229,6 +229,15 @@ int berth_rootfs_setup(const struct berth_start_request *req, int dir_fd, berth_
  */
 int berth_netns_pool_take(void);
 
+/* Whether open file `fd` is a network namespace (a live slot), not the plain file under it. */
+bool berth_netns_is_netns(int fd);
+
+/* "slot-MNTNS-": the prefix of the slots our mount namespace makes (see netpool.c). */
+void berth_netns_slot_prefix(char *buf, size_t len);
+
+/* Remove slot file `name` (open as `fd`) if it is a plain file old enough to be stale. */
+void berth_netns_remove_if_stale(int dir_fd, const char *name, int fd);
+
 /* net.c: bring up lo, or link `name`, in the current network namespace. */
 int berth_net_loopback_up(berth_error_t *err);
 int berth_net_link_up(const char *name, berth_error_t *err);

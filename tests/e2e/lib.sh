@@ -42,6 +42,11 @@ cleanup_e2e() {
 	awk -v s="$STATE/" 'index($5, s) == 1 {print $5}' /proc/self/mountinfo |
 		while read -r m; do umount -l "$m"; done
 	rm -rf "$STATE"
+	# Prepared bridged slots a berthd left behind (one that stops removes its own).
+	for m in /run/berth-netns/bridge-"$BERTH_BRIDGE"/slot-*; do
+		[ -e "$m" ] && umount -l "$m" 2>/dev/null
+	done
+	rm -rf "/run/berth-netns/bridge-$BERTH_BRIDGE"
 	ip link del "$BERTH_BRIDGE" 2>/dev/null
 	nft delete table ip "$BERTH_NFT_TABLE" 2>/dev/null
 	rm -rf "/run/berth-network/$BERTH_BRIDGE"

@@ -41,6 +41,12 @@ http_from() { # OPTIONS... -- ADDR PORT PATH
 	brun "${args[@]}" -- sh -c "printf 'GET $4 HTTP/1.0\r\n\r\n' | nc -w 2 $2 $3 2>&1; echo status=\$?"
 }
 leases() { find "$LEASES" -type l 2>/dev/null | wc -l; }
+# berthd's prepared slots: bridged namespaces made ahead, each with a lease and a port.
+POOL=/run/berth-netns/bridge-$BERTH_BRIDGE
+slots() { stat -f -c %T "$POOL"/slot-* 2>/dev/null | grep -c nsfs; }
+slots_are() { test "$(slots)" = "$1"; }
+# Leases of containers (those of slots point into the pool).
+container_leases() { find "$LEASES" -type l -printf '%l\n' 2>/dev/null | grep -vc "^$POOL/"; }
 ports() { ip -o link show master "$1" 2>/dev/null | wc -l; }
 leases_are() { test "$(leases)" = "$1"; }
 ports_are() { test "$(ports "$1")" = "$2"; }
@@ -179,6 +185,8 @@ cat > "$STATE/berth.jsonc" <<JSON
      "entrypoint": ["sh", "-c", "ip -o link show eth0; exec echo-server --port 8080"]},
     {"class_name": "In", "image": "$ROOTFS", "defaultPort": 8080, "enableInternet": false,
      "entrypoint": ["sh", "-c", "ip -o link show eth0; exec echo-server --port 8080"]},
+    {"class_name": "Net", "image": "$ROOTFS", "defaultPort": 8080,
+     "entrypoint": ["sh", "-c", "ip -4 -o addr show eth0; ip route; printf 'GET /pooled HTTP/1.0\\r\\n\\r\\n' | nc -w 2 $SERVER 8080; exec echo-server --port 8080"]},
   ],
   "berth": {"state_dir": "$STATE/state", "api": {"socket": "$SOCK"}},
 }
@@ -193,7 +201,7 @@ id_of() { sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p' <<<"$1"; }
 out=$(api -X POST http://b/v1/classes/Out/instances/x/start)
 check_contains "berthd: enableInternet (default true) starts" '"status":"healthy"' "$out"
 check_contains "with eth0" "eth0@" "$(log_of "$(id_of "$out")")"
-check_eq "and a lease" 1 "$(leases)"
+check_eq "and a lease" 1 "$(container_leases)"
 out=$(api -X POST http://b/v1/classes/In/instances/y/start)
 check_contains "enableInternet false starts" '"status":"healthy"' "$out"
 check_contains "without eth0" "can't find device 'eth0'" "$(log_of "$(id_of "$out")")"
@@ -202,7 +210,35 @@ check_contains "the start's enableInternet wins over the class's" "can't find de
 	"$(log_of "$(id_of "$out")")"
 for i in x z; do api -X POST "http://b/v1/classes/Out/instances/$i/destroy" > /dev/null; done
 api -X POST http://b/v1/classes/In/instances/y/destroy > /dev/null
-check_eq "destroyed through berthd: no lease left" 0 "$(leases)"
-check_eq "and no port" 0 "$(ports "$BERTH_BRIDGE")"
+check_eq "destroyed through berthd: no container's lease left" 0 "$(container_leases)"
+
+# Prepared slots: after a bridged start berthd keeps two bridged namespaces,
+# each an isolated port with a lease; the next bridged start takes one.
+wait_for "two prepared slots" 50 slots_are 2
+check_eq "each slot holds a lease" 2 "$(leases)"
+check_eq "and a port of the bridge" 2 "$(ports "$BERTH_BRIDGE")"
+check_eq "isolated, as a start's own" 2 "$(ip -d link show master "$BERTH_BRIDGE" | grep -c 'isolated on')"
+pooled=$(find "$LEASES" -type l -printf '%f %l\n' | awk -v p="$POOL/" 'index($2, p) == 1 {print $1}')
+out=$(api -X POST http://b/v1/classes/Net/instances/p/start)
+check_contains "a bridged start with slots ready" '"status":"healthy"' "$out"
+log=$(log_of "$(id_of "$out")")
+addr=$(sed -n 's/.*inet \([0-9.]*\)\/.*/\1/p' <<<"$log")
+check_eq "took one: its address ($addr) is a slot's" yes \
+	"$(grep -qx "${addr:-none}" <<<"$pooled" && echo yes)"
+check_eq "which is the container's lease now" "$STATE/state/containers/$(id_of "$out")" \
+	"$(readlink "$LEASES/$addr")"
+check_contains "its default route is the bridge's" "default via $GATEWAY dev eth0" "$log"
+check_contains "it reaches the server outside through NAT" '"path":"/pooled"' "$log"
+check_contains "as the host's address" "\"remote_addr\":\"$HOST_OUT\"" "$log"
+wait_for "the pool refilled" 50 slots_are 2
+api -X POST http://b/v1/classes/Net/instances/p/destroy > /dev/null
+check_eq "destroyed: its lease is gone" 0 "$(container_leases)"
+check_eq "and its veth: only the slots' ports are left" 2 "$(ports "$BERTH_BRIDGE")"
+kill -TERM "${PIDS[-1]}"
+wait "${PIDS[-1]}"
+check_eq "berthd stopped: no lease left" 0 "$(leases)"
+check_eq "no port" 0 "$(ports "$BERTH_BRIDGE")"
+check_eq "no slot" "" "$(ls -A "$POOL" 2>/dev/null)"
+check_eq "no slot mounted" 0 "$(grep -c "$POOL/" /proc/self/mountinfo)"
 
 finish
