@@ -118,6 +118,16 @@ int berth_client_stream_post(struct berth_client *c, const char *path, json_t *b
                              berth_error_t *err);
 
 /*
+ * PUT `path` with the bytes read from `fd` (named `what` in messages) as
+ * the body, streamed as they are read: `size` bytes, or -1 for as many as
+ * come until its end (chunked). The answer as by berth_client_call(). An
+ * error answer's code is in err->code where a command tells it apart
+ * (ENOENT, EISDIR, EACCES, ...), for every request.
+ */
+json_t *berth_client_upload(struct berth_client *c, const char *path, int fd, int64_t size,
+                            const char *what, long *status, berth_error_t *err);
+
+/*
  * GET `path` upgraded (101) to a protocol of its own: `headers` are the
  * request's extra lines (Upgrade, Sec-WebSocket-Key, ...). Then the
  * connection carries raw bytes: berth_client_raw_send/recv (-EAGAIN when
