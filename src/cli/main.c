@@ -31,6 +31,8 @@ static void usage(FILE *f)
 	           "  renew     keep an instance awake\n"
 	           "  logs      print an instance's output\n"
 	           "  exec      run a command in an instance's container\n"
+	           "  cp        copy a file into or out of an instance's container\n"
+	           "  ls        list files in an instance's container\n"
 	           "  events    print lifecycle events\n"
 	           "  classes   list container classes\n"
 	           "\n"
