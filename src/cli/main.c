@@ -33,6 +33,7 @@ static void usage(FILE *f)
 	           "  exec      run a command in an instance's container\n"
 	           "  cp        copy a file into or out of an instance's container\n"
 	           "  ls        list files in an instance's container\n"
+	           "  proc      start, list, follow and kill background processes\n"
 	           "  events    print lifecycle events\n"
 	           "  classes   list container classes\n"
 	           "\n"

@@ -217,3 +217,47 @@ const char *berth_client_base_name(const char *path)
 
 	return slash != NULL ? slash + 1 : path;
 }
+
+/* What sh takes as part of a word, with no meaning of its own anywhere in one. */
+static bool shell_safe(const char *w)
+{
+	if (*w == '\0')
+		return false;
+	for (; *w != '\0'; w++)
+		if (!((*w >= 'a' && *w <= 'z') || (*w >= 'A' && *w <= 'Z') ||
+		      (*w >= '0' && *w <= '9') || strchr("_@%+=:,./-", *w) != NULL))
+			return false;
+	return true;
+}
+
+char *berth_client_shell_join(char *const *argv, size_t n)
+{
+	size_t len = 1;
+	char *out, *o;
+
+	/* At worst each byte is '\'' (4 bytes), plus the quotes and a space. */
+	for (size_t i = 0; i < n; i++)
+		len += strlen(argv[i]) * 4 + 3;
+	out = o = xmalloc(len);
+	for (size_t i = 0; i < n; i++) {
+		const char *w = argv[i];
+
+		if (i > 0)
+			*o++ = ' ';
+		if (shell_safe(w)) {
+			o = stpcpy(o, w);
+			continue;
+		}
+		/* Inside single quotes nothing is special but the quote itself: '\'' */
+		*o++ = '\'';
+		for (; *w != '\0'; w++) {
+			if (*w == '\'')
+				o = stpcpy(o, "'\\''");
+			else
+				*o++ = *w;
+		}
+		*o++ = '\'';
+	}
+	*o = '\0';
+	return out;
+}

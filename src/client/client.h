@@ -76,6 +76,12 @@ int berth_client_parse_location(const char *s, char **class_name, const char **n
 /* The last component of `path` ("" when it ends with '/'). */
 const char *berth_client_base_name(const char *path);
 
+/*
+ * argv as one line of sh: words that need it in single quotes, so that
+ * the shell that runs it gives the command exactly these words.
+ */
+char *berth_client_shell_join(char *const *argv, size_t n);
+
 /* RFC 3339 in UTC ("2024-05-01T12:00:00.123Z") as ms since the epoch; -1 if it is not. */
 int64_t berth_client_parse_time(const char *s);
 
@@ -253,7 +259,7 @@ int berth_cri_feed(struct berth_cri *p, const char *data, size_t len);
 /* At the end of the stream: end a line that P records left open. */
 int berth_cri_finish(struct berth_cri *p);
 
-/* ---- the commands (instances.c, logs.c, events.c, classes.c, exec.c, files.c) ---- */
+/* ---- the commands (instances.c, logs.c, events.c, classes.c, exec.c, files.c, proc.c) ---- */
 
 struct berth_client_command {
 	const char *name;
@@ -275,6 +281,7 @@ int berth_client_cmd_classes(int argc, char **argv, struct berth_client_opts *o)
 int berth_client_cmd_exec(int argc, char **argv, struct berth_client_opts *o);
 int berth_client_cmd_cp(int argc, char **argv, struct berth_client_opts *o);
 int berth_client_cmd_ls(int argc, char **argv, struct berth_client_opts *o);
+int berth_client_cmd_proc(int argc, char **argv, struct berth_client_opts *o);
 /* exec-tty.c: `command` ({argv, env, cwd}) on a terminal over a WebSocket; the exit status. */
 int berth_client_exec_tty(struct berth_client *c, const char *path, json_t *command,
                           bool interactive);

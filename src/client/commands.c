@@ -188,6 +188,36 @@ static const struct berth_client_command commands[] = {
          "      --json              the API's answer, {\"files\": [...], "
          "\"count\"}\n" CONNECTION_HELP,
          berth_client_cmd_ls},
+        {"proc", "start, list, follow and kill background processes", //
+         "usage: berth proc start [OPTIONS] CLASS/NAME [--] COMMAND [ARG...]\n"
+         "       berth proc ls CLASS/NAME\n"
+         "       berth proc logs [-f] CLASS/NAME ID\n"
+         "       berth proc kill [-s KILL] CLASS/NAME ID\n"
+         "       berth proc kill --all CLASS/NAME\n"
+         "\n"
+         "Background processes in an instance's container (the sandbox's processes):\n"
+         "they run on after berth returns, keep the instance awake while they run, and\n"
+         "their output is kept (16 MiB of each stream).\n"
+         "\n"
+         "start   Start COMMAND with its ARGs exactly as given (quoted for the\n"
+         "        sandbox's shell; for shell syntax, give sh -c '...') and print its\n"
+         "        id. Options end at CLASS/NAME.\n"
+         "          -e, --env KEY=VALUE     an environment variable (repeatable)\n"
+         "          -w, --workdir DIR       where it runs (absolute; default: the\n"
+         "                                  sandbox's working directory, /workspace)\n"
+         "              --id ID             its id (default proc-N)\n"
+         "              --timeout DURATION  kill it, and its children, after DURATION\n"
+         "              --json              print the API's answer\n"
+         "ls      The instance's processes, oldest first: id, pid, status (running,\n"
+         "        completed, failed, killed, error), exit code, command, start.\n"
+         "        --json: the API's answer, {\"processes\": [...]}.\n"
+         "logs    What it wrote so far, stdout to stdout and stderr to stderr. With\n"
+         "        -f (--follow), and then what it writes until it exits; berth then\n"
+         "        exits with its exit status (137 when it was killed).\n"
+         "kill    Kill it and every process it started (SIGKILL, the only signal\n"
+         "        berthd sends), wait until it has exited, and print its status.\n"
+         "        --all: every running process of the instance.\n" CONNECTION_HELP,
+         berth_client_cmd_proc},
 };
 
 void berth_client_list(FILE *f)

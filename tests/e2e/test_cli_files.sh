@@ -1,9 +1,9 @@
 #!/bin/bash
-# The CLI for a sandbox's files, driven only
+# The CLI for a sandbox's files and background processes, driven only
 # through bin/berth against a real berthd: `berth cp` both ways (files,
 # stdin/stdout, directories as destinations, 100 MiB streamed), its
 # refusals (missing files, path escapes, permissions) with nothing left
-# behind locally, and `berth ls`.
+# behind locally, `berth ls`, and `berth proc` start/ls/logs/kill.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/images.sh"
 
@@ -172,6 +172,75 @@ check_eq "without a path: the working directory" "$out" "$(berth ls Box/c1)"
 check_eq "--json: the API's answer" "hello.txt" "$(berth ls --json Box/c1:/workspace | jq -r '.files[] | select(.type == "file" and .name == "hello.txt") | .name')"
 out=$(berth ls Box/c1:/workspace/nope 2>&1)
 check_eq "a missing directory" "berth: list \`/workspace/nope\`: No such file or directory 1" "$out $?"
+
+echo "-- proc: start, logs -f with the exit status"
+id=$(berth proc start Box/c1 -- sh -c 'echo out; echo err >&2; sleep 0.5; echo done; exit 3')
+check_eq "start prints the process's id" "proc-1" "$id"
+berth proc logs -f Box/c1 "$id" > "$L/out" 2> "$L/err"
+check_eq "logs -f: until it exits, with its status" 3 "$?"
+check_eq "logs -f: its stdout" "out done" "$(cat "$L/out" | tr '\n' ' ' | sed 's/ $//')"
+check_eq "logs -f: its stderr" "err" "$(cat "$L/err")"
+berth proc logs Box/c1 "$id" > "$L/out2" 2> "$L/err2"
+check_eq "logs: what it wrote, afterwards, stdout and stderr apart" "0 out done|err" \
+	"$? $(cat "$L/out2" | tr '\n' ' ' | sed 's/ $//')|$(cat "$L/err2")"
+id=$(berth proc start Box/c1 -- printf '%s|' "a b" "it's" '$HOME' '*')
+check_eq "the words run exactly as given" "a b|it's|\$HOME|*|" "$(berth proc logs -f Box/c1 "$id")"
+id=$(berth proc start --id envtest -e GREETING=hi -w /tmp Box/c1 -- sh -c 'echo $GREETING $PWD')
+check_eq "--id, --env, --workdir" "envtest: hi /tmp" "$id: $(berth proc logs -f Box/c1 envtest)"
+id=$(berth proc start Box/c1 -- no-such-command)
+berth proc logs -f Box/c1 "$id" > /dev/null 2>&1
+check_eq "a command that is not there: 127 from the sandbox's shell" 127 "$?"
+out=$(berth proc start --id envtest Box/c1 -- true 2>&1)
+check_eq "an id in use" "berth: a process \`envtest\` exists already 1" "$out $?"
+
+echo "-- proc: ls and kill (the process and its children)"
+berth proc start --id web Box/c1 -- sh -c 'sleep 73519 & sleep 73519 & echo up; wait' > /dev/null
+wait_for "web's output" 50 sh -c "'$BERTH_BIN/berth' proc logs Box/c1 web | grep -q up"
+wait_for "web's children" 50 sh -c "test \"\$(pgrep -fc '^sleep 73519$')\" = 2"
+check_eq "its children run" 2 "$(pgrep -fc '^sleep 73519$')"
+out=$(berth proc ls Box/c1)
+check_eq "ls: the header" "ID PID STATUS EXIT COMMAND STARTED" "$(head -1 <<<"$out" | tr -s ' ')"
+check_true "ls: a running one, with its pid and no exit code" \
+	grep -qE "^web +[0-9]+ +running +- +sh -c 'sleep 73519 & sleep 73519 & echo up; wait' +(just now|[0-9]+s ago)$" <<<"$out"
+check_true "ls: a failed one with its exit code" grep -qE "^proc-1 +[0-9]+ +failed +3 +sh -c " <<<"$out"
+check_true "ls: a completed one" grep -qE "^envtest +[0-9]+ +completed +0 " <<<"$out"
+check_eq "ls: oldest first" "proc-1 proc-2 envtest proc-3 web" "$(awk 'NR>1 {print $1}' <<<"$out" | tr '\n' ' ' | sed 's/ $//')"
+check_eq "ls --json: the API's records" "running" "$(berth proc ls --json Box/c1 | jq -r '.processes[] | select(.id == "web") | .status')"
+berth proc logs -f Box/c1 web > /dev/null &
+FOLLOW=$!
+check_eq "kill: it, and its status after" "web: killed (exit code 137)" "$(berth proc kill Box/c1 web)"
+wait_for "the children's end" 20 sh -c "! pgrep -f '^sleep 73519$'"
+check_eq "its children are gone" 0 "$(pgrep -fc '^sleep 73519$')"
+wait "$FOLLOW"
+check_eq "a logs -f that followed it exits 137" 137 "$?"
+check_true "ls says killed" grep -qE "^web +[0-9]+ +killed +137 " <<<"$(berth proc ls Box/c1)"
+check_eq "kill of one that has ended: says how it ended" "envtest: completed (exit code 0)" "$(berth proc kill -s KILL Box/c1 envtest)"
+out=$(berth proc kill Box/c1 nope 2>&1)
+check_eq "kill of an unknown id" "berth: no process \`nope\` 1" "$out $?"
+out=$(berth proc logs Box/c1 nope 2>&1)
+check_eq "logs of an unknown id" "berth: no process \`nope\` 1" "$out $?"
+check_eq "-s another signal: refused, berthd sends SIGKILL only" \
+	"berth: --signal: berthd kills a process and its children with SIGKILL only, not SIGTERM 2" \
+	"$(first_line proc kill -s TERM Box/c1 web)"
+
+echo "-- proc: kill --all"
+berth proc start Box/c1 -- sleep 73520 > /dev/null
+berth proc start Box/c1 -- sh -c 'sleep 73520; true' > /dev/null
+wait_for "both running" 50 sh -c "test \"\$(pgrep -fc '^sleep 73520$')\" = 2"
+check_eq "kill --all: how many" "Box/c1: 2 killed" "$(berth proc kill --all Box/c1)"
+wait_for "their end" 20 sh -c "! pgrep -f '^sleep 73520$'"
+check_eq "none of them is left" 0 "$(pgrep -fc '^sleep 73520$')"
+check_eq "ls: both killed" "killed killed" "$(berth proc ls Box/c1 | awk '$2 ~ /^[0-9]+$/ && /73520/ {print $3}' | tr '\n' ' ' | sed 's/ $//')"
+check_eq "kill --all with nothing running" "Box/c1: 0 killed" "$(berth proc kill --all Box/c1)"
+
+echo "-- proc: usage"
+check_eq "no subcommand" "berth: which subcommand? start, ls, logs or kill 2" "$(first_line proc)"
+check_eq "an unknown subcommand" "berth: unknown subcommand \`stat\` (start, ls, logs or kill) 2" "$(first_line proc stat Box/c1)"
+out=$(berth proc start Box/c1 2>&1)
+check_eq "start without a command" 2 "$?"
+check_eq "logs without an id" "berth: which process? Give CLASS/NAME ID 2" "$(first_line proc logs Box/c1)"
+check_contains "help" "berth proc kill --all CLASS/NAME" "$(berth proc --help)"
+check_contains "berth --help lists them" "proc      start, list, follow and kill" "$(berth --help)"
 
 kill "$BERTHD"
 wait "$BERTHD"

@@ -471,6 +471,21 @@ static void test_parse_location(void **state)
 	assert_string_equal(berth_client_base_name("/w/"), "");
 }
 
+static void test_shell_join(void **state)
+{
+	const char *argv[] = {"printf", "%s|", "a b", "it's", "$HOME", "", "--x=1,2:3/4.5@6+7"};
+	char *s;
+	(void)state;
+
+	/* Only the test's literals are const: the command's words are argv's. */
+	s = berth_client_shell_join((char *const *)argv, BERTH_ARRAY_SIZE(argv));
+	assert_string_equal(s, "printf '%s|' 'a b' 'it'\\''s' '$HOME' '' --x=1,2:3/4.5@6+7");
+	free(s);
+	s = berth_client_shell_join((char *const *)argv, 1);
+	assert_string_equal(s, "printf");
+	free(s);
+}
+
 static void test_parse_time(void **state)
 {
 	(void)state;
@@ -504,6 +519,7 @@ int main(void)
 	        cmocka_unit_test(test_instance_path),
 	        cmocka_unit_test(test_getopt),
 	        cmocka_unit_test(test_parse_location),
+	        cmocka_unit_test(test_shell_join),
 	        cmocka_unit_test(test_parse_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
