@@ -219,19 +219,47 @@ static int transport_error(struct berth_client *c, CURLcode rc, berth_error_t *e
 	}
 }
 
-/* berthd's {"error": {"message"}} of an error answer, or what can be said without it. */
+/*
+ * The errors a command tells apart, by their code: berth's own in lower
+ * case (file_not_found), the sandbox protocol's in upper case.
+ */
+static const struct {
+	const char *code;
+	int errnum;
+} error_codes[] = {
+        {"file_not_found", ENOENT}, {"process_not_found", ESRCH},  {"is_directory", EISDIR},
+        {"not_directory", ENOTDIR}, {"permission_denied", EACCES}, {"read_only", EROFS},
+        {"file_exists", EEXIST},    {"file_too_large", EFBIG},     {"command_not_found", ENOEXEC},
+        {"no_space", ENOSPC},
+};
+
+/*
+ * The message of an error answer: berthd's {"error": {"code", "message"}},
+ * or the sandbox protocol's {"code", "message", ...}; its code, when it is
+ * one of error_codes, as err->code (the message does not spell it out).
+ */
 static int answer_error(long status, const struct buffer *b, berth_error_t *err)
 {
 	json_t *j = b->data != NULL ? json_loadb(b->data, b->len, 0, NULL) : NULL;
-	const char *msg = NULL;
+	const json_t *e = json_object_get(j, "error");
+	const char *msg = NULL, *code = NULL;
+	int errnum = 0;
 
-	if (j != NULL)
-		msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+	if (json_is_object(e)) {
+		msg = json_string_value(json_object_get(e, "message"));
+		code = json_string_value(json_object_get(e, "code"));
+	} else if (json_is_string(json_object_get(j, "code"))) {
+		msg = json_string_value(json_object_get(j, "message"));
+		code = json_string_value(json_object_get(j, "code"));
+	}
+	for (size_t i = 0; code != NULL && i < BERTH_ARRAY_SIZE(error_codes); i++)
+		if (strcasecmp(code, error_codes[i].code) == 0)
+			errnum = error_codes[i].errnum;
 	if (msg != NULL)
-		berth_error_set_plain(err, 0, "%s", msg);
+		berth_error_set_plain(err, errnum, "%s", msg);
 	else
-		berth_error_set_plain(err, 0, "berthd answered HTTP %ld without an error message",
-		                      status);
+		berth_error_set_plain(err, errnum,
+		                      "berthd answered HTTP %ld without an error message", status);
 	json_decref(j);
 	return -EIO;
 }
@@ -394,6 +422,77 @@ int berth_client_stream_post(struct berth_client *c, const char *path, json_t *b
 		ret = transport_error(c, rc, err);
 	free(s.eb.data);
 	return ret;
+}
+
+/* ---- an upload (berth cp) ---- */
+
+struct upload {
+	int fd;
+	int read_errno; /* reading `fd` failed */
+};
+
+static size_t on_upload_read(char *buf, size_t size, size_t n, void *arg)
+{
+	struct upload *u = arg;
+	ssize_t got;
+
+	do
+		got = read(u->fd, buf, size * n);
+	while (got < 0 && errno == EINTR);
+	if (got < 0) {
+		u->read_errno = errno;
+		return CURL_READFUNC_ABORT;
+	}
+	return (size_t)got;
+}
+
+json_t *berth_client_upload(struct berth_client *c, const char *path, int fd, int64_t size,
+                            const char *what, long *status, berth_error_t *err)
+{
+	struct buffer b = {.max = ANSWER_MAX};
+	struct upload u = {.fd = fd};
+	struct curl_slist *h = prepare(c, path, false);
+	json_error_t jerr;
+	long code = 0;
+	CURLcode rc;
+	json_t *j = NULL;
+
+	/* Without a size, HTTP/1.1's chunked coding: as many bytes as come. */
+	if (size < 0 && (h = curl_slist_append(h, "Transfer-Encoding: chunked")) == NULL)
+		abort();
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c->curl, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+	curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, on_upload_read);
+	curl_easy_setopt(c->curl, CURLOPT_READDATA, &u);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_whole);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
+	rc = curl_easy_perform(c->curl);
+	curl_slist_free_all(h);
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
+	if (status != NULL)
+		*status = code;
+	/*
+	 * berthd may refuse before the body has all come (no such directory, a
+	 * directory there): libcurl then stops sending, and the answer is what
+	 * counts, whatever became of the rest.
+	 */
+	if (u.read_errno != 0)
+		berth_error_set(err, u.read_errno, "read `%s`", what);
+	else if (b.too_big)
+		berth_error_set(err, 0, "berthd's answer to PUT %s is larger than %u MiB", path,
+		                ANSWER_MAX >> 20);
+	else if (code != 0 && (code < 200 || code > 299))
+		answer_error(code, &b, err);
+	else if (rc != CURLE_OK)
+		transport_error(c, rc, err);
+	else if (b.len == 0)
+		j = json_null();
+	else if ((j = json_loadb(b.data, b.len, 0, &jerr)) == NULL)
+		berth_error_set(err, 0, "berthd's answer to PUT %s is not JSON: %s", path,
+		                jerr.text);
+	free(b.data);
+	return j;
 }
 
 /* ---- an upgraded connection (berth exec -t) ---- */

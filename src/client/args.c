@@ -179,3 +179,85 @@ out:
 	curl_url_cleanup(u);
 	return ret;
 }
+
+int berth_client_parse_location(const char *s, char **class_name, const char **name,
+                                const char **path, berth_error_t *err)
+{
+	const char *colon = strchr(s, ':');
+	const char *slash = colon != NULL ? memchr(s, '/', (size_t)(colon - s)) : NULL;
+	char *copy;
+
+	*class_name = NULL;
+	*name = NULL;
+	*path = s;
+	/*
+	 * CLASS/NAME:PATH has exactly one '/' before its first ':', neither
+	 * first nor last; ./x and /x are always local, as in docker cp.
+	 */
+	if (colon == NULL || slash == NULL || slash == s || slash + 1 == colon || s[0] == '.' ||
+	    memchr(slash + 1, '/', (size_t)(colon - slash - 1)) != NULL)
+		return 0;
+	if (colon[1] != '/')
+		return berth_error_set(err, 0,
+		                       "`%s`: the path in the container must be absolute "
+		                       "(CLASS/NAME:/PATH)",
+		                       s);
+	copy = xstrdup(s);
+	copy[slash - s] = '\0';
+	copy[colon - s] = '\0';
+	*class_name = copy;
+	*name = copy + (slash - s) + 1;
+	*path = copy + (colon - s) + 1;
+	return 0;
+}
+
+const char *berth_client_base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash != NULL ? slash + 1 : path;
+}
+
+/* What sh takes as part of a word, with no meaning of its own anywhere in one. */
+static bool shell_safe(const char *w)
+{
+	if (*w == '\0')
+		return false;
+	for (; *w != '\0'; w++)
+		if (!((*w >= 'a' && *w <= 'z') || (*w >= 'A' && *w <= 'Z') ||
+		      (*w >= '0' && *w <= '9') || strchr("_@%+=:,./-", *w) != NULL))
+			return false;
+	return true;
+}
+
+char *berth_client_shell_join(char *const *argv, size_t n)
+{
+	size_t len = 1;
+	char *out, *o;
+
+	/* At worst each byte is '\'' (4 bytes), plus the quotes and a space. */
+	for (size_t i = 0; i < n; i++)
+		len += strlen(argv[i]) * 4 + 3;
+	out = o = xmalloc(len);
+	for (size_t i = 0; i < n; i++) {
+		const char *w = argv[i];
+
+		if (i > 0)
+			*o++ = ' ';
+		if (shell_safe(w)) {
+			o = stpcpy(o, w);
+			continue;
+		}
+		/* Inside single quotes nothing is special but the quote itself: '\'' */
+		*o++ = '\'';
+		for (; *w != '\0'; w++) {
+			if (*w == '\'')
+				o = stpcpy(o, "'\\''");
+			else
+				*o++ = *w;
+		}
+		*o++ = '\'';
+	}
+	*o = '\0';
+	return out;
+}

@@ -63,6 +63,28 @@ int berth_client_parse_kv(const char *what, const char *s, json_t *obj, berth_er
  */
 int berth_client_base_url(const char *host, char **url, berth_error_t *err);
 
+/*
+ * A `berth cp` operand: CLASS/NAME:PATH is a path in an instance's
+ * container (*class_name set, the caller's to free, *name and *path
+ * pointing into it); anything else is a local path or "-" (*class_name
+ * NULL). A local path with a colon in its first component is written
+ * ./a:b. The path in a container must be absolute.
+ */
+int berth_client_parse_location(const char *s, char **class_name, const char **name,
+                                const char **path, berth_error_t *err);
+
+/* The last component of `path` ("" when it ends with '/'). */
+const char *berth_client_base_name(const char *path);
+
+/*
+ * argv as one line of sh: words that need it in single quotes, so that
+ * the shell that runs it gives the command exactly these words.
+ */
+char *berth_client_shell_join(char *const *argv, size_t n);
+
+/* RFC 3339 in UTC ("2024-05-01T12:00:00.123Z") as ms since the epoch; -1 if it is not. */
+int64_t berth_client_parse_time(const char *s);
+
 /* ---- api.c: requests to berthd ---- */
 
 struct berth_client;
@@ -116,6 +138,16 @@ int berth_client_stream(struct berth_client *c, const char *path, berth_client_s
 int berth_client_stream_post(struct berth_client *c, const char *path, json_t *body,
                              berth_client_stream_fn fn, void *arg, long *status,
                              berth_error_t *err);
+
+/*
+ * PUT `path` with the bytes read from `fd` (named `what` in messages) as
+ * the body, streamed as they are read: `size` bytes, or -1 for as many as
+ * come until its end (chunked). The answer as by berth_client_call(). An
+ * error answer's code is in err->code where a command tells it apart
+ * (ENOENT, EISDIR, EACCES, ...), for every request.
+ */
+json_t *berth_client_upload(struct berth_client *c, const char *path, int fd, int64_t size,
+                            const char *what, long *status, berth_error_t *err);
 
 /*
  * GET `path` upgraded (101) to a protocol of its own: `headers` are the
@@ -227,7 +259,7 @@ int berth_cri_feed(struct berth_cri *p, const char *data, size_t len);
 /* At the end of the stream: end a line that P records left open. */
 int berth_cri_finish(struct berth_cri *p);
 
-/* ---- the commands (instances.c, logs.c, events.c, classes.c, exec.c) ---- */
+/* ---- the commands (instances.c, logs.c, events.c, classes.c, exec.c, files.c, proc.c) ---- */
 
 struct berth_client_command {
 	const char *name;
@@ -247,6 +279,9 @@ int berth_client_cmd_logs(int argc, char **argv, struct berth_client_opts *o);
 int berth_client_cmd_events(int argc, char **argv, struct berth_client_opts *o);
 int berth_client_cmd_classes(int argc, char **argv, struct berth_client_opts *o);
 int berth_client_cmd_exec(int argc, char **argv, struct berth_client_opts *o);
+int berth_client_cmd_cp(int argc, char **argv, struct berth_client_opts *o);
+int berth_client_cmd_ls(int argc, char **argv, struct berth_client_opts *o);
+int berth_client_cmd_proc(int argc, char **argv, struct berth_client_opts *o);
 /* exec-tty.c: `command` ({argv, env, cwd}) on a terminal over a WebSocket; the exit status. */
 int berth_client_exec_tty(struct berth_client *c, const char *path, json_t *command,
                           bool interactive);

@@ -153,6 +153,71 @@ static const struct berth_client_command commands[] = {
          "      --timeout DURATION  kill it, and whatever it started, after DURATION\n"
          "                          (e.g. 30s, 500ms; not with -t)\n" CONNECTION_HELP,
          berth_client_cmd_exec},
+        {"cp", "copy a file into or out of an instance's container", //
+         "usage: berth cp SRC DST\n"
+         "\n"
+         "Copy one file between here and an instance's container (started if it\n"
+         "sleeps). One of SRC and DST is CLASS/NAME:/PATH, a path in the container;\n"
+         "the other a local path, or `-` for stdin or stdout. The bytes are streamed\n"
+         "both ways, so files of any size work.\n"
+         "\n"
+         "  berth cp ./notes.txt App/alice:/workspace/notes.txt    upload\n"
+         "  berth cp App/alice:/workspace/out.bin .                download into a\n"
+         "                                                         directory\n"
+         "  tar c src | berth cp - App/alice:/tmp/src.tar          from stdin\n"
+         "\n"
+         "An existing directory as DST (or a path ending in `/`) receives the file\n"
+         "under SRC's name, as cp does. An upload is named in the container only\n"
+         "once it is whole, with the container user's ownership; an existing file\n"
+         "keeps its mode. A download is written beside DST and renamed over it at\n"
+         "the end: a failed one leaves nothing behind. Directories are refused.\n"
+         "A local path with a colon in its first component is written ./a:b.\n" CONNECTION_HELP,
+         berth_client_cmd_cp},
+        {"ls", "list files in an instance's container", //
+         "usage: berth ls [-a] [-R] [--json] CLASS/NAME[:PATH]\n"
+         "\n"
+         "List a directory of the instance's container (started if it sleeps):\n"
+         "type, mode, size, modification time (UTC) and name, sorted by name.\n"
+         "Without PATH, the sandbox's working directory (/workspace); a relative\n"
+         "PATH is taken from there.\n"
+         "\n"
+         "Options:\n"
+         "  -a, --all               include names that start with `.`\n"
+         "  -R, --recursive         the directories below too (NAME is then the path\n"
+         "                          below PATH)\n"
+         "      --json              the API's answer, {\"files\": [...], "
+         "\"count\"}\n" CONNECTION_HELP,
+         berth_client_cmd_ls},
+        {"proc", "start, list, follow and kill background processes", //
+         "usage: berth proc start [OPTIONS] CLASS/NAME [--] COMMAND [ARG...]\n"
+         "       berth proc ls CLASS/NAME\n"
+         "       berth proc logs [-f] CLASS/NAME ID\n"
+         "       berth proc kill [-s KILL] CLASS/NAME ID\n"
+         "       berth proc kill --all CLASS/NAME\n"
+         "\n"
+         "Background processes in an instance's container (the sandbox's processes):\n"
+         "they run on after berth returns, keep the instance awake while they run, and\n"
+         "their output is kept (16 MiB of each stream).\n"
+         "\n"
+         "start   Start COMMAND with its ARGs exactly as given (quoted for the\n"
+         "        sandbox's shell; for shell syntax, give sh -c '...') and print its\n"
+         "        id. Options end at CLASS/NAME.\n"
+         "          -e, --env KEY=VALUE     an environment variable (repeatable)\n"
+         "          -w, --workdir DIR       where it runs (absolute; default: the\n"
+         "                                  sandbox's working directory, /workspace)\n"
+         "              --id ID             its id (default proc-N)\n"
+         "              --timeout DURATION  kill it, and its children, after DURATION\n"
+         "              --json              print the API's answer\n"
+         "ls      The instance's processes, oldest first: id, pid, status (running,\n"
+         "        completed, failed, killed, error), exit code, command, start.\n"
+         "        --json: the API's answer, {\"processes\": [...]}.\n"
+         "logs    What it wrote so far, stdout to stdout and stderr to stderr. With\n"
+         "        -f (--follow), and then what it writes until it exits; berth then\n"
+         "        exits with its exit status (137 when it was killed).\n"
+         "kill    Kill it and every process it started (SIGKILL, the only signal\n"
+         "        berthd sends), wait until it has exited, and print its status.\n"
+         "        --all: every running process of the instance.\n" CONNECTION_HELP,
+         berth_client_cmd_proc},
 };
 
 void berth_client_list(FILE *f)

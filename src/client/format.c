@@ -169,3 +169,33 @@ bool berth_client_print_json(const json_t *j, bool pretty)
 		return false;
 	return fputc('\n', stdout) != EOF;
 }
+
+int64_t berth_client_parse_time(const char *s)
+{
+	struct tm tm;
+	const char *rest;
+	int64_t ms = 0;
+	time_t secs;
+
+	memset(&tm, 0, sizeof(tm));
+	rest = s != NULL ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+	if (rest == NULL)
+		return -1;
+	if (*rest == '.') {
+		/* Milliseconds: the first three digits of the fraction. */
+		int digits = 0;
+		for (rest++; *rest >= '0' && *rest <= '9'; rest++)
+			if (digits++ < 3)
+				ms = ms * 10 + (*rest - '0');
+		if (digits == 0)
+			return -1;
+		for (; digits < 3; digits++)
+			ms *= 10;
+	}
+	if (strcmp(rest, "Z") != 0)
+		return -1;
+	secs = timegm(&tm);
+	if (secs == (time_t)-1)
+		return -1;
+	return (int64_t)secs * 1000 + ms;
+}

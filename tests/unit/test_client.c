@@ -436,6 +436,70 @@ static void test_getopt(void **state)
 	assert_string_equal(argv[optind], "Site/a");
 }
 
+static void test_parse_location(void **state)
+{
+	char *cls = NULL;
+	const char *name = NULL, *path = NULL;
+	berth_error_t err;
+	(void)state;
+
+	assert_int_equal(
+	        berth_client_parse_location("App/alice:/w/x.txt", &cls, &name, &path, &err), 0);
+	assert_string_equal(cls, "App");
+	assert_string_equal(name, "alice");
+	assert_string_equal(path, "/w/x.txt");
+	free(cls);
+	/* A colon in the container's path is the path's. */
+	assert_int_equal(berth_client_parse_location("App/a:/x:y", &cls, &name, &path, &err), 0);
+	assert_string_equal(path, "/x:y");
+	free(cls);
+	/* Local: no colon, "-", ./ or / first, no or several slashes before the colon. */
+	static const char *const local[] = {"file.txt", "-",        "./a:b", "/tmp/a:b",
+	                                    "a:b",      "d/e/f:/g", "/x",    "dir/"};
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(local); i++) {
+		assert_int_equal(berth_client_parse_location(local[i], &cls, &name, &path, &err),
+		                 0);
+		assert_null(cls);
+		assert_string_equal(path, local[i]);
+	}
+	assert_true(berth_client_parse_location("App/a:rel", &cls, &name, &path, &err) < 0);
+	assert_string_equal(err.message, "`App/a:rel`: the path in the container must be "
+	                                 "absolute (CLASS/NAME:/PATH)");
+	assert_true(berth_client_parse_location("App/a:", &cls, &name, &path, &err) < 0);
+	assert_string_equal(berth_client_base_name("/w/x.txt"), "x.txt");
+	assert_string_equal(berth_client_base_name("x"), "x");
+	assert_string_equal(berth_client_base_name("/w/"), "");
+}
+
+static void test_shell_join(void **state)
+{
+	const char *argv[] = {"printf", "%s|", "a b", "it's", "$HOME", "", "--x=1,2:3/4.5@6+7"};
+	char *s;
+	(void)state;
+
+	/* Only the test's literals are const: the command's words are argv's. */
+	s = berth_client_shell_join((char *const *)argv, BERTH_ARRAY_SIZE(argv));
+	assert_string_equal(s, "printf '%s|' 'a b' 'it'\\''s' '$HOME' '' --x=1,2:3/4.5@6+7");
+	free(s);
+	s = berth_client_shell_join((char *const *)argv, 1);
+	assert_string_equal(s, "printf");
+	free(s);
+}
+
+static void test_parse_time(void **state)
+{
+	(void)state;
+
+	assert_int_equal(berth_client_parse_time("1970-01-01T00:00:01.5Z"), 1500);
+	assert_int_equal(berth_client_parse_time("2024-05-01T12:00:00.123Z"), 1714564800123);
+	assert_int_equal(berth_client_parse_time("2024-05-01T12:00:00Z"), 1714564800000);
+	assert_int_equal(berth_client_parse_time("2024-05-01T12:00:00.123456Z"), 1714564800123);
+	assert_int_equal(berth_client_parse_time("2024-05-01T12:00:00+02:00"), -1);
+	assert_int_equal(berth_client_parse_time("2024-05-01T12:00:00.Z"), -1);
+	assert_int_equal(berth_client_parse_time("yesterday"), -1);
+	assert_int_equal(berth_client_parse_time(NULL), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -454,6 +518,9 @@ int main(void)
 	        cmocka_unit_test(test_base_url),
 	        cmocka_unit_test(test_instance_path),
 	        cmocka_unit_test(test_getopt),
+	        cmocka_unit_test(test_parse_location),
+	        cmocka_unit_test(test_shell_join),
+	        cmocka_unit_test(test_parse_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
