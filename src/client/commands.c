@@ -192,7 +192,7 @@ static const struct berth_client_command commands[] = {
          "usage: berth proc start [OPTIONS] CLASS/NAME [--] COMMAND [ARG...]\n"
          "       berth proc ls CLASS/NAME\n"
          "       berth proc logs [-f] CLASS/NAME ID\n"
-         "       berth proc kill [-s KILL] CLASS/NAME ID\n"
+         "       berth proc kill [-s SIGNAL] CLASS/NAME ID\n"
          "       berth proc kill --all CLASS/NAME\n"
          "\n"
          "Background processes in an instance's container (the sandbox's processes):\n"
@@ -214,9 +214,11 @@ static const struct berth_client_command commands[] = {
          "logs    What it wrote so far, stdout to stdout and stderr to stderr. With\n"
          "        -f (--follow), and then what it writes until it exits; berth then\n"
          "        exits with its exit status (137 when it was killed).\n"
-         "kill    Kill it and every process it started (SIGKILL, the only signal\n"
-         "        berthd sends), wait until it has exited, and print its status.\n"
-         "        --all: every running process of the instance.\n" CONNECTION_HELP,
+         "kill    Kill it and every process it started (SIGKILL), wait until it has\n"
+         "        exited, and print its status. -s, --signal SIGNAL (a name or number)\n"
+         "        other than KILL: send that to it and its process group instead, and\n"
+         "        return at once (it may handle it). --all: kill every running process\n"
+         "        of the instance.\n" CONNECTION_HELP,
          berth_client_cmd_proc},
 };
 

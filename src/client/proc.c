@@ -319,7 +319,7 @@ static int proc_kill(int argc, char **argv, struct berth_client_opts *o)
 	const json_t *code;
 	bool all = false;
 	berth_error_t err;
-	int opt, r, sig;
+	int opt, r, sig = SIGKILL;
 
 	while ((opt = berth_client_getopt(argc, argv, "s:", own, o)) != -1) {
 		switch (opt) {
@@ -327,14 +327,6 @@ static int proc_kill(int argc, char **argv, struct berth_client_opts *o)
 			if (berth_parse_signal(optarg, &sig, &err) < 0)
 				return berth_client_usage_error("proc", "--signal: %s",
 				                                err.message);
-			/* What berthd's API does: the process and every child of it, at once. */
-			if (sig != SIGKILL)
-				return berth_client_usage_error(
-				        "proc",
-				        "--signal: berthd kills a process and its children with "
-				        "SIGKILL only, not SIG%s",
-				        berth_signal_name(sig) != NULL ? berth_signal_name(sig)
-				                                       : optarg);
 			break;
 		case 'a':
 			all = true;
@@ -348,6 +340,9 @@ static int proc_kill(int argc, char **argv, struct berth_client_opts *o)
 	if ((r = operands(argc, argv, &class_name, &name, all ? NULL : &id)) != 0 ||
 	    (r = berth_client_connect("proc", o, &c)) != 0)
 		return r;
+	if (all && sig != SIGKILL)
+		return berth_client_usage_error("proc", "--all kills (SIGKILL); send other signals "
+		                                        "to one process at a time");
 	if (all) {
 		path = process_path(class_name, name, NULL, "kill-all");
 		answer = berth_client_call(c, "POST", path, NULL, NULL, &err);
@@ -357,6 +352,22 @@ static int proc_kill(int argc, char **argv, struct berth_client_opts *o)
 			return berth_client_print_json(answer, true) ? 0 : BERTH_CLIENT_EXIT_FAILED;
 		printf("%s/%s: %lld killed\n", class_name, name,
 		       (long long)json_integer_value(json_object_get(answer, "killedCount")));
+		return 0;
+	}
+	if (sig != SIGKILL) {
+		/* Sent to it and its process group; berthd answers at once. */
+		cleanup_free char *base = process_path(class_name, name, id, "");
+		cleanup_free char *shown = xstrdup(id);
+
+		path = xasprintf("%s?signal=%d", base, sig);
+		answer = berth_client_call(c, "DELETE", path, NULL, NULL, &err);
+		if (answer == NULL)
+			return berth_client_fail(&err);
+		if (o->json)
+			return berth_client_print_json(answer, true) ? 0 : BERTH_CLIENT_EXIT_FAILED;
+		berth_client_sanitize(shown);
+		printf("%s: sent SIG%s\n", shown,
+		       berth_signal_name(sig) != NULL ? berth_signal_name(sig) : "?");
 		return 0;
 	}
 	/* berthd answers once the process has exited: its record then says how. */

@@ -18,6 +18,7 @@
 
 #include "berth/base64.h"
 #include "berth/log.h"
+#include "berth/parse.h"
 #include "berth/runtime.h"
 #include "berth/trace.h"
 #include "berth/util.h"
@@ -1091,9 +1092,49 @@ static void wait_exit(struct sbx_process *pr, struct kill_wait *k)
 	sbx_proc_kill(pr->proc);
 }
 
+/*
+ * DELETE .../api/process/ID?signal=TERM (berth's, beyond the SDK, which
+ * sends none): a signal other than KILL goes to the process and its group
+ * and the answer comes at once; the process may handle it, or not end.
+ */
+static bool process_signal(struct sbx_call *c, struct sbx_process *pr)
+{
+	cleanup_free char *given = berth_http_query_param(c->req, "signal");
+	berth_error_t err;
+	int sig, r;
+
+	if (given == NULL)
+		return false;
+	if (berth_parse_signal(given, &sig, &err) < 0) {
+		sbx_call_fail(c, "VALIDATION_FAILED", "`signal`: %s", err.message);
+		return true;
+	}
+	if (sig == SIGKILL)
+		return false;
+	r = pr->proc != NULL && !pr->has_exit ? sbx_proc_signal(pr->proc, sig) : -ESRCH;
+	if (r == -ESRCH) {
+		sbx_call_fail(c, "PROCESS_NOT_FOUND", "process `%s` has ended", pr->id);
+		return true;
+	}
+	if (r < 0) {
+		sbx_call_fail(c, "PROCESS_ERROR", "signal process `%s`: %s", pr->id, strerror(-r));
+		return true;
+	}
+	sbx_respond_ok(c->req,
+	               json_pack("{s:s, s:s}", "processId", pr->id, "signal",
+	                         berth_signal_name(sig) != NULL ? berth_signal_name(sig) : given));
+	c->req = NULL;
+	sbx_call_end(c);
+	return true;
+}
+
 static void process_kill(struct sbx_call *c, struct sbx_process *pr)
 {
-	struct kill_wait *k = xcalloc(1, sizeof(*k));
+	struct kill_wait *k;
+
+	if (process_signal(c, pr))
+		return;
+	k = xcalloc(1, sizeof(*k));
 
 	k->c = c;
 	k->id = xstrdup(pr->id);

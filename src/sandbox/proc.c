@@ -365,6 +365,19 @@ void sbx_proc_kill(struct sbx_proc *pub)
 	uv_queue_work(p->d->loop, &j->work, kill_work, after_kill);
 }
 
+int sbx_proc_signal(struct sbx_proc *pub, int sig)
+{
+	struct proc *p = (struct proc *)pub;
+
+	if (p->exited || p->pidfd < 0 || pub->pid <= 0)
+		return -ESRCH;
+	/* Through the pidfd first: if that worked, the pid (and so its group) is still ours. */
+	if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) < 0)
+		return -errno;
+	kill(-pub->pid, sig);
+	return 0;
+}
+
 static void on_timeout(uv_timer_t *t)
 {
 	struct proc *p = t->data;

@@ -225,6 +225,12 @@ struct sbx_proc *sbx_proc_start(struct berthd *d, struct berthd_lease *lease,
                                 void *data);
 /* SIGKILL to its process group and every descendant (on the thread pool). */
 void sbx_proc_kill(struct sbx_proc *p);
+/*
+ * Send `sig` to the process and its process group (it leads one: what a
+ * shell started in it is there too), without waiting; -ESRCH once it has
+ * ended.
+ */
+int sbx_proc_signal(struct sbx_proc *p, int sig);
 /* Stop or resume reading its output (a reader that is behind). */
 void sbx_proc_pause(struct sbx_proc *p, bool paused);
 /* The owner is done with it (after exited or started with an error); freed when closed. */

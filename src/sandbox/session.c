@@ -20,8 +20,14 @@
  * state socket for the epilogue, closed for the command itself so that
  * nothing it starts holds it. The command runs through eval in this
  * shell, so its `cd` and `export` stay; its syntax errors too are its own.
+ * A signal sent to the command's process group (`proc kill -s TERM`) ends
+ * this shell only once what runs in the foreground has ended, with that
+ * one's status: a program that handles it decides, as in a terminal, and a
+ * shell loop of the command's own still stops. (A trap is reset in what
+ * the shell execs.)
  */
 static const char preamble[] = "exec 9<&0\n"
+                               "trap 'exit $?' HUP INT QUIT TERM USR1 USR2\n"
                                "eval \"$1\"\n";
 static const char cd_session[] = "cd -- \"$2\" 2>/dev/null || cd /\n";
 static const char cd_command[] = "cd -- \"$2\" || exit 1\n";

@@ -219,9 +219,17 @@ out=$(berth proc kill Box/c1 nope 2>&1)
 check_eq "kill of an unknown id" "berth: no process \`nope\` 1" "$out $?"
 out=$(berth proc logs Box/c1 nope 2>&1)
 check_eq "logs of an unknown id" "berth: no process \`nope\` 1" "$out $?"
-check_eq "-s another signal: refused, berthd sends SIGKILL only" \
-	"berth: --signal: berthd kills a process and its children with SIGKILL only, not SIGTERM 2" \
-	"$(first_line proc kill -s TERM Box/c1 web)"
+berth proc start --id trap Box/c1 -- sh -c 'trap "echo got TERM; exit 5" TERM; echo ready; while :; do sleep 0.1; done' > /dev/null
+wait_for "the trap set" 50 sh -c "'$BERTH_BIN/berth' proc logs Box/c1 trap | grep -q ready"
+check_eq "-s TERM: sent, and berth returns at once" "trap: sent SIGTERM" "$(berth proc kill -s TERM Box/c1 trap)"
+out=$(berth proc logs -f Box/c1 trap)
+check_eq "the process handled it: logs -f exits with its status" 5 "$?"
+check_contains "after its handler ran" "got TERM" "$out"
+check_eq "-s TERM to one that has ended" "berth: process \`trap\` has ended 1" "$(first_line proc kill -s TERM Box/c1 trap)"
+check_eq "-s an unknown signal" "berth: --signal: \`BOGUS\` is not a signal (use e.g. TERM, SIGKILL or 9) 2" "$(first_line proc kill -s BOGUS Box/c1 trap)"
+check_eq "--all with another signal: refused" \
+	"berth: --all kills (SIGKILL); send other signals to one process at a time 2" \
+	"$(first_line proc kill --all -s TERM Box/c1)"
 
 echo "-- proc: kill --all"
 berth proc start Box/c1 -- sleep 73520 > /dev/null
