@@ -381,6 +381,15 @@ static size_t on_stream(char *data, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+const char *berth_client_header(struct berth_client *c, const char *name)
+{
+	struct curl_header *h;
+
+	if (curl_easy_header(c->curl, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+		return NULL;
+	return h->value;
+}
+
 int berth_client_stream(struct berth_client *c, const char *path, berth_client_stream_fn fn,
                         void *arg, berth_error_t *err)
 {

@@ -130,6 +130,8 @@ json_t *berth_client_call(struct berth_client *c, const char *method, const char
 typedef int (*berth_client_stream_fn)(const char *data, size_t len, void *arg, berth_error_t *err);
 int berth_client_stream(struct berth_client *c, const char *path, berth_client_stream_fn fn,
                         void *arg, berth_error_t *err);
+/* A header of the last answer (its last value), or NULL: valid until the next request. */
+const char *berth_client_header(struct berth_client *c, const char *name);
 
 /*
  * The same as a POST of `body` (JSON; NULL: a GET); *status (may be NULL)

@@ -144,12 +144,18 @@ static int download(struct berth_client *c, const char *class_name, const char *
 	d.what = target;
 	r = berth_client_stream(c, path, on_download, &d, err);
 	if (r == 0) {
-		/* The file it replaces keeps its mode and owner; a new one is as cp makes it. */
+		/*
+		 * The file it replaces keeps its mode and owner; a new one gets
+		 * the container file's mode under the umask, as cp makes it.
+		 */
+		const char *given = berth_client_header(c, "X-File-Mode");
+		mode_t mode = given != NULL ? (mode_t)strtoul(given, NULL, 8) & 0777 : 0666;
+
 		mask = umask(0);
 		umask(mask);
 		if (exists && fchown(fd, st.st_uid, st.st_gid) < 0 && errno != EPERM)
 			r = berth_error_set(err, errno, "write `%s`", target);
-		else if (fchmod(fd, exists ? st.st_mode & 07777 : 0666 & ~mask) < 0)
+		else if (fchmod(fd, exists ? st.st_mode & 07777 : mode & ~mask) < 0)
 			r = berth_error_set(err, errno, "write `%s`", target);
 		else if (close(steal_fd(&fd)) < 0)
 			r = berth_error_set(err, errno, "write `%s`", target);
@@ -201,7 +207,10 @@ static int upload(struct berth_client *c, const char *src, const char *class_nam
 	}
 	for (int attempt = 0;; attempt++) {
 		cleanup_free char *escaped = berth_client_escape(target);
-		cleanup_free char *query = xasprintf("/files?path=%s", escaped);
+		/* A file's permission bits go with it (as docker cp's do); stdin's are none. */
+		cleanup_free char *query = size >= 0 ? xasprintf("/files?path=%s&mode=%o", escaped,
+		                                                 (unsigned)(st.st_mode & 0777))
+		                                     : xasprintf("/files?path=%s", escaped);
 		cleanup_free char *path = berth_client_instance_path(class_name, name, query);
 
 		answer = berth_client_upload(c, path, from_stdin ? STDIN_FILENO : fd, size, what,

@@ -92,6 +92,7 @@ struct fs_job {
 	char *name;          /* its name there */
 	char *tmp_name;      /* without O_TMPFILE: the hidden name it is written under */
 	mode_t mode;         /* the permission bits it gets: the old file's, or 0644 */
+	int mode_given;      /* PUT ?mode=: these instead (-1: none); GET: the file's */
 	size_t data_cap;     /* j->data: a piece being written on the thread pool */
 	unsigned char *fill; /* what came since, written next */
 	size_t fill_len, fill_cap;
@@ -371,6 +372,8 @@ static int do_put_open(struct fs_job *j, int root)
 
 	if (r < 0)
 		return r;
+	if (j->mode_given >= 0)
+		j->mode = (mode_t)j->mode_given;
 	j->fd = openat(j->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
 	if (j->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
 		for (int i = 0; i < 8 && j->fd < 0; i++) {
@@ -558,6 +561,7 @@ static int do_stream_open(struct fs_job *j, int root)
 	if (S_ISDIR(st.st_mode))
 		return fail(j, EISDIR, "read `%s`: it is a directory", j->path);
 	j->size = (uint64_t)st.st_size;
+	j->mode_given = (int)(st.st_mode & 0777);
 	n = pread(j->fd, sniff, sizeof(sniff), 0);
 	if (n < 0)
 		return fail(j, errno, "read `%s`", j->path);
@@ -1127,7 +1131,8 @@ static void after_fs(uv_work_t *req, int status)
 	case FS_STREAM_OPEN:
 		if (j->raw) {
 			cleanup_free char *h =
-			        xasprintf("X-File-Size: %llu\r\n", (unsigned long long)j->size);
+			        xasprintf("X-File-Size: %llu\r\nX-File-Mode: %04o\r\n",
+			                  (unsigned long long)j->size, (unsigned)j->mode_given);
 			berth_http_stream_begin(c->req, 200, "application/octet-stream", h);
 			berth_http_request_on_gone(c->req, on_stream_gone, j);
 			stream_next(j);
@@ -1186,6 +1191,7 @@ static struct fs_job *job_new(struct sbx_call *c, enum fs_op op)
 	j->op = op;
 	j->fd = -1;
 	j->dirfd = -1;
+	j->mode_given = -1;
 	j->init_pid = berth_container_pid(ctr);
 	j->init_pidfd = berth_container_pidfd(ctr);
 	berth_container_user(ctr, &j->uid, &j->gid);
@@ -1535,8 +1541,11 @@ bool sbx_files_serve(struct sbx_call *c, const char *op)
 void sbx_files_raw(struct sbx_call *c)
 {
 	cleanup_free char *given = berth_http_query_param(c->req, "path");
+	cleanup_free char *mode = berth_http_query_param(c->req, "mode");
 	bool put = strcmp(c->req->method, "PUT") == 0;
+	unsigned long bits = 0;
 	struct fs_job *j;
+	char *end = NULL;
 	char *path;
 
 	if (given == NULL || given[0] != '/')
@@ -1545,12 +1554,22 @@ void sbx_files_raw(struct sbx_call *c)
 	/* A body the server did not stream came with an upgrade: no upload. */
 	if (put && !c->req->body_stream && c->req->body_len > 0)
 		return sbx_call_fail(c, "VALIDATION_FAILED", "an upload cannot ask for an upgrade");
+	/* The permission bits, in octal as chmod takes them; no setuid, setgid or sticky. */
+	if (mode != NULL && put) {
+		errno = 0;
+		bits = strtoul(mode, &end, 8);
+		if (mode[0] < '0' || mode[0] > '7' || *end != '\0' || errno != 0 || bits > 0777)
+			return sbx_call_fail(c, "VALIDATION_FAILED",
+			                     "?mode=%.32s is not a file mode (octal, 0 to 0777)",
+			                     mode);
+	}
 	path = sbx_abs_path(c, given);
 	if (path == NULL)
 		return;
 	j = job_new(c, put ? FS_PUT_OPEN : FS_STREAM_OPEN);
 	j->path = path;
 	j->raw = !put;
+	j->mode_given = put && mode != NULL ? (int)bits : -1;
 	if (put)
 		put_queue(j, FS_PUT_OPEN);
 	else

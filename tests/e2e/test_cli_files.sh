@@ -85,6 +85,22 @@ check_eq "onto a local symlink: its target is written, the link stays" "new link
 	"$(cat "$L/dl/keep") $(test -L "$L/dl/link" && echo link)"
 check_eq "onto /dev/null: fine" "0" "$(berth cp Box/c1:/workspace/hello.txt /dev/null; echo $?)"
 
+echo "-- cp: permission bits"
+mkdir -p "$L/perm"
+printf '#!/bin/sh\necho ran\n' > "$L/run.sh"
+chmod 0750 "$L/run.sh"
+berth cp "$L/run.sh" Box/c1:/workspace/run.sh
+check_eq "an upload keeps the file's permission bits" 750 "$(in_ctr stat -c %a /workspace/run.sh)"
+check_eq "so an uploaded script runs" ran "$(in_ctr /workspace/run.sh)"
+berth cp Box/c1:/bin/busybox "$L/perm/bb"
+check_eq "a download of an executable: its bits under the umask, as cp makes it" \
+	"$(printf '%o' $((0755 & ~0$(umask))))" "$(stat -c %a "$L/perm/bb")"
+out=$(curl -s --unix-socket "$SOCK" -X PUT --data-binary x "http://b/v1/classes/Box/instances/c1/files?path=/workspace/s&mode=4755")
+check_contains "the API takes no setuid bit" "?mode=4755 is not a file mode (octal, 0 to 0777)" "$out"
+check_eq "and makes no file" no "$(in_ctr sh -c 'test -e /workspace/s && echo yes || echo no')"
+curl -s -o /dev/null --unix-socket "$SOCK" -X PUT --data-binary x "http://b/v1/classes/Box/instances/c1/files?path=/workspace/s&mode=600"
+check_eq "?mode=600 on the API" 600 "$(in_ctr stat -c %a /workspace/s)"
+
 echo "-- cp: failures say why, and leave nothing behind"
 out=$(berth cp Box/c1:/workspace/nope "$L/empty/nope" 2>&1)
 check_eq "a missing file: the message and status 1" \
