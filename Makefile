@@ -17,8 +17,8 @@ BINDIR   ?= bin
 PREFIX   ?= /usr/local
 
 PKGS := libuv jansson libseccomp libcap sqlite3 nettle libnl-route-3.0
-# Only berthd links libsystemd (sd_notify) and libcurl (webhooks); `berth`
-# and the helper are static.
+# Only berthd uses libsystemd (sd_notify) and libcurl (webhooks; loaded when
+# first used, see BERTHD_LIBS); `berth` and the helper are static.
 DAEMON_PKGS := libsystemd libcurl
 # Images: unpacking (libarchive) and pulls (libcurl) live in berthd and the dynamic
 # `berth-image` helper only; the static `berth` execs that helper.
@@ -38,6 +38,9 @@ ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 LIBS := $(shell pkg-config --libs $(PKGS)) -lhttp_parser
 # wslay (WebSocket frames: berth exec -it) ships no pkg-config file.
 DAEMON_LIBS := $(shell pkg-config --libs $(DAEMON_PKGS)) -lwslay
+# berthd itself loads libcurl and libarchive when it first needs them
+# (src/daemon/ondemand.c): an idle daemon does not carry them.
+BERTHD_LIBS := $(shell pkg-config --libs libsystemd) -lwslay -ldl
 IMAGE_LIBS := $(shell pkg-config --libs $(IMAGE_PKGS))
 # Only berth-client links libcurl (Debian has no static libcurl, and `berth`
 # must stay static).
@@ -149,7 +152,7 @@ $(BINDIR)/berth-client: $(call obj,$(CLIENT_SRC)) $(LIBBERTH)
 
 $(BINDIR)/berthd: $(call obj,$(DAEMON_SRC) $(PROXY_SRC)) $(LIBIMAGE) $(LIBBERTH)
 	@mkdir -p $(dir $@)
-	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(DAEMON_LIBS) $(IMAGE_LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(BERTHD_LIBS)
 
 $(BINDIR)/berth-runtime: $(call obj,$(HELPER_SRC)) $(LIBBERTH)
 	@mkdir -p $(dir $@)

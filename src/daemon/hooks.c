@@ -58,7 +58,8 @@ struct watch {
 
 struct berthd_hooks {
 	struct berthd *d;
-	CURLM *multi;
+	CURLM *multi;           /* made with the first delivery (curl_ready()) */
+	bool curl_failed;       /* ... which failed: said once, every delivery fails */
 	uv_timer_t curl_timer;  /* when curl wants to be called back */
 	uv_timer_t retry_timer; /* the earliest waiting delivery falls due */
 	uv_timer_t grace_timer; /* shutdown's bound */
@@ -310,10 +311,46 @@ static bool is_transient(CURLcode c)
 	return false;
 }
 
+/*
+ * libcurl, set up for the first delivery rather than at start-up: berthd
+ * loads it only then (ondemand.c), so a daemon without webhooks never
+ * carries it. false when it cannot be (said once).
+ */
+static bool curl_ready(struct berthd_hooks *h)
+{
+	CURLcode c;
+
+	if (h->multi != NULL)
+		return true;
+	if (h->curl_failed)
+		return false;
+	c = curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (c != CURLE_OK) {
+		berth_error_log("webhooks: libcurl: %s; webhooks are disabled",
+		                curl_easy_strerror(c));
+		h->curl_failed = true;
+		return false;
+	}
+	h->multi = curl_multi_init();
+	if (h->multi == NULL) {
+		berth_error_log("webhooks: libcurl could not be set up; webhooks are disabled");
+		curl_global_cleanup();
+		h->curl_failed = true;
+		return false;
+	}
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer_change);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	return true;
+}
+
 static int start_attempt(struct berthd_hooks *h, struct delivery *dl)
 {
 	CURLMcode mc;
 
+	if (!curl_ready(h))
+		return -1;
 	dl->easy = curl_easy_init();
 	if (dl->easy == NULL)
 		return -1;
@@ -459,27 +496,8 @@ static void on_handle_closed(uv_handle_t *handle)
 void berthd_hooks_init(struct berthd *d)
 {
 	struct berthd_hooks *h = xcalloc(1, sizeof(*h));
-	CURLcode c = curl_global_init(CURL_GLOBAL_DEFAULT);
 
-	if (c != CURLE_OK) {
-		/* Without curl there are no webhooks, but the daemon still runs. */
-		berth_error_log("webhooks: libcurl: %s; webhooks are disabled",
-		                curl_easy_strerror(c));
-		free(h);
-		return;
-	}
 	h->d = d;
-	h->multi = curl_multi_init();
-	if (h->multi == NULL) {
-		berth_error_log("webhooks: libcurl could not be set up; webhooks are disabled");
-		curl_global_cleanup();
-		free(h);
-		return;
-	}
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer_change);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
 	snprintf(h->user_agent, sizeof(h->user_agent), "berth/%s", BERTH_VERSION);
 	uv_timer_init(d->loop, &h->curl_timer);
 	uv_timer_init(d->loop, &h->retry_timer);
@@ -615,12 +633,14 @@ static void close_all(struct berthd_hooks *h)
 		h->closing = true;
 		while (h->head != NULL)
 			delivery_free(h->head);
-		curl_multi_cleanup(h->multi);
-		h->multi = NULL;
+		if (h->multi != NULL) {
+			curl_multi_cleanup(h->multi);
+			h->multi = NULL;
+			curl_global_cleanup();
+		}
 		/* None should be left; if one is, it is no longer curl's. */
 		while (h->watches != NULL)
 			unwatch(h->watches);
-		curl_global_cleanup();
 		uv_close((uv_handle_t *)&h->curl_timer, on_handle_closed);
 		uv_close((uv_handle_t *)&h->retry_timer, on_handle_closed);
 		uv_close((uv_handle_t *)&h->grace_timer, on_handle_closed);

@@ -81,6 +81,10 @@ start() { api -X POST "http://b/v1/classes/$1/instances/$2/start"; }
 "$BERTH_BIN/berthd" --config "$STATE/berth.jsonc" > "$STATE/berthd.log" 2>&1 &
 BERTHD=$!
 wait_for "the API" 50 test -S "$SOCK"
+# libcurl (and libarchive) are loaded when first needed (src/daemon/ondemand.c).
+loaded() { grep -cE "/lib$1\.so" "/proc/$BERTHD/maps"; }
+check_eq "an idle berthd has not loaded libcurl" 0 "$(loaded curl)"
+check_eq "nor libarchive" 0 "$(loaded archive)"
 
 # onStart once the instance answers; sleepAfter (2s) then brings
 # onActivityExpired and onStop.
@@ -94,6 +98,7 @@ check_eq "onStart: hook, class, name, id, event" "onStart Echo alice $alice read
 check_true "onStart: seq and time are numbers" jqok '(.seq | type) == "number" and .time > 1600000000000' <<<"$b"
 r=$(requests main onStart alice)
 check_eq "sent as a POST to the onStart URL" "POST /echo/start" "$(jq -r '"\(.method) \(.target)"' <<<"$r")"
+check_true "the first delivery loaded libcurl" test "$(loaded curl)" -gt 0
 check_eq "Content-Type: application/json" "application/json" "$(jq -r '.headers["content-type"]' <<<"$r")"
 check_eq "User-Agent: berth/VERSION" "berth/$("$BERTH_BIN/berthd" --version | cut -d' ' -f2)" \
 	"$(jq -r '.headers["user-agent"]' <<<"$r")"
