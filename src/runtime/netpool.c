@@ -104,13 +104,21 @@ void berth_netns_remove_if_stale(int dir_fd, const char *name, int fd)
 static int scan(DIR *dir, const char *path, bool take)
 {
 	struct dirent *de;
+	char own[64];
 	int ready = 0;
 
+	berth_netns_slot_prefix(own, sizeof(own));
 	while ((de = readdir(dir)) != NULL) {
 		char slot[PATH_MAX];
 		int fd;
 
 		if (!is_slot_name(de->d_name))
+			continue;
+		/*
+		 * A start takes only what its own mount namespace pinned (the
+		 * others' are plain files here); a fill tidies the rest up.
+		 */
+		if (take && strncmp(de->d_name, own, strlen(own)) != 0)
 			continue;
 		fd = openat(dirfd(dir), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
