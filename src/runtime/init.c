@@ -65,6 +65,7 @@ __attribute__((noreturn)) static void run_entrypoint(struct berth_init_args *a,
 	 * posix_spawn attributes) and nobody installed a handler since; only
 	 * the mask the init uses for sigwaitinfo() must go.
 	 */
+	BERTH_TRACE("entrypoint: forked");
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
 	/* Its own session and process group, like a login: job control works inside. */
 	setsid();
@@ -243,12 +244,14 @@ void berth_init_main(struct berth_init_args *a)
 	 * (a BPF JIT compile, half a millisecond) instead of two.
 	 */
 	r = berth_caps_drop(0, 0, &err);
+	BERTH_TRACE("init: caps");
 	if (r == 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		r = berth_error_set(&err, errno, "set no_new_privs on the init");
 	if (r == 0 && (r = berth_seccomp_install(a->seccomp)) < 0)
 		berth_error_set(&err, -r, "install the seccomp filter on the init");
 	if (r < 0)
 		fail(a, &err);
+	BERTH_TRACE("init: seccomp");
 
 	if (a->log_dir_fd >= 0) {
 		if (berth_log_writer_open(&log, a->log_dir_fd, spec->log_max_bytes,
