@@ -206,11 +206,22 @@ int berth_netns_pool_fill(unsigned want, berth_error_t *err);
  * of the bridge, the address leased, taken by bridged starts. Fill makes
  * them until `want` are ready (at most 16), once the host's bridge is set
  * up (by the first bridged start), from any thread; drain removes those of
- * our mount namespace — their veths (which waits for RCU grace periods,
- * tens of ms each) and leases — and is for a caller that stops.
+ * our mount namespace and is for a caller that stops: their veths are
+ * deleted (which waits for RCU grace periods, tens of ms each) and their
+ * addresses given back.
  */
 int berth_bridge_pool_fill(unsigned want, berth_error_t *err);
 int berth_bridge_pool_drain(berth_error_t *err);
+
+/*
+ * A bridged container's destroy does not wait for its veth to be deleted
+ * (RCU grace periods under the RTNL lock, 10-35 ms each, one at a time):
+ * its address stays leased, marked departed, until this deletes the veth
+ * and gives the address back. For housekeeping off the path of answers;
+ * from any thread. Without a lease directory (no bridged container ever
+ * ran): nothing to do.
+ */
+int berth_bridge_sweep_departed(berth_error_t *err);
 
 /* Free the handle and leave the container running (to be adopted later). */
 void berth_container_release(struct berth_container *c);

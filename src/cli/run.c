@@ -157,11 +157,12 @@ static void on_signal(uv_signal_t *h, int signum)
 /*
  * What is left to do once the container's status is known — remove its
  * writable layer from the trash, make network namespaces for the next
- * start — is done by a child that outlives us: `berth run` returns when
- * the container has ended, not when the disk has caught up. The child
- * holds none of our descriptors, so a pipe from us ends with us.
+ * start, delete a bridged container's veth and give its address back —
+ * is done by a child that outlives us: `berth run`
+ * returns when the container has ended, not when the disk has caught up.
+ * The child holds none of our descriptors, so a pipe from us ends with us.
  */
-static void tidy_up_after(const char *state_dir)
+static void tidy_up_after(const char *state_dir, bool bridged)
 {
 	pid_t pid = fork();
 	int null;
@@ -175,6 +176,8 @@ static void tidy_up_after(const char *state_dir)
 			_exit(1);
 		close_range(3, ~0U, 0);
 	}
+	if (bridged)
+		berth_bridge_sweep_departed(NULL);
 	berth_runtime_sweep(state_dir, NULL);
 	berth_netns_pool_fill(NETNS_POOL_SIZE, NULL);
 	if (pid == 0)
@@ -439,7 +442,7 @@ int berth_cli_run(int argc, char **argv)
 	if (berth_container_destroy_deferred(st.c, &err) < 0)
 		berth_warn("clean up container `%s`: %s", spec.id, err.message);
 	BERTH_TRACE("cli: destroyed");
-	tidy_up_after(state_dir);
+	tidy_up_after(state_dir, spec.net == BERTH_NET_BRIDGE);
 	goto out;
 
 bad_value:

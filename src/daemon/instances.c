@@ -234,12 +234,23 @@ static void housekeeping_work(uv_work_t *w)
 	struct housekeeping *k = w->data;
 
 	BERTH_TRACE("berthd: housekeeping");
-	/* What deferred destroys left: ours, and `berth run`'s of the same state. */
+	/*
+	 * What deferred destroys left: the veths of bridged containers (their
+	 * addresses free once they are deleted) and the writable layers in the
+	 * trash, ours and `berth run`'s of the same state.
+	 */
+	if (!k->drain_bridged)
+		berth_bridge_sweep_departed(NULL);
 	berth_runtime_sweep(k->state_dir, NULL);
 	k->result = k->fill ? berth_netns_pool_fill(NETNS_POOL_SIZE, &k->err) : 0;
 	if (k->result == 0 && k->fill_bridged)
 		k->result = berth_bridge_pool_fill(BRIDGE_POOL_SIZE, &k->err);
-	k->drained = k->drain_bridged ? berth_bridge_pool_drain(&k->drain_err) : 0;
+	/* Stopping: our slots go, and the veths of the containers stopped meanwhile. */
+	if (k->drain_bridged) {
+		k->drained = berth_bridge_pool_drain(&k->drain_err);
+		if (k->drained == 0)
+			k->drained = berth_bridge_sweep_departed(&k->drain_err);
+	}
 	BERTH_TRACE("berthd: housekeeping done");
 }
 

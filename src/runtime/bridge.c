@@ -488,6 +488,107 @@ static char *read_link(int dir_fd, const char *name)
 }
 
 /*
+ * A destroyed container's lease, until its veth is deleted:
+ * "departed:VETH:IFINDEX". Deleting a veth waits for RCU grace periods
+ * under the RTNL lock, 10 to 35 ms each here and one deletion at a time
+ * host-wide, which a destroy does not wait for: it repoints the lease, and
+ * berth_bridge_sweep_departed() — berthd's housekeeping on its thread pool,
+ * `berth run`'s child that tidies up after it — deletes the veth and gives
+ * the address back. Until then the address stays leased, so that no
+ * successor shares the bridge with a veth that still answers for it; were
+ * the sweep never to come, the kernel removes the veth with the container's
+ * network namespace, and a full subnet's reclaim frees the address.
+ */
+#define DEPARTED_PREFIX "departed:"
+
+static bool is_departed(const char *owner)
+{
+	return owner != NULL && strncmp(owner, DEPARTED_PREFIX, strlen(DEPARTED_PREFIX)) == 0;
+}
+
+static bool departed_parse(const char *owner, char veth[IFNAMSIZ], unsigned *ifindex)
+{
+	const char *p, *colon;
+	char *end;
+	unsigned long v;
+
+	if (!is_departed(owner))
+		return false;
+	p = owner + strlen(DEPARTED_PREFIX);
+	colon = strrchr(p, ':');
+	if (colon == NULL || colon == p || (size_t)(colon - p) >= IFNAMSIZ)
+		return false;
+	errno = 0;
+	v = strtoul(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || end == colon + 1 || v == 0 || v > UINT_MAX)
+		return false;
+	memcpy(veth, p, (size_t)(colon - p));
+	veth[colon - p] = '\0';
+	*ifindex = (unsigned)v;
+	return true;
+}
+
+/*
+ * Delete the veth of departed lease `name` (its owner read under the lease
+ * directory's lock, which the caller holds) and give the address back. The
+ * veth's name is the leased address's: nobody else makes a veth of that
+ * name while the lease is held, so the one of this index is the departed
+ * container's.
+ */
+static int end_departed(int lease_fd, const char *name, const char *owner, struct nl_sock **sk,
+                        berth_error_t *err)
+{
+	char veth[IFNAMSIZ];
+	unsigned ifindex;
+	int r;
+
+	if (!departed_parse(owner, veth, &ifindex))
+		return berth_error_set_plain(err, EINVAL, "lease `%s` is not a departed one", name);
+	if (if_nametoindex(veth) == ifindex) {
+		if (*sk == NULL && (*sk = open_nl(NETLINK_ROUTE, err)) == NULL)
+			return berth_error_ret(err);
+		r = delete_link(*sk, veth, err);
+		if (r < 0)
+			return r;
+	}
+	unlinkat(lease_fd, name, 0);
+	return 0;
+}
+
+/* Point lease `name` at `target`, in one step (a new symlink renamed over it). */
+static int repoint_lease(int lease_fd, const char *name, const char *target)
+{
+	char tmp[INET_ADDRSTRLEN + 8];
+	int r;
+
+	snprintf(tmp, sizeof(tmp), ".%s.new", name);
+	unlinkat(lease_fd, tmp, 0);
+	if (symlinkat(target, lease_fd, tmp) < 0)
+		return -errno;
+	if (renameat(lease_fd, tmp, lease_fd, name) < 0) {
+		r = -errno;
+		unlinkat(lease_fd, tmp, 0);
+		return r;
+	}
+	return 0;
+}
+
+/*
+ * The lease `name` (of `veth`) is departing: repointed at the veth while
+ * it exists, given back at once when it is already gone. Under the lease
+ * directory's lock.
+ */
+static void depart(int lease_fd, const char *name, const char *veth)
+{
+	unsigned ifindex = if_nametoindex(veth);
+	char target[sizeof(DEPARTED_PREFIX) + IFNAMSIZ + 16];
+
+	snprintf(target, sizeof(target), DEPARTED_PREFIX "%s:%u", veth, ifindex);
+	if (ifindex == 0 || repoint_lease(lease_fd, name, target) < 0)
+		unlinkat(lease_fd, name, 0);
+}
+
+/*
  * Whether the owner a lease names is alive: a container directory still
  * locked by a live container, or a prepared slot still pinned (its file a
  * network namespace: see "prepared slots" below).
@@ -510,9 +611,12 @@ static bool lease_alive(const char *owner, const char *locks)
  * the init holds it for the container's life. It is read from /proc/locks,
  * not probed with flock(), which would briefly take it and make a
  * concurrent start of that name fail, or a destroy skip its cleanup.
+ * Departed ones are ended here and now (the subnet is full). Under the
+ * lease directory's lock.
  */
 static void reclaim(int dir_fd)
 {
+	cleanup_nl_sock struct nl_sock *sk = NULL;
 	cleanup_free char *locks = NULL;
 	cleanup_closedir DIR *d = NULL;
 	struct dirent *e;
@@ -535,7 +639,11 @@ static void reclaim(int dir_fd)
 		if (inet_pton(AF_INET, e->d_name, &in) != 1)
 			continue;
 		owner = read_link(dir_fd, e->d_name);
-		if (owner != NULL && !lease_alive(owner, locks))
+		if (owner == NULL)
+			continue;
+		if (is_departed(owner))
+			end_departed(dir_fd, e->d_name, owner, &sk, NULL);
+		else if (!lease_alive(owner, locks))
 			unlinkat(dir_fd, e->d_name, 0);
 	}
 }
@@ -857,7 +965,6 @@ int berth_bridge_release(const char *container_dir, berth_error_t *err)
 	char self[PATH_MAX], veth[IFNAMSIZ];
 	struct in_addr in;
 	const char *name;
-	int r;
 
 	if (cdir < 0)
 		return errno == ENOENT ? 0
@@ -881,21 +988,67 @@ int berth_bridge_release(const char *container_dir, berth_error_t *err)
 	/*
 	 * Only while the lease is still ours: after the container died it may
 	 * have been reclaimed and handed, with the veth name, to another. The
-	 * veth goes first (its deletion waits for the kernel's RCU grace
-	 * periods, 10-20 ms), so that the address is free only once nothing
-	 * of the container is left.
+	 * lease departs: the veth is deleted, and the address given back, by
+	 * a sweep off the destroy's path (see "departed" above).
 	 */
 	owner = read_link(AT_FDCWD, record);
 	if (owner != NULL && strcmp(owner, self) == 0) {
-		cleanup_nl_sock struct nl_sock *sk = open_nl(NETLINK_ROUTE, err);
+		cleanup_close int lease_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-		r = sk != NULL ? delete_link(sk, veth, err) : berth_error_ret(err);
-		if (r < 0)
-			return r;
-		unlink(record);
+		if (lease_fd < 0)
+			return berth_error_set(err, errno, "open `%s`", dir);
+		depart(lease_fd, name + 1, veth);
 	}
 	unlinkat(cdir, BERTH_CONTAINER_NET_RECORD, 0);
 	return 0;
+}
+
+int berth_bridge_sweep_departed(berth_error_t *err)
+{
+	struct berth_bridge_config cfg;
+	cleanup_free char *dir = NULL;
+	cleanup_close int lease_fd = -1;
+	cleanup_close int lock = -1;
+	cleanup_closedir DIR *d = NULL;
+	cleanup_nl_sock struct nl_sock *sk = NULL;
+	struct dirent *e;
+	int fd, r, left = 0;
+
+	r = berth_bridge_config_load(&cfg, err);
+	if (r < 0)
+		return r;
+	dir = xasprintf(BERTH_BRIDGE_RUN_DIR "/%s", cfg.bridge);
+	lease_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lease_fd < 0)
+		return errno == ENOENT ? 0 : berth_error_set(err, errno, "open `%s`", dir);
+	fd = dup(lease_fd);
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		r = berth_error_set(err, errno, "read `%s`", dir);
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	while ((e = readdir(d)) != NULL) {
+		cleanup_free char *owner = NULL;
+		struct in_addr in;
+
+		if (inet_pton(AF_INET, e->d_name, &in) != 1)
+			continue;
+		owner = read_link(lease_fd, e->d_name);
+		if (!is_departed(owner))
+			continue;
+		/* The lock only now: most sweeps find nothing and take none. */
+		if (lock < 0 && (lock = lock_dir(dir, err)) < 0)
+			return lock;
+		free(owner);
+		owner = read_link(lease_fd, e->d_name);
+		if (!is_departed(owner))
+			continue;
+		/* The first failure is the one reported; the sweep goes on. */
+		if (end_departed(lease_fd, e->d_name, owner, &sk, left == 0 ? err : NULL) < 0)
+			left++;
+	}
+	return left == 0 ? 0 : berth_error_wrap(err, "give back departed addresses");
 }
 
 /*
@@ -988,7 +1141,7 @@ static int take_slot(const struct berth_bridge_config *cfg, int index, int lease
 	if (lock < 0)
 		return -1;
 	while ((de = readdir(dir)) != NULL) {
-		char slot[PATH_MAX], name[INET_ADDRSTRLEN], tmp[INET_ADDRSTRLEN + 8];
+		char slot[PATH_MAX], name[INET_ADDRSTRLEN];
 		uint32_t a;
 		int i, fd;
 
@@ -1007,16 +1160,12 @@ static int take_slot(const struct berth_bridge_config *cfg, int index, int lease
 		}
 		unlinkat(dirfd(dir), de->d_name, 0);
 		berth_ipv4_format(a, name, sizeof(name));
-		snprintf(tmp, sizeof(tmp), ".%s.new", name);
-		unlinkat(lease_fd, tmp, 0);
-		if (symlinkat(owner, lease_fd, tmp) < 0 ||
-		    renameat(lease_fd, tmp, lease_fd, name) < 0) {
+		if (repoint_lease(lease_fd, name, owner) < 0) {
 			/*
 			 * Unpinned, the namespace and its veth end with this
 			 * descriptor; the lease, naming a file that is gone, is
 			 * reclaimed when the subnet is full.
 			 */
-			unlinkat(lease_fd, tmp, 0);
 			close(fd);
 			continue;
 		}
@@ -1027,12 +1176,11 @@ static int take_slot(const struct berth_bridge_config *cfg, int index, int lease
 }
 
 /*
- * Remove slot `name` of `pool`: unpinned, and — when its lease is still its
- * own — its veth deleted (which waits for RCU grace periods) and its
- * address given back. Under the lease directory's lock.
+ * Remove slot `name` of `pool`: unpinned, its veth going with the
+ * namespace and — when its lease is still its own — its address departing
+ * with the veth. Under the lease directory's lock.
  */
-static void drop_slot(int pool_fd, const char *pool, const char *name, int lease_fd,
-                      struct nl_sock *host)
+static void drop_slot(int pool_fd, const char *pool, const char *name, int lease_fd)
 {
 	char slot[PATH_MAX], addr_name[INET_ADDRSTRLEN], veth[IFNAMSIZ];
 	uint32_t a;
@@ -1044,10 +1192,8 @@ static void drop_slot(int pool_fd, const char *pool, const char *name, int lease
 	umount2(slot, MNT_DETACH | UMOUNT_NOFOLLOW);
 	if (lease_is(lease_fd, a, slot)) {
 		berth_bridge_veth_name(a, veth);
-		if (host != NULL)
-			delete_link(host, veth, NULL);
 		berth_ipv4_format(a, addr_name, sizeof(addr_name));
-		unlinkat(lease_fd, addr_name, 0);
+		depart(lease_fd, addr_name, veth);
 	}
 	unlinkat(pool_fd, name, 0);
 }
@@ -1138,7 +1284,6 @@ int berth_bridge_pool_fill(unsigned want, berth_error_t *err)
 	cleanup_closedir DIR *dir = NULL;
 	cleanup_close int lease_fd = -1;
 	cleanup_close int home = -1;
-	cleanup_nl_sock struct nl_sock *host = NULL;
 	char own[64];
 	struct dirent *de;
 	unsigned have = 0;
@@ -1180,10 +1325,8 @@ int berth_bridge_pool_fill(unsigned want, berth_error_t *err)
 			/* Of a bridge made again, or its lease reclaimed: of no use. */
 			cleanup_close int lock = lock_dir(lease_dir, NULL);
 
-			if (host == NULL)
-				host = open_nl(NETLINK_ROUTE, NULL);
 			if (lock >= 0)
-				drop_slot(dirfd(dir), pool, de->d_name, lease_fd, host);
+				drop_slot(dirfd(dir), pool, de->d_name, lease_fd);
 		}
 		close(fd);
 	}
@@ -1208,7 +1351,6 @@ int berth_bridge_pool_drain(berth_error_t *err)
 	cleanup_closedir DIR *dir = NULL;
 	cleanup_close int lease_fd = -1;
 	cleanup_close int lock = -1;
-	cleanup_nl_sock struct nl_sock *host = NULL;
 	char own[64];
 	struct dirent *de;
 	int r;
@@ -1222,12 +1364,12 @@ int berth_bridge_pool_drain(berth_error_t *err)
 	lock = lock_dir(lease_dir, err);
 	if (lock < 0)
 		return lock;
-	host = open_nl(NETLINK_ROUTE, NULL);
 	/* Ours only: another mount namespace's slots are plain files here, not ours to end. */
 	berth_netns_slot_prefix(own, sizeof(own));
 	while ((de = readdir(dir)) != NULL)
 		if (strncmp(de->d_name, own, strlen(own)) == 0)
-			drop_slot(dirfd(dir), pool, de->d_name, lease_fd, host);
+			drop_slot(dirfd(dir), pool, de->d_name, lease_fd);
 	rmdir(pool);
-	return 0;
+	close(steal_fd(&lock));
+	return berth_bridge_sweep_departed(err);
 }

@@ -72,7 +72,11 @@ out=$(brun --net bridge -- sh -c 'ip -4 -o addr show eth0; ip route')
 check_contains "eth0 has an address of the bridge's subnet" "inet $PREFIX" "$out"
 check_contains "the default route goes through the bridge" "default via $GATEWAY dev eth0" "$out"
 check_contains "lo is up too" "UP" "$(brun --net bridge -- ip -o link show lo)"
+# The veth is deleted and the address given back just after `berth run`
+# returns, by the child it leaves to tidy up (a deletion waits for RCU).
+wait_for "the host end to go" 50 ports_are "$BERTH_BRIDGE" 0
 check_eq "the host end is gone after the container" 0 "$(ports "$BERTH_BRIDGE")"
+wait_for "the lease to go" 50 leases_are 0
 check_eq "and the lease with it" 0 "$(leases)"
 
 out=$(http_from -- "$SERVER" 8080 /hello)
@@ -146,6 +150,7 @@ wait "${many[@]}"
 addrs=$(sed -n 's/.*inet \([0-9.]*\)\/.*/\1/p' "$STATE"/many*.out | sort)
 check_eq "six concurrent starts: six addresses" 6 "$(wc -l <<<"$addrs")"
 check_eq "all distinct" 6 "$(uniq <<<"$addrs" | wc -l)"
+wait_for "the leases to go" 50 leases_are 0
 check_eq "all given back" 0 "$(leases)"
 
 # A container that dies without a destroy leaves its lease; the next start
@@ -157,6 +162,7 @@ wait_for "k's lease" 50 leases_are 1
 check_eq "a SIGKILLed berth run leaves its lease" 1 "$(leases)"
 wait_for "k's veth to go with its namespace" 50 ports_are "$BERTH_BRIDGE" 0
 brun --name k --net bridge -- true
+wait_for "k's leases to go" 50 leases_are 0
 check_eq "the next start of that name frees it" 0 "$(leases)"
 
 # A full subnet: a clear error; a dead container's lease is reclaimed.
@@ -171,6 +177,12 @@ check_contains "a full subnet is reported" \
 out=$(small brun --name second --net bridge -- sh -c 'ip -4 -o addr show eth0' 2>&1)
 check_contains "a dead container's address is reclaimed" "inet 10.214.$n.2/30" "$out"
 small brun --name only --net bridge -- true
+# Before the child that tidies up has deleted the last one's veth: a full
+# subnet ends its departed leases itself.
+out=$(small brun --name next --net bridge -- true 2>&1 && small brun --name next --net bridge -- true 2>&1 && echo started)
+check_eq "back-to-back starts on a full subnet" "started" "$out"
+small_leases_are() { test "$(find "/run/berth-network/$SMALL_BRIDGE" -type l | wc -l)" = "$1"; }
+wait_for "the small subnet's lease to go" 50 small_leases_are 0
 check_eq "and given back" 0 "$(find "/run/berth-network/$SMALL_BRIDGE" -type l | wc -l)"
 
 out=$(BERTH_SUBNET=10.1.2.3/40 brun --net bridge -- true 2>&1)
@@ -210,6 +222,9 @@ check_contains "the start's enableInternet wins over the class's" "can't find de
 	"$(log_of "$(id_of "$out")")"
 for i in x z; do api -X POST "http://b/v1/classes/Out/instances/$i/destroy" > /dev/null; done
 api -X POST http://b/v1/classes/In/instances/y/destroy > /dev/null
+# berthd's housekeeping deletes the veths after the destroys are answered.
+container_leases_are() { test "$(container_leases)" = "$1"; }
+wait_for "the containers' leases to go" 50 container_leases_are 0
 check_eq "destroyed through berthd: no container's lease left" 0 "$(container_leases)"
 
 # Prepared slots: after a bridged start berthd keeps two bridged namespaces,
@@ -232,6 +247,7 @@ check_contains "it reaches the server outside through NAT" '"path":"/pooled"' "$
 check_contains "as the host's address" "\"remote_addr\":\"$HOST_OUT\"" "$log"
 wait_for "the pool refilled" 50 slots_are 2
 api -X POST http://b/v1/classes/Net/instances/p/destroy > /dev/null
+wait_for "p's lease to go" 50 container_leases_are 0
 check_eq "destroyed: its lease is gone" 0 "$(container_leases)"
 check_eq "and its veth: only the slots' ports are left" 2 "$(ports "$BERTH_BRIDGE")"
 kill -TERM "${PIDS[-1]}"
