@@ -179,14 +179,19 @@ int berth_container_destroy(struct berth_container *c, berth_error_t *err);
 /*
  * As berth_container_destroy(), except that the writable layer is only
  * moved aside, into STATE_DIR/trash (one rename), for berth_runtime_sweep()
- * to remove: for a caller that answers first and tidies up after (`berth
- * run` exits with the container's status and leaves the removal to a
- * process of its own). The container's id is free again on return.
+ * to remove, and the cgroup renamed out of the way (retired) for
+ * berth_runtime_sweep_cgroups(): for a caller that answers first and
+ * tidies up after (`berth run` exits with the container's status and
+ * leaves the removal to a process of its own). The container's id is free
+ * again on return.
  */
 int berth_container_destroy_deferred(struct berth_container *c, berth_error_t *err);
 
 /* Remove what deferred destroys left in STATE_DIR/trash. */
 int berth_runtime_sweep(const char *state_dir, berth_error_t *err);
+
+/* Remove the cgroups deferred destroys retired (under BERTH_CGROUP_PARENT). */
+int berth_runtime_sweep_cgroups(berth_error_t *err);
 
 /*
  * Prepared network namespaces (netpool.c). A start (BERTH_NET_LOOPBACK or

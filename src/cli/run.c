@@ -155,14 +155,17 @@ static void on_signal(uv_signal_t *h, int signum)
 }
 
 /*
- * What is left to do once the container's status is known — remove its
- * writable layer from the trash, make network namespaces for the next
- * start, delete a bridged container's veth and give its address back —
- * is done by a child that outlives us: `berth run`
- * returns when the container has ended, not when the disk has caught up.
- * The child holds none of our descriptors, so a pipe from us ends with us.
+ * What is left to do once the container's status is known — end its mount
+ * namespace (the unmounts of the overlay, /proc, /dev and the rest, which
+ * would otherwise be the init's exit: `mnt_ns` holds it past that), remove
+ * its retired cgroup and its writable layer from the trash, delete a
+ * bridged container's veth and give its address back, make network
+ * namespaces for the next start — is done by a child that outlives us:
+ * `berth run` returns when the container has ended, not when the kernel
+ * and the disk have caught up. The child holds none of our other
+ * descriptors, so a pipe from us ends with us.
  */
-static void tidy_up_after(const char *state_dir, bool bridged)
+static void tidy_up_after(const char *state_dir, bool bridged, int mnt_ns)
 {
 	pid_t pid = fork();
 	int null;
@@ -174,10 +177,17 @@ static void tidy_up_after(const char *state_dir, bool bridged)
 		null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
 			_exit(1);
-		close_range(3, ~0U, 0);
+		/* Above 2 (opened while stdio was open): it keeps its number until here. */
+		if (mnt_ns >= 0)
+			mnt_ns = dup2(mnt_ns, 3);
+		close_range(mnt_ns >= 0 ? 4 : 3, ~0U, 0);
 	}
+	/* The container's mount namespace ends here, not in the init's exit. */
+	if (mnt_ns >= 0)
+		close(mnt_ns);
 	if (bridged)
 		berth_bridge_sweep_departed(NULL);
+	berth_runtime_sweep_cgroups(NULL);
 	berth_runtime_sweep(state_dir, NULL);
 	berth_netns_pool_fill(NETNS_POOL_SIZE, NULL);
 	if (pid == 0)
@@ -235,7 +245,7 @@ int berth_cli_run(int argc, char **argv)
 	struct berth_exit ex;
 	berth_error_t err;
 	size_t nenv = 0, npublish = 0;
-	int opt, r, status = BERTH_EXIT_FAILED;
+	int opt, r, status = BERTH_EXIT_FAILED, mnt_ns = -1;
 	uv_loop_t *loop;
 
 	/* "+": options end at the command, so `berth run --rootfs R sh -c ...` needs no `--`. */
@@ -404,6 +414,15 @@ int berth_cli_run(int argc, char **argv)
 	}
 
 	BERTH_TRACE("cli: started");
+	{
+		/*
+		 * The init is our child, not yet reaped: its pid names it. Fails
+		 * only when it has exited already (its namespaces are gone).
+		 */
+		char ns[64];
+		snprintf(ns, sizeof(ns), "/proc/%d/ns/mnt", (int)berth_container_pid(st.c));
+		mnt_ns = open(ns, O_RDONLY | O_CLOEXEC);
+	}
 	loop = uv_default_loop();
 	st.exit_poll.data = &st;
 	uv_poll_init(loop, &st.exit_poll, berth_container_pidfd(st.c));
@@ -442,7 +461,7 @@ int berth_cli_run(int argc, char **argv)
 	if (berth_container_destroy_deferred(st.c, &err) < 0)
 		berth_warn("clean up container `%s`: %s", spec.id, err.message);
 	BERTH_TRACE("cli: destroyed");
-	tidy_up_after(state_dir, spec.net == BERTH_NET_BRIDGE);
+	tidy_up_after(state_dir, spec.net == BERTH_NET_BRIDGE, mnt_ns);
 	goto out;
 
 bad_value:

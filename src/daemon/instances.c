@@ -151,6 +151,7 @@ struct berthd_instances {
 	bool housekeeping_again; /* and another is wanted after it */
 	bool refill_warned;      /* a failure to fill the netns pool was logged once */
 	bool bridged;            /* a bridged start ran: keep bridged slots too */
+	bool swept_cgroups;      /* the first housekeeping looked for retired cgroups */
 };
 
 static void release_if_idle(struct instance *in);
@@ -225,6 +226,7 @@ struct housekeeping {
 	bool fill;
 	bool fill_bridged;
 	bool drain_bridged; /* berthd stops */
+	bool sweep_cgroups; /* at start-up: those `berth run` retired and left */
 	berth_error_t err, drain_err;
 	int result, drained;
 };
@@ -241,6 +243,8 @@ static void housekeeping_work(uv_work_t *w)
 	 */
 	if (!k->drain_bridged)
 		berth_bridge_sweep_departed(NULL);
+	if (k->sweep_cgroups)
+		berth_runtime_sweep_cgroups(NULL);
 	berth_runtime_sweep(k->state_dir, NULL);
 	k->result = k->fill ? berth_netns_pool_fill(NETNS_POOL_SIZE, &k->err) : 0;
 	if (k->result == 0 && k->fill_bridged)
@@ -308,6 +312,12 @@ static void housekeeping(struct berthd *d)
 	k->fill = !d->stopping;
 	k->fill_bridged = !d->stopping && is->bridged;
 	k->drain_bridged = d->stopping;
+	/*
+	 * berthd retires no cgroup of its own (its destroys remove them);
+	 * those a `berth run` left, its tidying child gone, are looked for once.
+	 */
+	k->sweep_cgroups = !is->swept_cgroups;
+	is->swept_cgroups = true;
 	is->housekeeping = true;
 	uv_queue_work(d->loop, &k->work, housekeeping_work, housekeeping_done);
 }

@@ -58,6 +58,15 @@ struct berth_cgroup_ops {
 	int (*oom_kills)(struct berth_cgroup *cg, uint64_t *kills, berth_error_t *err);
 	int (*kill)(struct berth_cgroup *cg, berth_error_t *err);
 	int (*destroy)(struct berth_cgroup *cg, berth_error_t *err);
+	/*
+	 * Call `fn` with the directory of each hierarchy the cgroup has a
+	 * directory in (v1: one per mount, co-mounted controllers once; v2:
+	 * the root); stop at the first failure.
+	 */
+	int (*each_hierarchy)(struct berth_cgroup *cg,
+	                      int (*fn)(struct berth_cgroup *cg, const char *hier, void *arg,
+	                                berth_error_t *err),
+	                      void *arg, berth_error_t *err);
 };
 
 struct berth_cgroup {

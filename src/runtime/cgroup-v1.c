@@ -366,6 +366,27 @@ static int v1_destroy(struct berth_cgroup *cg, berth_error_t *err)
 	return ret;
 }
 
+static int v1_each_hierarchy(struct berth_cgroup *cg,
+                             int (*fn)(struct berth_cgroup *cg, const char *hier, void *arg,
+                                       berth_error_t *err),
+                             void *arg, berth_error_t *err)
+{
+	int c, r;
+
+	r = find_hierarchies(cg, err);
+	if (r < 0)
+		return r;
+	for (c = 0; c < BERTH_CGROUP_V1_N; c++) {
+		if (!owns_dir(cg, c))
+			continue;
+		cleanup_free char *hier = hier_path(cg, c);
+		r = fn(cg, hier, arg, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 const struct berth_cgroup_ops berth_cgroup_v1_ops = {
         .create = v1_create,
         .open = v1_open,
@@ -378,4 +399,5 @@ const struct berth_cgroup_ops berth_cgroup_v1_ops = {
         .oom_kills = v1_oom_kills,
         .kill = v1_kill,
         .destroy = v1_destroy,
+        .each_hierarchy = v1_each_hierarchy,
 };

@@ -257,6 +257,14 @@ static int v2_destroy(struct berth_cgroup *cg, berth_error_t *err)
 	return berth_cgroup_rmdir_leaf(cg, cg->root, &b, err);
 }
 
+static int v2_each_hierarchy(struct berth_cgroup *cg,
+                             int (*fn)(struct berth_cgroup *cg, const char *hier, void *arg,
+                                       berth_error_t *err),
+                             void *arg, berth_error_t *err)
+{
+	return fn(cg, cg->root, arg, err);
+}
+
 const struct berth_cgroup_ops berth_cgroup_v2_ops = {
         .create = v2_create,
         .open = v2_open,
@@ -269,4 +277,5 @@ const struct berth_cgroup_ops berth_cgroup_v2_ops = {
         .oom_kills = v2_oom_kills,
         .kill = v2_kill,
         .destroy = v2_destroy,
+        .each_hierarchy = v2_each_hierarchy,
 };

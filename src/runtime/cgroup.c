@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -538,6 +539,107 @@ int berth_cgroup_destroy(struct berth_cgroup *cg, berth_error_t *err)
 
 	if (r < 0)
 		berth_error_wrap(err, "cgroup `%s`", cg->path);
+	return r;
+}
+
+/* ---- retired cgroups -------------------------------------------------- */
+
+/*
+ * A retired cgroup is named RETIRED_PREFIX NAME "." RANDOM: `~` is not a
+ * character of container names, so no live container's cgroup is swept.
+ */
+#define RETIRED_PREFIX '~'
+
+static int retire_in(struct berth_cgroup *cg, const char *hier, void *arg, berth_error_t *err)
+{
+	cleanup_free char *from = xasprintf("%s/%s/%s", hier, cg->parent, cg->name);
+	cleanup_free char *to = xasprintf("%s/%s/%s", hier, cg->parent, (const char *)arg);
+
+	if (rename(from, to) < 0 && errno != ENOENT)
+		return berth_error_set(err, errno, "rename `%s`", from);
+	return 0;
+}
+
+int berth_cgroup_retire(struct berth_cgroup *cg, berth_error_t *err)
+{
+	cleanup_free char *to = NULL;
+	uint32_t rnd;
+	int r;
+
+	/* cgroup2 has no rename (its kernfs operations offer mkdir and rmdir only). */
+	if (cg->mode == BERTH_CGROUP_V2)
+		return berth_error_set_plain(err, EOPNOTSUPP,
+		                             "cgroup `%s`: retire: cgroup v2 cannot rename", cg->path);
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
+		return berth_error_set(err, errno, "cgroup `%s`: retire: getrandom", cg->path);
+	to = xasprintf("%c%s.%08x", RETIRED_PREFIX, cg->name, (unsigned)rnd);
+	r = cg->ops->each_hierarchy(cg, retire_in, to, err);
+	if (r < 0)
+		berth_error_wrap(err, "cgroup `%s`: retire", cg->path);
+	return r;
+}
+
+/* Remove retired cgroup `path`, killing what is left in it first. */
+static int remove_retired(const char *path, berth_error_t *err)
+{
+	struct berth_cgroup_backoff b;
+	cleanup_close int fd = -1;
+	int r;
+
+	if (rmdir(path) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EBUSY)
+		return berth_error_set(err, errno, "rmdir `%s`", path);
+	/* Nothing should be left (the container's pid namespace took it all); be sure. */
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : berth_error_set(err, errno, "open `%s`", path);
+	r = kill_listed(fd, err);
+	if (r < 0)
+		return r;
+	berth_cgroup_backoff_start(&b, BERTH_CGROUP_BUSY_TIMEOUT_MS);
+	while (rmdir(path) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno == EBUSY && berth_cgroup_backoff_wait(&b))
+			continue;
+		return berth_error_set(err, errno, "rmdir `%s`", path);
+	}
+	return 0;
+}
+
+static int sweep_in(struct berth_cgroup *cg, const char *hier, void *arg, berth_error_t *err)
+{
+	cleanup_free char *dir = xasprintf("%s/%s", hier, cg->parent);
+	cleanup_closedir DIR *d = opendir(dir);
+	int *failed = arg;
+	struct dirent *e;
+
+	if (d == NULL)
+		return errno == ENOENT ? 0 : berth_error_set(err, errno, "open `%s`", dir);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] != RETIRED_PREFIX)
+			continue;
+		cleanup_free char *path = xasprintf("%s/%s", dir, e->d_name);
+		/* The first failure is the one reported; the sweep goes on. */
+		if (remove_retired(path, *failed == 0 ? err : NULL) < 0)
+			(*failed)++;
+	}
+	return 0;
+}
+
+int berth_cgroup_sweep_retired(const struct berth_cgroup_config *cfg, berth_error_t *err)
+{
+	cleanup_cgroup struct berth_cgroup *cg = NULL;
+	int failed = 0, r;
+
+	/* The name is not used: the object only says where the hierarchies are. */
+	r = cgroup_new(cfg, "retired", &cg, err);
+	if (r < 0)
+		return r;
+	r = cg->ops->each_hierarchy(cg, sweep_in, &failed, err);
+	if (r == 0 && failed > 0)
+		r = berth_error_wrap(err, "%d retired cgroup(s) left", failed);
 	return r;
 }
 

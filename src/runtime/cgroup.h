@@ -111,6 +111,20 @@ int berth_cgroup_kill(struct berth_cgroup *cg, berth_error_t *err);
  */
 int berth_cgroup_destroy(struct berth_cgroup *cg, berth_error_t *err);
 
+/*
+ * Rename the cgroup out of its name's way, to PARENT/~NAME.RANDOM in every
+ * hierarchy, for berth_cgroup_sweep_retired() to remove later: a caller
+ * that must answer soon (`berth run`) leaves the rmdirs and the check for
+ * processes to housekeeping, and a successor of the same name can start at
+ * once. v1 and hybrid only: cgroup2 cannot rename (EOPNOTSUPP). On
+ * failure some hierarchies may keep the old name, which
+ * berth_cgroup_destroy() then removes.
+ */
+int berth_cgroup_retire(struct berth_cgroup *cg, berth_error_t *err);
+
+/* Remove every retired cgroup under PARENT, killing what is left in one. */
+int berth_cgroup_sweep_retired(const struct berth_cgroup_config *cfg, berth_error_t *err);
+
 /* Human-readable location for messages, e.g. "berth/web" or "memory:berth/web". */
 const char *berth_cgroup_path(const struct berth_cgroup *cg);
 

@@ -512,6 +512,18 @@ static int remove_layers(const char *dir, bool defer, berth_error_t *err)
 	return r;
 }
 
+int berth_runtime_sweep_cgroups(berth_error_t *err)
+{
+	struct berth_cgroup_config cfg;
+	int r;
+
+	berth_runtime_cgroup_config(&cfg, err);
+	r = berth_cgroup_detect(cfg.root, &cfg.mode, err);
+	if (r < 0)
+		return r;
+	return berth_cgroup_sweep_retired(&cfg, err);
+}
+
 int berth_runtime_sweep(const char *state_dir, berth_error_t *err)
 {
 	cleanup_free char *path = xasprintf("%s/" BERTH_STATE_TRASH, state_dir);
@@ -859,6 +871,16 @@ static int destroy(struct berth_container *c, bool defer, berth_error_t *err)
 		berth_container_wait(c, false, NULL, NULL);
 	}
 	BERTH_TRACE("lib: destroy: reaped");
+	/*
+	 * Deferred: the cgroup is renamed out of the way, for
+	 * berth_runtime_sweep_cgroups() to remove (its rmdirs and the check for
+	 * processes left are a good part of a destroy); the writable layer
+	 * goes to the trash below.
+	 */
+	if (defer && c->cg != NULL && berth_cgroup_retire(c->cg, NULL) == 0) {
+		berth_cgroup_free(c->cg);
+		c->cg = NULL;
+	}
 	/*
 	 * The cgroup and the writable layer go away independently, and each
 	 * takes about a millisecond of filesystem work: remove them at once.

@@ -101,15 +101,24 @@ check_true() {
 }
 
 # Nothing of the container `$1` left: cgroups, state directory, mounts.
+# Cgroups that `berth run` renamed out of the way for its tidying child to remove.
+retired_cgroups() {
+	ls -d /sys/fs/cgroup/*/"$BERTH_CGROUP_PARENT"/~* /sys/fs/cgroup/"$BERTH_CGROUP_PARENT"/~* 2>/dev/null
+}
+no_retired_cgroups() { [ -z "$(retired_cgroups)" ]; }
+
 check_nothing_left() {
 	local id=$1 left=""
 	for d in /sys/fs/cgroup/*/"$BERTH_CGROUP_PARENT/$id" /sys/fs/cgroup/"$BERTH_CGROUP_PARENT/$id"; do
 		[ -e "$d" ] && left="$left cgroup:$d"
 	done
 	[ -e "$STATE/containers/$id" ] && left="$left dir:$STATE/containers/$id"
-	# `berth run` leaves its writable layer to a process of its own to remove.
+	# `berth run` leaves its writable layer and its cgroup (renamed `~ID.RANDOM`)
+	# to a process of its own to remove.
 	wait_for "the trash swept" 30 sh -c "! ls -A '$STATE/trash' 2>/dev/null | grep -q ." ||
 		left="$left trash:$(ls "$STATE/trash")"
+	wait_for "the retired cgroups swept" 30 no_retired_cgroups ||
+		left="$left retired:$(retired_cgroups)"
 	grep "$STATE" /proc/self/mountinfo | grep -qv "$STATE/netns/" && left="$left mount"
 	check_eq "nothing left of $id" "" "$left"
 }

@@ -750,6 +750,96 @@ static void test_v1_destroy(void **state)
 	berth_cgroup_free(cg);
 }
 
+/* How many entries of directory `dir` have names that start with `prefix`. */
+static int count_prefixed(const char *dir, const char *prefix)
+{
+	cleanup_closedir DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+	return n;
+}
+
+static int fake_retired(const struct fake *f, const char *rel, const char *name)
+{
+	cleanup_free char *dir = at(f, rel);
+	cleanup_free char *prefix = xasprintf("~%s.", name);
+
+	return count_prefixed(dir, prefix);
+}
+
+/* ---- retired cgroups --------------------------------------------------- */
+
+static void test_v2_retire_sweep(void **state)
+{
+	struct fake *f = *state;
+	struct berth_cgroup_config cfg = fake_cfg(f, BERTH_CGROUP_V2);
+	struct berth_cgroup *cg = NULL;
+	berth_error_t err;
+
+	fake_v2(f);
+	assert_int_equal(berth_cgroup_create(&cfg, "web", NULL, &cg, &err), 0);
+	/* cgroup2 renames nothing: the caller removes the cgroup as usual. */
+	assert_int_equal(berth_cgroup_retire(cg, &err), -EOPNOTSUPP);
+	assert_string_equal(err.message, "cgroup `berth/web`: retire: cgroup v2 cannot rename");
+	assert_true(exists(f, "berth/web"));
+	berth_cgroup_free(cg);
+
+	/* The sweep takes retired ones only, and reports one that cannot go. */
+	mkdirs(f, "berth/~gone.00000001");
+	put(f, "berth/~old.00000002/cgroup.procs", "");
+	assert_int_equal(berth_cgroup_sweep_retired(&cfg, &err), -ENOTEMPTY);
+	assert_message(&err, f,
+	               "1 retired cgroup(s) left: rmdir `%s/berth/~old.00000002`: Directory not "
+	               "empty");
+	assert_false(exists(f, "berth/~gone.00000001"));
+	assert_true(exists(f, "berth/~old.00000002"));
+	assert_true(exists(f, "berth/web"));
+}
+
+static void test_v1_retire_sweep(void **state)
+{
+	struct fake *f = *state;
+	struct berth_cgroup_config cfg = fake_cfg(f, BERTH_CGROUP_V1);
+	struct berth_cgroup *cg = NULL;
+	berth_error_t err;
+	size_t i;
+
+	fake_v1(f, true, NULL);
+	for (i = 0; i < BERTH_ARRAY_SIZE(v1_ctrls); i++) {
+		cleanup_free char *rel = xasprintf("%s/berth/web", v1_ctrls[i]);
+		mkdirs(f, rel);
+	}
+	mkdirs(f, "memory/berth/api");
+	assert_int_equal(berth_cgroup_open(&cfg, "web", &cg, &err), 0);
+	assert_int_equal(berth_cgroup_retire(cg, &err), 0);
+	berth_cgroup_free(cg);
+	/* Out of the name's way: a successor of that name can start at once. */
+	assert_false(exists(f, "memory/berth/web"));
+	/* Every hierarchy, co-mounted cpu,cpuacct once. */
+	assert_int_equal(fake_retired(f, "memory/berth", "web"), 1);
+	assert_int_equal(fake_retired(f, "cpu,cpuacct/berth", "web"), 1);
+	assert_int_equal(fake_retired(f, "pids/berth", "web"), 1);
+	assert_int_equal(fake_retired(f, "devices/berth", "web"), 1);
+	assert_false(exists(f, "freezer/berth/web"));
+
+	assert_int_equal(berth_cgroup_sweep_retired(&cfg, &err), 0);
+	for (i = 0; i < BERTH_ARRAY_SIZE(v1_ctrls); i++) {
+		cleanup_free char *rel = xasprintf("%s/berth", v1_ctrls[i]);
+		assert_int_equal(fake_retired(f, rel, "web"), 0);
+	}
+	/* Live cgroups stay. */
+	assert_true(exists(f, "memory/berth/api"));
+	/* Nothing to sweep, and no parent at all, are fine. */
+	assert_int_equal(berth_cgroup_sweep_retired(&cfg, &err), 0);
+	cfg.parent = "none";
+	assert_int_equal(berth_cgroup_sweep_retired(&cfg, &err), 0);
+}
+
+
 /* ---- the real machine -------------------------------------------------- */
 
 #define REAL_ROOT   "/sys/fs/cgroup"
@@ -791,7 +881,6 @@ static enum berth_cgroup_mode expected_mode(void)
 		return BERTH_CGROUP_HYBRID;
 	return BERTH_CGROUP_V1;
 }
-
 static struct berth_cgroup_config real_cfg(void)
 {
 	struct berth_cgroup_config cfg = {.root = REAL_ROOT, .parent = REAL_PARENT};
@@ -993,6 +1082,37 @@ static void hog(void)
 	_exit(4);
 }
 
+static void test_real_retire(void **state)
+{
+	struct berth_cgroup_config cfg = real_cfg();
+	struct berth_cgroup *cg = NULL;
+	cleanup_free char *name = xasprintf("r%d", (int)getpid());
+	cleanup_free char *prefix = xasprintf("~%s.", name);
+	cleanup_free char *dir = NULL;
+	cleanup_free char *parent = NULL;
+	berth_error_t err;
+
+	(void)state;
+	if (!need_root())
+		skip();
+	if (cfg.mode == BERTH_CGROUP_V2)
+		skip(); /* cgroup2 cannot rename; the fake tree covers the refusal */
+	if (berth_cgroup_create(&cfg, name, &std_limits, &cg, &err) < 0)
+		fail_msg("%s", err.message);
+	if (berth_cgroup_retire(cg, &err) < 0)
+		fail_msg("%s", err.message);
+	berth_cgroup_free(cg);
+	/* cgroupfs renames a cgroup in place: the name is free, the cgroup retired. */
+	dir = real_dir(&cfg, "memory", name);
+	assert_int_equal(access(dir, F_OK), -1);
+	parent = xasprintf("%.*s", (int)(strrchr(dir, '/') - dir), dir);
+	assert_int_equal(count_prefixed(parent, prefix), 1);
+	if (berth_cgroup_sweep_retired(&cfg, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_int_equal(count_prefixed(parent, prefix), 0);
+	remove_real_parent(&cfg);
+}
+
 static void test_real_oom(void **state)
 {
 	struct berth_cgroup_config cfg = real_cfg();
@@ -1173,8 +1293,11 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_v1_freeze, fake_setup, fake_teardown),
 	        cmocka_unit_test_setup_teardown(test_v1_stats, fake_setup, fake_teardown),
 	        cmocka_unit_test_setup_teardown(test_v1_destroy, fake_setup, fake_teardown),
+	        cmocka_unit_test_setup_teardown(test_v2_retire_sweep, fake_setup, fake_teardown),
+	        cmocka_unit_test_setup_teardown(test_v1_retire_sweep, fake_setup, fake_teardown),
 	        cmocka_unit_test(test_real_detect),
 	        cmocka_unit_test(test_real_lifecycle),
+	        cmocka_unit_test(test_real_retire),
 	        cmocka_unit_test(test_real_oom),
 	        cmocka_unit_test(test_real_v2_core),
 	};
