@@ -143,6 +143,12 @@ struct instance {
 struct berthd_instances {
 	struct instance *buckets[BUCKETS];
 	size_t count;
+	/*
+	 * Unlinked, their handle closing: on_released() still records their
+	 * activity. libuv runs close callbacks last-closed first, so the last
+	 * one to go is not always the last one unlinked.
+	 */
+	size_t releasing;
 	uv_timer_t activity_timer; /* armed while some activity is unwritten */
 	struct berth_registry_activity *released_activity; /* of instances already gone */
 	size_t n_released_activity;
@@ -1070,7 +1076,9 @@ static void on_released(uv_handle_t *h)
 	free(in->labels_update);
 	free(in->overrides_kept);
 	free(in);
-	if (d->instances->count == 0 && d->instances->shutdown_done != NULL) {
+	d->instances->releasing--;
+	if (d->instances->count == 0 && d->instances->releasing == 0 &&
+	    d->instances->shutdown_done != NULL) {
 		void (*done)(struct berthd *) = d->instances->shutdown_done;
 		d->instances->shutdown_done = NULL;
 		flush_activity(d);
@@ -1087,6 +1095,7 @@ static void release_if_idle(struct instance *in)
 		return;
 	in->released = true;
 	unlink_instance(in);
+	in->d->instances->releasing++;
 	uv_close((uv_handle_t *)&in->timer, on_released);
 }
 
@@ -1530,7 +1539,7 @@ void berthd_instances_shutdown(struct berthd *d, bool live_restore, void (*done)
 {
 	/* The prepared bridged slots go (the loop runs until that job is done). */
 	housekeeping(d);
-	if (d->instances->count == 0) {
+	if (d->instances->count == 0 && d->instances->releasing == 0) {
 		flush_activity(d);
 		uv_close((uv_handle_t *)&d->instances->activity_timer, NULL);
 		done(d);
