@@ -568,8 +568,8 @@ int berth_cgroup_retire(struct berth_cgroup *cg, berth_error_t *err)
 
 	/* cgroup2 has no rename (its kernfs operations offer mkdir and rmdir only). */
 	if (cg->mode == BERTH_CGROUP_V2)
-		return berth_error_set_plain(err, EOPNOTSUPP,
-		                             "cgroup `%s`: retire: cgroup v2 cannot rename", cg->path);
+		return berth_error_set_plain(
+		        err, EOPNOTSUPP, "cgroup `%s`: retire: cgroup v2 cannot rename", cg->path);
 	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
 		return berth_error_set(err, errno, "cgroup `%s`: retire: getrandom", cg->path);
 	to = xasprintf("%c%s.%08x", RETIRED_PREFIX, cg->name, (unsigned)rnd);

@@ -839,7 +839,6 @@ static void test_v1_retire_sweep(void **state)
 	assert_int_equal(berth_cgroup_sweep_retired(&cfg, &err), 0);
 }
 
-
 /* ---- the real machine -------------------------------------------------- */
 
 #define REAL_ROOT   "/sys/fs/cgroup"
