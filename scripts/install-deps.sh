@@ -12,7 +12,7 @@ PACKAGES="
   libnl-route-3-dev nftables
   busybox-static musl-tools nettle-dev
   iproute2 util-linux procps curl git
-  crun hyperfine jq wrk nginx
+  crun hyperfine jq wrk nginx openssl
   zstd attr skopeo umoci docker-registry
   nodejs
 "

@@ -209,6 +209,7 @@ struct berth_config_daemon {
 	struct berth_config_route *routes;   /* routes[] */
 	size_t n_routes;
 	struct berth_config_proxy proxy; /* proxy: the data plane's limits */
+	char *hooks_secret; /* hooks.secret: webhooks' HMAC-SHA256 key; NULL: unsigned */
 };
 
 struct berth_config {

@@ -12,10 +12,11 @@
 #define TOKEN_MIN     16
 #define LOG_FILES_MAX 100
 
-static const char *const berth_fields[] = {"listen", "api",    "state_dir", "limits",
-                                           "log",    "routes", "proxy",     NULL};
+static const char *const berth_fields[] = {"listen", "api",   "state_dir", "limits", "log",
+                                           "routes", "proxy", "hooks",     NULL};
 static const char *const api_fields[] = {"socket", "listen", "token", "insecure_no_token", NULL};
 static const char *const limits_fields[] = {"memory", "vcpu", NULL};
+static const char *const hooks_fields[] = {"secret", NULL};
 static const char *const log_fields[] = {"max_size", "max_files", "level", NULL};
 static const char *const proxy_fields[] = {
         "max_connections", "max_header_size",  "max_body_size",      "header_timeout",
@@ -59,6 +60,22 @@ static void load_socket(struct berth_config_ctx *c, const json_t *v)
 	c->cfg->berth.api_socket = steal_pointer(&path);
 }
 
+/* A secret of `len` characters at `p` (`what`: "token"): short, or readable by others. */
+static void warn_weak_secret(struct berth_config_ctx *c, const char *p, const char *what,
+                             size_t len)
+{
+	if (len < TOKEN_MIN)
+		berth_config_warn(
+		        c, p,
+		        "is short (%zu characters); use at least %d random ones, e.g. from "
+		        "`openssl rand -hex 32`",
+		        len, TOKEN_MIN);
+	if (c->file_mode & S_IROTH)
+		berth_config_warn(
+		        c, p, "every user of this host can read %s, and so the %s (chmod o-r %s)",
+		        c->file, what, c->file);
+}
+
 static void load_token(struct berth_config_ctx *c, const json_t *v)
 {
 	const char *p = "berth.api.token";
@@ -77,18 +94,34 @@ static void load_token(struct berth_config_ctx *c, const json_t *v)
 			return;
 		}
 	}
-	if (len < TOKEN_MIN)
-		berth_config_warn(
-		        c, p,
-		        "is short (%zu characters); use at least %d random ones, e.g. from "
-		        "`openssl rand -hex 32`",
-		        len, TOKEN_MIN);
-	if (c->file_mode & S_IROTH)
-		berth_config_warn(
-		        c, p,
-		        "every user of this host can read %s, and so the token (chmod o-r %s)",
-		        c->file, c->file);
+	warn_weak_secret(c, p, "token", len);
 	c->cfg->berth.api_token = xstrdup(s);
+}
+
+/*
+ * berth.hooks.secret: the key of the webhooks' HMAC-SHA256 signatures
+ * (X-Berth-Signature), which a receiver checks to know a request is
+ * berthd's. Any bytes; short ones are guessable.
+ */
+static void load_hooks(struct berth_config_ctx *c, const json_t *hooks)
+{
+	const char *p = "berth.hooks.secret";
+	const json_t *v;
+	const char *s;
+	size_t len;
+
+	if (!json_is_object(hooks)) {
+		berth_config_type_error(c, "berth.hooks", hooks, "an object ({\"secret\": ...})");
+		return;
+	}
+	berth_config_unknown_fields(c, "berth.hooks", hooks, hooks_fields, NULL);
+	v = json_object_get(hooks, "secret");
+	if (v == NULL || !berth_config_get_string(c, p, v, false, &s))
+		return;
+	len = strlen(s);
+	warn_weak_secret(c, p, "secret", len);
+	free(c->cfg->berth.hooks_secret);
+	c->cfg->berth.hooks_secret = xstrdup(s);
 }
 
 static void load_api(struct berth_config_ctx *c, const json_t *api)
@@ -305,4 +338,6 @@ void berth_config_load_daemon(struct berth_config_ctx *c, const json_t *berth)
 		berth_config_load_routes(c, v, json_object_get(berth, "listen") != NULL);
 	if ((v = json_object_get(berth, "proxy")) != NULL)
 		load_proxy(c, v);
+	if ((v = json_object_get(berth, "hooks")) != NULL)
+		load_hooks(c, v);
 }

@@ -51,6 +51,7 @@ void berth_config_free(struct berth_config *cfg)
 	free(cfg->berth.api_socket);
 	free(cfg->berth.api_listen.host);
 	free(cfg->berth.api_token);
+	free(cfg->berth.hooks_secret);
 	free(cfg->berth.state_dir);
 	for (size_t i = 0; i < cfg->berth.n_routes; i++)
 		berth_config_route_free(&cfg->berth.routes[i]);

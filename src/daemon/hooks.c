@@ -15,6 +15,7 @@
  */
 #include <curl/curl.h>
 #include <jansson.h>
+#include <nettle/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,25 @@ static bool requested(const char *reason)
 		if (strcmp(reason, requested_reasons[i]) == 0)
 			return true;
 	return false;
+}
+
+void berthd_hooks_signature(const char *secret, const char *body,
+                            char out[BERTHD_HOOKS_SIGNATURE_SIZE])
+{
+	static const char hex[] = "0123456789abcdef";
+	struct hmac_sha256_ctx ctx;
+	uint8_t mac[SHA256_DIGEST_SIZE];
+	char *o = out;
+
+	hmac_sha256_set_key(&ctx, strlen(secret), (const uint8_t *)secret);
+	hmac_sha256_update(&ctx, strlen(body), (const uint8_t *)body);
+	hmac_sha256_digest(&ctx, sizeof(mac), mac);
+	o += sprintf(o, "sha256=");
+	for (size_t i = 0; i < sizeof(mac); i++) {
+		*o++ = hex[mac[i] >> 4];
+		*o++ = hex[mac[i] & 15];
+	}
+	*o = '\0';
 }
 
 unsigned berthd_hooks_for_event(const char *type, const char *data)
@@ -600,6 +620,16 @@ void berthd_hooks_event(struct berthd *d, const struct berth_registry_event *ev)
 		dl->headers = curl_slist_append(dl->headers, header);
 		snprintf(header, sizeof(header), "X-Berth-Hook: %s", dl->hook);
 		dl->headers = curl_slist_append(dl->headers, header);
+		if (d->config->berth.hooks_secret != NULL) {
+			char sig[BERTHD_HOOKS_SIGNATURE_SIZE];
+			char line[sizeof("X-Berth-Signature: ") + BERTHD_HOOKS_SIGNATURE_SIZE];
+
+			/* Read when the event happens, as the URLs: a reload applies to the next.
+			 */
+			berthd_hooks_signature(d->config->berth.hooks_secret, body, sig);
+			snprintf(line, sizeof(line), "X-Berth-Signature: %s", sig);
+			dl->headers = curl_slist_append(dl->headers, line);
+		}
 		/* No "Expect: 100-continue" round trip: bodies are small. */
 		dl->headers = curl_slist_append(dl->headers, "Expect:");
 		if (dl->headers == NULL)

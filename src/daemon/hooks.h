@@ -44,4 +44,13 @@ enum {
 };
 unsigned berthd_hooks_for_event(const char *type, const char *data);
 
+/*
+ * "sha256=" and the hex HMAC-SHA256 of `body` keyed with `secret`: the
+ * X-Berth-Signature header of every delivery when berth.hooks.secret is
+ * set (the form of GitHub's X-Hub-Signature-256). Pure, for tests.
+ */
+#define BERTHD_HOOKS_SIGNATURE_SIZE (sizeof("sha256=") + 64)
+void berthd_hooks_signature(const char *secret, const char *body,
+                            char out[BERTHD_HOOKS_SIGNATURE_SIZE]);
+
 #endif

@@ -52,6 +52,7 @@ hooks() { # hooks BASE_URL: all four hooks to one receiver
 	 \"onActivityExpired\": \"$1/expired\""
 }
 SOCK=$STATE/berth.sock
+SECRET=$(openssl rand -hex 32)
 cat > "$STATE/berth.jsonc" <<JSON
 {
   "containers": [
@@ -73,7 +74,8 @@ cat > "$STATE/berth.jsonc" <<JSON
     {"class_name": "Hang", "image": "$ROOTFS", "entrypoint": ["sleep", "60"],
      $(hooks "http://127.0.0.1:$HANG")},
   ],
-  "berth": {"state_dir": "$STATE/state", "api": {"socket": "$SOCK"}},
+  "berth": {"state_dir": "$STATE/state", "api": {"socket": "$SOCK"},
+            "hooks": {"secret": "$SECRET"}},
 }
 JSON
 api() { curl -s --unix-socket "$SOCK" "$@"; }
@@ -103,6 +105,10 @@ check_eq "Content-Type: application/json" "application/json" "$(jq -r '.headers[
 check_eq "User-Agent: berth/VERSION" "berth/$("$BERTH_BIN/berthd" --version | cut -d' ' -f2)" \
 	"$(jq -r '.headers["user-agent"]' <<<"$r")"
 check_eq "X-Berth-Event-Id is the event's seq" "$(jq -r .seq <<<"$b")" "$(jq -r '.headers["x-berth-event-id"]' <<<"$r")"
+# What a receiver does to know the request is berthd's: HMAC-SHA256 of the body.
+hmac=$(jq -j .body <<<"$r" | openssl dgst -sha256 -hmac "$SECRET" | sed 's/^.*= //')
+check_eq "X-Berth-Signature: the body's HMAC-SHA256 with berth.hooks.secret" "sha256=$hmac" \
+	"$(jq -r '.headers["x-berth-signature"]' <<<"$r")"
 events=$(curl -s --max-time 1 --unix-socket "$SOCK" "http://b/v1/events?since=0&class=Echo&name=alice")
 check_contains "the same seq as the ready event in /v1/events" "id: $(jq -r .seq <<<"$b")
 event: ready" "$events"

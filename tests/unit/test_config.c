@@ -397,6 +397,12 @@ static const struct row bad_rows[] = {
          "\"32K\", ...})"},
         {BERTH("    \"routes\": {},\n"),
          "config.jsonc:4:5: berth.routes: is an object, expected an array of routes"},
+        {BERTH("    \"hooks\": \"secret\",\n"),
+         "config.jsonc:4:5: berth.hooks: is a string, expected an object ({\"secret\": ...})"},
+        {BERTH("    \"hooks\": {\"secret\": 42},\n"),
+         "config.jsonc:4:15: berth.hooks.secret: is a number, expected a string"},
+        {BERTH("    \"hooks\": {\"secret\": \"\"},\n"),
+         "config.jsonc:4:15: berth.hooks.secret: is empty"},
         /* routes */
         {ROUTE(R_SINGLETON),
          "config.jsonc:6:7: berth.routes[0]: \"class\" is required (the container class that "
@@ -545,6 +551,11 @@ static const struct row warning_rows[] = {
                "true},\n"),
          "config.jsonc:4:46: warning: berth.api.insecure_no_token: is ignored: berth.api.token is "
          "set, and is required"},
+        {BERTH("    \"hooks\": {\"secret\": \"short\"},\n"),
+         "config.jsonc:4:15: warning: berth.hooks.secret: is short (5 characters); use at least "
+         "16 random ones, e.g. from `openssl rand -hex 32`"},
+        {BERTH("    \"hooks\": {\"secret\": \"0123456789abcdef\", \"key\": 1},\n"),
+         "config.jsonc:4:45: warning: berth.hooks: unknown field \"key\""},
         {"{}", "config.jsonc:1:1: warning: no container classes are defined: berthd has nothing to "
                "run"},
 };
@@ -634,23 +645,46 @@ static void test_long_values_are_cut(void **state)
 	assert_true(check_output(0, text, want, false));
 }
 
-static void test_token_readable_by_others(void **state)
+/* A secret in a file others can read: one warning, and the value still taken. */
+static void check_readable_secret(const char *text, const char *want, const char *value,
+                                  char *const *(*field)(const struct berth_config *cfg))
 {
 	struct berth_config_diags d = {0};
 	struct berth_config *cfg = NULL;
 	berth_error_t err;
-	(void)state;
 
-	write_config(BERTH("    \"api\": {\"token\": \"0123456789abcdef0123\"},\n"), 0644);
+	write_config(text, 0644);
 	assert_int_equal(berth_config_load("config.jsonc", &cfg, &d, &err), 0);
 	assert_int_equal(d.count, 1);
-	assert_string_equal(
-	        d.items[0].message,
-	        "config.jsonc:4:13: warning: berth.api.token: every user of this host can "
-	        "read config.jsonc, and so the token (chmod o-r config.jsonc)");
-	assert_string_equal(cfg->berth.api_token, "0123456789abcdef0123");
+	assert_string_equal(d.items[0].message, want);
+	assert_string_equal(*field(cfg), value);
 	berth_config_free(cfg);
 	berth_config_diags_free(&d);
+}
+
+static char *const *api_token_of(const struct berth_config *cfg)
+{
+	return &cfg->berth.api_token;
+}
+
+static char *const *hooks_secret_of(const struct berth_config *cfg)
+{
+	return &cfg->berth.hooks_secret;
+}
+
+static void test_secrets_readable_by_others(void **state)
+{
+	(void)state;
+	check_readable_secret(BERTH("    \"api\": {\"token\": \"0123456789abcdef0123\"},\n"),
+	                      "config.jsonc:4:13: warning: berth.api.token: every user of this "
+	                      "host can read config.jsonc, and so the token (chmod o-r "
+	                      "config.jsonc)",
+	                      "0123456789abcdef0123", api_token_of);
+	check_readable_secret(BERTH("    \"hooks\": {\"secret\": \"0123456789abcdef0123\"},\n"),
+	                      "config.jsonc:4:15: warning: berth.hooks.secret: every user of this "
+	                      "host can read config.jsonc, and so the secret (chmod o-r "
+	                      "config.jsonc)",
+	                      "0123456789abcdef0123", hooks_secret_of);
 }
 
 /* --- good configurations --------------------------------------------------- */
@@ -704,6 +738,7 @@ static void test_defaults(void **state)
 	assert_null(cfg->berth.api_listen.host);
 	assert_null(cfg->berth.api_token);
 	assert_false(cfg->berth.api_insecure_no_token);
+	assert_null(cfg->berth.hooks_secret);
 	assert_string_equal(cfg->berth.state_dir, "/var/lib/berth");
 	assert_int_equal(cfg->berth.limits_memory_bytes, 0);
 	assert_int_equal(cfg->berth.limits_nanocpus, 0);
@@ -1191,7 +1226,7 @@ int main(void)
 	        cmocka_unit_test(test_all_errors_are_collected),
 	        cmocka_unit_test(test_unreadable_file),
 	        cmocka_unit_test(test_long_values_are_cut),
-	        cmocka_unit_test(test_token_readable_by_others),
+	        cmocka_unit_test(test_secrets_readable_by_others),
 	        cmocka_unit_test(test_defaults),
 	        cmocka_unit_test(test_jsonc),
 	        cmocka_unit_test(test_image_paths),

@@ -92,10 +92,31 @@ static void test_events(void **state)
 	}
 }
 
+/* RFC 4231's HMAC-SHA256 test cases 1 and 2, and an empty body. */
+static void test_signature(void **state)
+{
+	char sig[BERTHD_HOOKS_SIGNATURE_SIZE];
+	char key[21];
+
+	(void)state;
+	memset(key, 0x0b, 20);
+	key[20] = '\0';
+	berthd_hooks_signature(key, "Hi There", sig);
+	assert_string_equal(
+	        sig, "sha256=b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+	berthd_hooks_signature("Jefe", "what do ya want for nothing?", sig);
+	assert_string_equal(
+	        sig, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+	berthd_hooks_signature("key", "", sig);
+	assert_string_equal(
+	        sig, "sha256=5d5d139563c95b5967b9bd9a8c9b233a9dedb45072794cd232dc1b74832607d0");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_events),
+	        cmocka_unit_test(test_signature),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
