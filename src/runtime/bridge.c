@@ -1008,7 +1008,6 @@ int berth_bridge_sweep_departed(berth_error_t *err)
 	struct berth_bridge_config cfg;
 	cleanup_free char *dir = NULL;
 	cleanup_close int lease_fd = -1;
-	cleanup_close int lock = -1;
 	cleanup_closedir DIR *d = NULL;
 	cleanup_nl_sock struct nl_sock *sk = NULL;
 	struct dirent *e;
@@ -1030,23 +1029,46 @@ int berth_bridge_sweep_departed(berth_error_t *err)
 	}
 	while ((e = readdir(d)) != NULL) {
 		cleanup_free char *owner = NULL;
+		cleanup_free char *now = NULL;
+		char veth[IFNAMSIZ];
 		struct in_addr in;
+		unsigned ifindex;
+		int lock;
 
 		if (inet_pton(AF_INET, e->d_name, &in) != 1)
 			continue;
 		owner = read_link(lease_fd, e->d_name);
-		if (!is_departed(owner))
+		if (!departed_parse(owner, veth, &ifindex))
 			continue;
-		/* The lock only now: most sweeps find nothing and take none. */
-		if (lock < 0 && (lock = lock_dir(dir, err)) < 0)
-			return lock;
-		free(owner);
-		owner = read_link(lease_fd, e->d_name);
-		if (!is_departed(owner))
-			continue;
-		/* The first failure is the one reported; the sweep goes on. */
-		if (end_departed(lease_fd, e->d_name, owner, &sk, left == 0 ? err : NULL) < 0)
+		/*
+		 * Without the lease directory's lock, which starts take: the
+		 * deletion waits for RCU grace periods, tens of milliseconds.
+		 * While the lease is departed nobody else can have an address
+		 * of that name, so the veth of this name and index is the
+		 * departed container's. (A full subnet's reclaim may end it at
+		 * the same time; one of the deletions then finds it gone.)
+		 */
+		if (if_nametoindex(veth) == ifindex) {
+			if (sk == NULL && (sk = open_nl(NETLINK_ROUTE, left == 0 ? err : NULL)) == NULL) {
+				left++;
+				continue;
+			}
+			/* The first failure is the one reported; the sweep goes on. */
+			if (delete_link(sk, veth, left == 0 ? err : NULL) < 0) {
+				left++;
+				continue;
+			}
+		}
+		/* The address is free, unless the lease changed hands meanwhile. */
+		lock = lock_dir(dir, left == 0 ? err : NULL);
+		if (lock < 0) {
 			left++;
+			continue;
+		}
+		now = read_link(lease_fd, e->d_name);
+		if (now != NULL && strcmp(now, owner) == 0)
+			unlinkat(lease_fd, e->d_name, 0);
+		close(lock);
 	}
 	return left == 0 ? 0 : berth_error_wrap(err, "give back departed addresses");
 }
