@@ -179,13 +179,18 @@ int berth_container_destroy(struct berth_container *c, berth_error_t *err);
 /*
  * As berth_container_destroy(), except that the writable layer is only
  * moved aside, into STATE_DIR/trash (one rename), for berth_runtime_sweep()
- * to remove, and the cgroup renamed out of the way (retired) for
- * berth_runtime_sweep_cgroups(): for a caller that answers first and
- * tidies up after (`berth run` exits with the container's status and
- * leaves the removal to a process of its own). The container's id is free
- * again on return.
+ * to remove: for a caller that answers first and tidies up after (berthd's
+ * housekeeping). The container's id is free again on return.
  */
 int berth_container_destroy_deferred(struct berth_container *c, berth_error_t *err);
+
+/*
+ * As berth_container_destroy_deferred(), and the cgroup is renamed out of
+ * the way too (retired, on v1 and hybrid; removed as usual on v2), for
+ * berth_runtime_sweep_cgroups(): for a caller that returns first and leaves
+ * the rest to a process of its own (`berth run`).
+ */
+int berth_container_destroy_detached(struct berth_container *c, berth_error_t *err);
 
 /* Remove what deferred destroys left in STATE_DIR/trash. */
 int berth_runtime_sweep(const char *state_dir, berth_error_t *err);

@@ -458,7 +458,7 @@ int berth_cli_run(int argc, char **argv)
 			        spec.id, size);
 		}
 	}
-	if (berth_container_destroy_deferred(st.c, &err) < 0)
+	if (berth_container_destroy_detached(st.c, &err) < 0)
 		berth_warn("clean up container `%s`: %s", spec.id, err.message);
 	BERTH_TRACE("cli: destroyed");
 	tidy_up_after(state_dir, spec.net == BERTH_NET_BRIDGE, mnt_ns);

@@ -856,7 +856,7 @@ static void *remove_cgroup(void *arg)
 	return NULL;
 }
 
-static int destroy(struct berth_container *c, bool defer, berth_error_t *err)
+static int destroy(struct berth_container *c, bool defer, bool retire, berth_error_t *err)
 {
 	struct cgroup_removal cr = {.cg = NULL};
 	bool threaded = false;
@@ -872,12 +872,11 @@ static int destroy(struct berth_container *c, bool defer, berth_error_t *err)
 	}
 	BERTH_TRACE("lib: destroy: reaped");
 	/*
-	 * Deferred: the cgroup is renamed out of the way, for
+	 * Retired: the cgroup is renamed out of the way, for
 	 * berth_runtime_sweep_cgroups() to remove (its rmdirs and the check for
-	 * processes left are a good part of a destroy); the writable layer
-	 * goes to the trash below.
+	 * processes left are a good part of a destroy).
 	 */
-	if (defer && c->cg != NULL && berth_cgroup_retire(c->cg, NULL) == 0) {
+	if (retire && c->cg != NULL && berth_cgroup_retire(c->cg, NULL) == 0) {
 		berth_cgroup_free(c->cg);
 		c->cg = NULL;
 	}
@@ -906,12 +905,17 @@ static int destroy(struct berth_container *c, bool defer, berth_error_t *err)
 
 int berth_container_destroy(struct berth_container *c, berth_error_t *err)
 {
-	return destroy(c, false, err);
+	return destroy(c, false, false, err);
 }
 
 int berth_container_destroy_deferred(struct berth_container *c, berth_error_t *err)
 {
-	return destroy(c, true, err);
+	return destroy(c, true, false, err);
+}
+
+int berth_container_destroy_detached(struct berth_container *c, berth_error_t *err)
+{
+	return destroy(c, true, true, err);
 }
 
 void berth_container_release(struct berth_container *c)

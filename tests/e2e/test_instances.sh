@@ -165,5 +165,9 @@ check_contains "the container got berthd's SIGTERM" "got TERM" "$out"
 check_not_contains "not the terminal's SIGINT" "got INT" "$out"
 kill -TERM $BERTHD
 wait $BERTHD
+# Every container of this file has ended: no cgroup of theirs is left, retired
+# (renamed `~ID.RANDOM` by the reap for housekeeping to remove) or not.
+check_eq "no container's cgroup left, retired or not" "" \
+	"$(ls -d /sys/fs/cgroup/*/"$BERTH_CGROUP_PARENT"/*/ /sys/fs/cgroup/"$BERTH_CGROUP_PARENT"/*/ 2>/dev/null)"
 
 finish
