@@ -1049,7 +1049,8 @@ int berth_bridge_sweep_departed(berth_error_t *err)
 		 * the same time; one of the deletions then finds it gone.)
 		 */
 		if (if_nametoindex(veth) == ifindex) {
-			if (sk == NULL && (sk = open_nl(NETLINK_ROUTE, left == 0 ? err : NULL)) == NULL) {
+			if (sk == NULL &&
+			    (sk = open_nl(NETLINK_ROUTE, left == 0 ? err : NULL)) == NULL) {
 				left++;
 				continue;
 			}

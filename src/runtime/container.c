@@ -433,16 +433,19 @@ static int validate(const struct berth_container_spec *spec, char **rootfs, char
 	return 0;
 }
 
+/* The runtime's cgroup configuration, with the layout this host has. */
+static int detected_cgroup_config(struct berth_cgroup_config *cfg, berth_error_t *err)
+{
+	berth_runtime_cgroup_config(cfg, err);
+	return berth_cgroup_detect(cfg->root, &cfg->mode, err);
+}
+
 static int open_cgroup(const char *id, struct berth_cgroup **cg, berth_error_t *err)
 {
 	struct berth_cgroup_config cfg;
-	int r;
+	int r = detected_cgroup_config(&cfg, err);
 
-	berth_runtime_cgroup_config(&cfg, err);
-	r = berth_cgroup_detect(cfg.root, &cfg.mode, err);
-	if (r < 0)
-		return r;
-	return berth_cgroup_open(&cfg, id, cg, err);
+	return r < 0 ? r : berth_cgroup_open(&cfg, id, cg, err);
 }
 
 /*
@@ -515,13 +518,9 @@ static int remove_layers(const char *dir, bool defer, berth_error_t *err)
 int berth_runtime_sweep_cgroups(berth_error_t *err)
 {
 	struct berth_cgroup_config cfg;
-	int r;
+	int r = detected_cgroup_config(&cfg, err);
 
-	berth_runtime_cgroup_config(&cfg, err);
-	r = berth_cgroup_detect(cfg.root, &cfg.mode, err);
-	if (r < 0)
-		return r;
-	return berth_cgroup_sweep_retired(&cfg, err);
+	return r < 0 ? r : berth_cgroup_sweep_retired(&cfg, err);
 }
 
 int berth_runtime_sweep(const char *state_dir, berth_error_t *err)
