@@ -151,6 +151,39 @@ size_t berth_proxy_head_count(const struct berth_proxy_head *h, const char *name
 	return n;
 }
 
+/* RFC 9110 5.6.2: a field name is a token. */
+bool berth_proxy_is_token(const char *s, size_t len)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') ||
+		      (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL)))
+			return false;
+	}
+	return true;
+}
+
+size_t berth_proxy_head_clean(struct berth_proxy_head *h)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < h->n_fields; i++) {
+		struct berth_proxy_field f = h->fields[i];
+
+		while (f.name_len > 0 && (h->buf.data[f.name + f.name_len - 1] == ' ' ||
+		                          h->buf.data[f.name + f.name_len - 1] == '\t'))
+			f.name_len--;
+		if (berth_proxy_is_token(h->buf.data + f.name, f.name_len))
+			h->fields[kept++] = f;
+	}
+	kept = h->n_fields - kept;
+	h->n_fields -= kept;
+	return kept;
+}
+
 /* ---- the raw head's line structure ---- */
 
 int berth_proxy_scan_head(struct berth_proxy_scan *s, const char *p, size_t n, size_t *end,

@@ -74,6 +74,20 @@ static inline const char *berth_proxy_field_value(const struct berth_proxy_head 
 	return h->buf.data + h->fields[i].value;
 }
 
+/* Whether a field name is a token (RFC 9110 5.6.2). */
+bool berth_proxy_is_token(const char *s, size_t len);
+
+/*
+ * A response head from an instance, made fit to pass on (instances are not
+ * trusted): whitespace between a field name and its colon, which
+ * http-parser lets into the name, is removed (RFC 9112 5.1 asks that of a
+ * proxy), and a field whose name is still no token is dropped. Without
+ * this, "Transfer-Encoding : chunked" would pass the hop-by-hop filter
+ * (it is not named "transfer-encoding") and reach the client beside the
+ * proxy's own framing. Returns how many fields were dropped.
+ */
+size_t berth_proxy_head_clean(struct berth_proxy_head *h);
+
 /*
  * Whether the raw bytes of a message head are free of what parsers
  * disagree on: obs-fold (a line starting with SP or HTAB), a bare CR or a

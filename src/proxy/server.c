@@ -147,21 +147,6 @@ static bool value_is(const char *v, size_t len, const char *want)
 	return v != NULL && strlen(want) == len && strncasecmp(v, want, len) == 0;
 }
 
-/* RFC 9110 5.6.2: a header name is a token. */
-static bool is_token(const char *s, size_t len)
-{
-	if (len == 0)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') ||
-		      (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL)))
-			return false;
-	}
-	return true;
-}
-
 static int on_headers(http_parser *p)
 {
 	struct px_client *c = client_of(p);
@@ -178,7 +163,8 @@ static int on_headers(http_parser *p)
 		              "only HTTP/1.0 and HTTP/1.1 are served");
 	/* http-parser lets a space before the colon into the name; a token has none. */
 	for (size_t i = 0; i < c->head.n_fields; i++)
-		if (!is_token(berth_proxy_field_name(&c->head, i), c->head.fields[i].name_len))
+		if (!berth_proxy_is_token(berth_proxy_field_name(&c->head, i),
+		                          c->head.fields[i].name_len))
 			return refuse(c, 400, "bad_request", "a header name is not a token");
 	/* Framing that two parsers could read two ways is refused, never guessed. */
 	if (berth_proxy_head_count(&c->head, "transfer-encoding") > 0) {

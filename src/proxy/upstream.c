@@ -351,6 +351,7 @@ static int on_headers(http_parser *p)
 	}
 	if (p->status_code == 101)
 		x->tunnel = true;
+	berth_proxy_head_clean(&u->head);
 	BERTH_TRACE("proxy: response head");
 	x->response_begun = true;
 	x->ops->head(x, p, &u->head);

@@ -274,6 +274,48 @@ static void test_response(void **state)
 	berth_proxy_head_free(&h);
 }
 
+/* An instance's head with names http-parser let through: cleaned before it goes on. */
+static void test_clean(void **state)
+{
+	static const char *const kv[] = {"Transfer-Encoding \t",
+	                                 "chunked",
+	                                 "Connection ",
+	                                 "x-s",
+	                                 "X-S",
+	                                 "1",
+	                                 "X Bad",
+	                                 "1",
+	                                 "X-Ok",
+	                                 "2",
+	                                 NULL};
+	struct berth_proxy_head h;
+	struct berth_proxy_buf out = {.max = 4096};
+	struct berth_proxy_response r = {
+	        .status = 200, .framing = BERTH_PROXY_BODY_LENGTH, .length = 5, .keep_alive = true};
+	size_t len;
+	char *s;
+	(void)state;
+
+	head_of(&h, "OK", kv);
+	assert_true(berth_proxy_is_token("X-Ok", 4));
+	assert_false(berth_proxy_is_token("X Bad", 5));
+	assert_false(berth_proxy_is_token("", 0));
+	assert_false(berth_proxy_is_token("X:", 2));
+	assert_int_equal(berth_proxy_head_clean(&h), 1);
+	assert_int_equal(h.n_fields, 4);
+	assert_int_equal(berth_proxy_head_count(&h, "transfer-encoding"), 1);
+	assert_non_null(berth_proxy_head_get(&h, "connection", &len));
+	assert_int_equal(berth_proxy_build_response(&h, &r, &out), 0);
+	s = text(&out);
+	assert_string_equal(s, "HTTP/1.1 200 OK\r\nX-Ok: 2\r\nContent-Length: 5\r\n\r\n");
+	free(s);
+	/* Clean heads are left as they are. */
+	assert_int_equal(berth_proxy_head_clean(&h), 0);
+	assert_int_equal(h.n_fields, 4);
+	berth_proxy_buf_free(&out);
+	berth_proxy_head_free(&h);
+}
+
 static void test_framing(void **state)
 {
 	struct berth_proxy_buf out = {.max = 4096};
@@ -375,7 +417,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_head),    cmocka_unit_test(test_scan),
 	        cmocka_unit_test(test_request), cmocka_unit_test(test_response),
-	        cmocka_unit_test(test_framing), cmocka_unit_test(test_routes),
+	        cmocka_unit_test(test_clean),   cmocka_unit_test(test_framing),
+	        cmocka_unit_test(test_routes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
