@@ -78,8 +78,6 @@ static int import_layout(struct berth_image_store *s, const char *dir, const cha
 		return r;
 	/* index.json, then nested indexes down to an image manifest. */
 	for (int depth = 0;; depth++) {
-		cleanup_free char *path = NULL;
-
 		r = berth_image_index_select(doc, depth == 0 ? tag : NULL, digest, media_type,
 		                             sizeof(media_type), err);
 		json_decref(doc);

@@ -104,9 +104,9 @@ int berth_registry_db_error(sqlite3 *db, const char *path, int rc, berth_error_t
 /* Serialise a call on the handle; the guard unlocks on every exit path. */
 struct berth_registry *berth_registry_lock(struct berth_registry *reg);
 void berth_registry_unlockp(struct berth_registry **reg);
-#define REGISTRY_LOCKED(reg)                                                                      \
-	__attribute__((cleanup(berth_registry_unlockp))) struct berth_registry *registry_guard_ = \
-	        berth_registry_lock(reg)
+#define REGISTRY_LOCKED(reg)                            \
+	__attribute__((cleanup(berth_registry_unlockp), \
+	               unused)) struct berth_registry *registry_guard_ = berth_registry_lock(reg)
 
 /*
  * A write transaction (BEGIN IMMEDIATE, so that a writer never has to upgrade

@@ -950,9 +950,9 @@ static int attach(struct nl_sock *host, const struct berth_bridge_lease *l, int 
 int berth_bridge_attach(struct nl_sock *host, const struct berth_bridge_lease *l,
                         berth_error_t *err)
 {
-	cleanup_nl_sock struct nl_sock *owned = host;
+	cleanup_nl_sock struct nl_sock *owned = host; /* ours now: freed on return */
 
-	return attach(host, l, -1, err);
+	return attach(owned, l, -1, err);
 }
 
 int berth_bridge_release(const char *container_dir, berth_error_t *err)
