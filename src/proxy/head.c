@@ -172,6 +172,12 @@ size_t berth_proxy_head_clean(struct berth_proxy_head *h)
 
 	for (size_t i = 0; i < h->n_fields; i++) {
 		struct berth_proxy_field f = h->fields[i];
+		char *v = h->buf.data + f.value;
+
+		/* http-parser lets any byte start a value; RFC 9110 5.5 allows SP for it. */
+		for (uint32_t k = 0; k < f.value_len; k++)
+			if (((unsigned char)v[k] < 0x20 && v[k] != '\t') || v[k] == 0x7f)
+				v[k] = ' ';
 
 		while (f.name_len > 0 && (h->buf.data[f.name + f.name_len - 1] == ' ' ||
 		                          h->buf.data[f.name + f.name_len - 1] == '\t'))
@@ -217,6 +223,15 @@ int berth_proxy_scan_head(struct berth_proxy_scan *s, const char *p, size_t n, s
 		}
 		if (s->line_len == 0 && s->started && (c == ' ' || c == '\t')) {
 			*why = "an obs-fold (a header line continued on the next)";
+			return -EPROTO;
+		}
+		/*
+		 * RFC 9110 5.5: no controls but HTAB in a field. http-parser
+		 * refuses them inside a value but not as its first byte (a NUL
+		 * included), and would hand them on.
+		 */
+		if (((unsigned char)c < 0x20 && c != '\t') || c == 0x7f) {
+			*why = "a control character in the request head";
 			return -EPROTO;
 		}
 		s->line_len++;

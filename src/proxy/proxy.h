@@ -81,7 +81,9 @@ bool berth_proxy_is_token(const char *s, size_t len);
  * A response head from an instance, made fit to pass on (instances are not
  * trusted): whitespace between a field name and its colon, which
  * http-parser lets into the name, is removed (RFC 9112 5.1 asks that of a
- * proxy), and a field whose name is still no token is dropped. Without
+ * proxy), a field whose name is still no token is dropped, and a control
+ * character in a value (http-parser lets any byte, NUL included, start
+ * one) becomes a space, as RFC 9110 5.5 allows. Without
  * this, "Transfer-Encoding : chunked" would pass the hop-by-hop filter
  * (it is not named "transfer-encoding") and reach the client beside the
  * proxy's own framing. Returns how many fields were dropped.
@@ -91,10 +93,11 @@ size_t berth_proxy_head_clean(struct berth_proxy_head *h);
 /*
  * Whether the raw bytes of a message head are free of what parsers
  * disagree on: obs-fold (a line starting with SP or HTAB), a bare CR or a
- * bare LF. `state` carries over between calls (start at 0); scanning stops at
- * the blank line that ends the head, and *end is set to the offset after it
- * (or `n` when the head goes on). Returns 1 when the head ended, 0 when it
- * goes on, or -EPROTO with a reason.
+ * bare LF, and of other control characters but HTAB. `state` carries over
+ * between calls (start at 0); scanning stops at the blank line that ends
+ * the head, and *end is set to the offset after it (or `n` when the head
+ * goes on). Returns 1 when the head ended, 0 when it goes on, or -EPROTO
+ * with a reason.
  */
 struct berth_proxy_scan {
 	unsigned state;

@@ -309,7 +309,8 @@ static void sink_head(struct px_exchange *x, const http_parser *p, const struct 
 	struct px_client *c = client_of_x(x);
 	struct berth_proxy_response r = {
 	        .status = p->status_code,
-	        .reason = h->buf.data + h->target,
+	        .reason = h->target_len > 0 ? h->buf.data + h->target
+	                                    : NULL, /* none: the standard one */
 	        .reason_len = h->target_len,
 	        .http10 = c->http10,
 	};
