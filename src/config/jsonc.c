@@ -216,8 +216,12 @@ static void scan_value(struct scan *sc, char *path, char *key, size_t key_off, s
 	} else if (sc->s[sc->i] == '"') {
 		skip_string(sc);
 	} else {
-		while (sc->i < sc->len && strchr(",]} \t\r\n", sc->s[sc->i]) == NULL)
+		/* A scalar: up to what ends it (a NUL is no end: strchr would find one). */
+		while (sc->i < sc->len &&
+		       (sc->s[sc->i] == '\0' || strchr(",]} \t\r\n", sc->s[sc->i]) == NULL))
 			sc->i++;
+		if (sc->i == start)
+			sc->i++; /* always move on, whatever the text */
 	}
 done:
 	add_pos(sc, path, key, key_off, start, object);

@@ -97,7 +97,16 @@ static void load_text(struct berth_config_ctx *c)
 	size_t bad_off;
 	json_t *root;
 
+	const char *nul;
+
 	berth_config_ctx_lines(c);
+	/* jansson takes a NUL byte for the end of the text in places: refuse it first. */
+	nul = memchr(c->text, '\0', c->len);
+	if (nul != NULL) {
+		berth_config_diag_off(c, BERTH_CONFIG_ERROR, (size_t)(nul - c->text),
+		                      "syntax error: a NUL byte (is this a text file?)");
+		return;
+	}
 	if (berth_config_jsonc_clean(c->text, c->len, &clean, &bad_off) < 0) {
 		berth_config_diag_off(c, BERTH_CONFIG_ERROR, bad_off,
 		                      "syntax error: a /* comment is not closed");
