@@ -8,6 +8,10 @@
  * resulting message reads like
  *     start container `web`: mount proc on `/proc`: Permission denied
  * and is what a user sees. Messages are lowercase and name the object.
+ * A message is always one line: control characters that reach it with a
+ * value from a request, a file or a container (a newline in a duration
+ * from the API, say) are shown as '?', so that a log line is never split
+ * or forged by what it quotes.
  */
 #ifndef BERTH_ERROR_H
 #define BERTH_ERROR_H

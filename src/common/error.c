@@ -6,6 +6,14 @@
 
 #include "berth/error.h"
 
+/* See berth/error.h: one line whatever the message quotes. */
+static void one_line(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 int berth_error_set(berth_error_t *err, int errnum, const char *fmt, ...)
 {
 	va_list ap;
@@ -22,6 +30,7 @@ int berth_error_set(berth_error_t *err, int errnum, const char *fmt, ...)
 		if (snprintf(err->message + n, sizeof(err->message) - (size_t)n, ": %s",
 		             strerror(errnum)) < 0)
 			err->message[n] = '\0';
+	one_line(err->message);
 	err->code = errnum > 0 ? errnum : 0;
 	err->kind = BERTH_ERROR_KIND_NONE;
 	return berth_error_ret(err);
@@ -37,6 +46,7 @@ int berth_error_set_plain(berth_error_t *err, int errnum, const char *fmt, ...)
 	if (vsnprintf(err->message, sizeof(err->message), fmt, ap) < 0)
 		err->message[0] = '\0';
 	va_end(ap);
+	one_line(err->message);
 	err->code = errnum > 0 ? errnum : 0;
 	err->kind = BERTH_ERROR_KIND_NONE;
 	return berth_error_ret(err);
@@ -58,6 +68,7 @@ int berth_error_wrap(berth_error_t *err, const char *fmt, ...)
 	/* A message too long for the buffer is cut; the beginning says the most. */
 	if (snprintf(err->message, sizeof(err->message), "%s: %s", prefix, old) < 0)
 		err->message[0] = '\0';
+	one_line(err->message);
 	return berth_error_ret(err);
 }
 

@@ -44,6 +44,15 @@ static void test_size_rejects(void **state)
 	assert_true(berth_parse_size("20000000000T", &v, &err) < 0);
 	assert_string_equal(err.message, "size `20000000000T` is too large");
 	assert_int_equal(v, 7);
+	/* What a message quotes cannot split it (or forge a log line). */
+	assert_true(berth_parse_size("1\nberthd: forged", &v, &err) < 0);
+	assert_string_equal(err.message,
+	                    "`1?berthd: forged` is not a size (use e.g. 256M, 1.5G or bytes)");
+	berth_error_wrap(&err, "field `a\tb\r`");
+	assert_string_equal(err.message, "field `a?b?`: `1?berthd: forged` is not a size (use e.g. "
+	                                 "256M, 1.5G or bytes)");
+	berth_error_set(&err, EIO, "read `%s`", "x\033[31m");
+	assert_string_equal(err.message, "read `x?[31m`: Input/output error");
 }
 
 static void test_cpus(void **state)
