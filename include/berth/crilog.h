@@ -31,7 +31,8 @@
 /*
  * An RFC 3339 date-time (`2026-11-27T10:54:39.123456789Z`, `...39Z`,
  * `...39.5+02:00`) as nanoseconds since the epoch. At most 9 fractional
- * digits; years 0000-9999. Returns 0, or -EINVAL.
+ * digits; only instants an int64 of nanoseconds holds (1677 to 2262).
+ * Returns 0, -EINVAL, or -ERANGE for an instant outside those years.
  */
 int berth_crilog_parse_time(const char *s, size_t len, int64_t *ns);
 

@@ -45,7 +45,7 @@ int berth_crilog_parse_time(const char *s, size_t len, int64_t *ns)
 {
 	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	int y, mo, d, h, mi, sec, off = 0;
-	int64_t frac = 0, scale = 100000000;
+	int64_t frac = 0, scale = 100000000, secs;
 	size_t i = 19;
 
 	/* 2026-11-27T10:54:39 */
@@ -88,10 +88,11 @@ int berth_crilog_parse_time(const char *s, size_t len, int64_t *ns)
 	}
 	if (i != len)
 		return -EINVAL;
-	/* Years up to 9999 stay far inside int64 nanoseconds (until 2262). */
-	*ns = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off) *
-	       (int64_t)1000000000) +
-	      frac;
+	/* Seconds fit (years 0-9999); nanoseconds in an int64 only for 1677-2262. */
+	secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
+	if (secs >= INT64_MAX / 1000000000 || secs <= INT64_MIN / 1000000000)
+		return -ERANGE;
+	*ns = secs * 1000000000 + frac;
 	return 0;
 }
 

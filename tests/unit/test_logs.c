@@ -64,6 +64,13 @@ static void test_parse_time(void **state)
 		if (berth_crilog_parse_time(bad[i], strlen(bad[i]), &ns) != -EINVAL)
 			fail_msg("accepted `%s`", bad[i]);
 	}
+	/* int64 nanoseconds end in 1677 and 2262: beyond, no number (it would overflow). */
+	assert_int_equal(parse("1677-09-22T00:00:00Z"), -9223286400000000000LL);
+	assert_int_equal(parse("2262-04-11T00:00:00Z"), 9223286400000000000LL);
+	assert_int_equal(berth_crilog_parse_time("1013-11-27T10:54:39Z", 20, &ns), -ERANGE);
+	assert_int_equal(berth_crilog_parse_time("9999-12-31T23:59:59.999999999Z", 30, &ns),
+	                 -ERANGE);
+	assert_int_equal(berth_crilog_parse_time("2262-04-12T00:00:00Z", 20, &ns), -ERANGE);
 }
 
 static void test_format_time(void **state)
