@@ -180,13 +180,6 @@ int berth_image_ref_parse(const char *s, struct berth_image_ref *ref, berth_erro
 		ref->registry = xstrdup("docker.io");
 		path = name;
 	}
-	if (strlen(path) > NAME_MAX_LEN) {
-		berth_image_ref_free(ref);
-		return berth_error_set_plain(err, EINVAL,
-		                             "image reference `%s`: the name is longer than %d "
-		                             "characters",
-		                             s, NAME_MAX_LEN);
-	}
 	for (const char *p = path;;) {
 		const char *end = strchr(p, '/');
 		size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
@@ -207,6 +200,14 @@ int berth_image_ref_parse(const char *s, struct berth_image_ref *ref, berth_erro
 		ref->repository = xasprintf("library/%s", path);
 	else
 		ref->repository = xstrdup(path);
+	/* As Docker counts: the whole name once normalized (`docker.io/library/` too). */
+	if (strlen(ref->registry) + 1 + strlen(ref->repository) > NAME_MAX_LEN) {
+		berth_image_ref_free(ref);
+		return berth_error_set_plain(err, EINVAL,
+		                             "image reference `%s`: the name is longer than %d "
+		                             "characters (with its registry)",
+		                             s, NAME_MAX_LEN);
+	}
 	if (ref->tag == NULL && ref->digest == NULL)
 		ref->tag = xstrdup("latest");
 	return 0;

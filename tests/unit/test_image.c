@@ -98,6 +98,19 @@ static void test_ref_parse(void **state)
 			fail_msg("`%s`: message `%s` lacks `%s`", bad[i].in, err.message,
 			         bad[i].msg);
 	}
+	/* 255 characters at most, counted as Docker does: with the registry, normalized. */
+	{
+		char name[300];
+		memset(name, 'a', sizeof(name));
+		name[255 - strlen("docker.io/library/")] = '\0';
+		assert_int_equal(berth_image_ref_parse(name, &ref, NULL), 0);
+		berth_image_ref_free(&ref);
+		name[strlen(name)] = 'a';
+		name[256 - strlen("docker.io/library/")] = '\0';
+		assert_int_equal(berth_image_ref_parse(name, &ref, &err), -EINVAL);
+		assert_non_null(
+		        strstr(err.message, "longer than 255 characters (with its registry)"));
+	}
 	assert_int_equal(berth_image_ref_parse("busybox", &ref, NULL), 0);
 	{
 		cleanup_free char *s = berth_image_ref_string(&ref);
