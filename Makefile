@@ -57,6 +57,10 @@ ALL_LDFLAGS += -fsanitize=address,undefined
 # FORTIFY and ASan check the same things twice and disagree on some.
 HARDEN :=
 endif
+# SANITIZE=fuzz (clang, `make fuzz`): coverage for libFuzzer in every object.
+ifeq ($(SANITIZE),fuzz)
+ALL_CFLAGS += -fsanitize=fuzzer-no-link
+endif
 
 ifeq ($(V),0)
 Q = @
@@ -99,11 +103,18 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
 
+# Fuzz targets (tests/fuzz/): `make test` replays each over its committed
+# corpus (tests/fuzz/corpus/NAME/); `make fuzz` runs them under libFuzzer.
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
+FUZZ_REPLAYS := $(patsubst %,$(BUILD)/tests/%,$(FUZZ_NAMES))
+
 PROGRAMS := $(BINDIR)/berthd $(BINDIR)/berth $(BINDIR)/berth-client $(BINDIR)/berth-runtime \
 	$(BINDIR)/berth-image
 
 .SECONDARY:
-.PHONY: all deps test unit e2e asan bench bench-progs demo rootfs format format-check clean install
+.PHONY: all deps test unit e2e asan bench bench-progs demo rootfs format format-check clean install \
+	fuzz fuzz-targets
 all: $(PROGRAMS) $(TOOL_BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -189,14 +200,43 @@ $(BUILD)/tests/test_hooks: $(BUILD)/obj/tests/unit/test_hooks.o $(call obj,src/d
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(DAEMON_LIBS) -lcmocka
 
+# A fuzz target with a main() that replays files (tests/fuzz/replay.c).
+$(BUILD)/obj/tests/fuzz/replay-%.o: tests/fuzz/replay.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -DFUZZ_CORPUS='"$(abspath tests/fuzz/corpus)/$*"' -c -o $@ $<
+
+$(FUZZ_REPLAYS): $(BUILD)/tests/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/replay-%.o \
+		$(LIBIMAGE) $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(IMAGE_LIBS)
+
+# The same targets linked with libFuzzer's main (SANITIZE=fuzz builds only).
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIBIMAGE) $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS) $(IMAGE_LIBS)
+
+fuzz-targets: $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_NAMES))
+
+# make fuzz [FUZZ=fuzz_proxy] [FUZZ_SECONDS=60]: each target under libFuzzer
+# (clang, ASan, UBSan), starting from its committed corpus; new inputs go to
+# build/fuzz/corpus/NAME/, a crash's input to build/fuzz/. scripts/fuzz.sh.
+FUZZ ?= $(FUZZ_NAMES)
+FUZZ_SECONDS ?= 60
+fuzz:
+	$(Q)scripts/install-deps.sh --fuzz
+	$(Q)$(MAKE) --no-print-directory CC=clang SANITIZE=fuzz BUILD=build/fuzz \
+		BINDIR=build/fuzz/bin CFLAGS="-O1 -g" fuzz-targets
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh build/fuzz $(FUZZ)
+
 # Root filesystems for tests and the demo, built from busybox-static and the
 # project's own static test programs (no network needed).
 rootfs:
 	$(Q)scripts/mkrootfs.sh build/rootfs
 
 # test_runtime starts real containers: it needs the helper and the test root.
-unit: $(UNIT_BINS) $(PROGRAMS) rootfs
-	$(Q)BERTH_RUNTIME_HELPER=$(abspath $(BINDIR))/berth-runtime scripts/run-unit.sh $(UNIT_BINS)
+unit: $(UNIT_BINS) $(FUZZ_REPLAYS) $(PROGRAMS) rootfs
+	$(Q)BERTH_RUNTIME_HELPER=$(abspath $(BINDIR))/berth-runtime scripts/run-unit.sh $(UNIT_BINS) \
+		$(FUZZ_REPLAYS)
 
 e2e: all rootfs
 	$(Q)BERTH_BIN=$(abspath $(BINDIR)) BERTH_TOOLS=$(abspath $(BUILD))/tests tests/e2e/run.sh

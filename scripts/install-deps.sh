@@ -2,6 +2,7 @@
 # Install every build, test and benchmark dependency of berth from Debian's
 # packages. Idempotent: when everything is present it does nothing, and it
 # runs `apt-get update` only when a package cannot be found in the lists.
+#   --fuzz   also clang and its libFuzzer runtime, for `make fuzz`
 set -eu
 
 PACKAGES="
@@ -16,6 +17,15 @@ PACKAGES="
   zstd attr skopeo umoci docker-registry
   nodejs
 "
+
+case "${1:-}" in
+"") ;;
+--fuzz) PACKAGES="$PACKAGES clang libclang-rt-dev" ;;
+*)
+	echo "usage: install-deps.sh [--fuzz]" >&2
+	exit 2
+	;;
+esac
 
 missing=""
 for p in $PACKAGES; do
