@@ -262,4 +262,12 @@ void berth_http_raw_close(struct berth_http_raw *r);
 /* The standard reason phrase of `status` ("Not Found"), or "Unknown". */
 const char *berth_http_reason(int status);
 
+/* Whether a field name is a token (RFC 9110 5.6.2). */
+bool berth_http_is_token(const char *s, size_t len);
+/* Whether a byte may not be in a field value: a control character but HTAB (RFC 9110 5.5). */
+static inline bool berth_http_is_ctl(char c)
+{
+	return ((unsigned char)c < 0x20 && c != '\t') || c == 0x7f;
+}
+
 #endif

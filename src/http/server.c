@@ -79,7 +79,8 @@ struct http_conn {
 	struct berth_http_request *req;    /* being parsed */
 	struct berth_http_request *active; /* waiting for its answer */
 	size_t header_bytes;
-	bool in_value; /* the last header callback was a value */
+	bool in_value;  /* the last header callback was a value */
+	bool bad_value; /* a header value has a control character */
 	bool keep_alive;
 	bool in_message; /* bytes of a request have arrived */
 	bool dispatch;   /* a request completed during the last parse */
@@ -266,6 +267,7 @@ static int on_message_begin(http_parser *p)
 	c->req->body_fd = -1;
 	c->header_bytes = 0;
 	c->in_value = false;
+	c->bad_value = false;
 	if (!c->in_message) {
 		/* From now on the client has header_timeout_ms for the head. */
 		c->in_message = true;
@@ -316,6 +318,9 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 
 	if (count_header_bytes(c, n) < 0)
 		return -1;
+	/* http-parser lets any byte, NUL included, start a value: refused below. */
+	for (size_t i = 0; i < n; i++)
+		c->bad_value |= berth_http_is_ctl(at[i]);
 	c->in_value = true;
 	len = strlen(r->headers[r->n_headers - 1].value);
 	append(&r->headers[r->n_headers - 1].value, &len, at, n);
@@ -364,6 +369,22 @@ static int on_headers_complete(http_parser *p)
 	struct http_parser_url u;
 	const char *expect;
 
+	/*
+	 * What containerFetch passes on to an instance must be what any other
+	 * parser reads the same way: no name with whitespace before its colon
+	 * (http-parser keeps it in the name but frames by it), no control
+	 * characters in values.
+	 */
+	for (size_t i = 0; i < r->n_headers; i++) {
+		if (!berth_http_is_token(r->headers[i].name, strlen(r->headers[i].name))) {
+			fail_request(c, 400, "bad_request", "a header name is not a token");
+			return -1;
+		}
+	}
+	if (c->bad_value) {
+		fail_request(c, 400, "bad_request", "a header value has a control character");
+		return -1;
+	}
 	r->method = http_method_str((enum http_method)p->method);
 	r->http_minor = p->http_minor;
 	r->upgrade = p->upgrade != 0;
@@ -1423,6 +1444,20 @@ void berth_http_server_close(struct berth_http_server *s, void (*done)(void *arg
 	for (struct http_conn *c = s->conns; c != NULL; c = c->next)
 		conn_close(c);
 	server_handle_closed(s);
+}
+
+bool berth_http_is_token(const char *s, size_t len)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') ||
+		      (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL)))
+			return false;
+	}
+	return true;
 }
 
 const char *berth_http_reason(int status)

@@ -151,21 +151,6 @@ size_t berth_proxy_head_count(const struct berth_proxy_head *h, const char *name
 	return n;
 }
 
-/* RFC 9110 5.6.2: a field name is a token. */
-bool berth_proxy_is_token(const char *s, size_t len)
-{
-	if (len == 0)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') ||
-		      (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL)))
-			return false;
-	}
-	return true;
-}
-
 size_t berth_proxy_head_clean(struct berth_proxy_head *h)
 {
 	size_t kept = 0;
@@ -176,13 +161,13 @@ size_t berth_proxy_head_clean(struct berth_proxy_head *h)
 
 		/* http-parser lets any byte start a value; RFC 9110 5.5 allows SP for it. */
 		for (uint32_t k = 0; k < f.value_len; k++)
-			if (((unsigned char)v[k] < 0x20 && v[k] != '\t') || v[k] == 0x7f)
+			if (berth_http_is_ctl(v[k]))
 				v[k] = ' ';
 
 		while (f.name_len > 0 && (h->buf.data[f.name + f.name_len - 1] == ' ' ||
 		                          h->buf.data[f.name + f.name_len - 1] == '\t'))
 			f.name_len--;
-		if (berth_proxy_is_token(h->buf.data + f.name, f.name_len))
+		if (berth_http_is_token(h->buf.data + f.name, f.name_len))
 			h->fields[kept++] = f;
 	}
 	kept = h->n_fields - kept;
@@ -230,7 +215,7 @@ int berth_proxy_scan_head(struct berth_proxy_scan *s, const char *p, size_t n, s
 		 * refuses them inside a value but not as its first byte (a NUL
 		 * included), and would hand them on.
 		 */
-		if (((unsigned char)c < 0x20 && c != '\t') || c == 0x7f) {
+		if (berth_http_is_ctl(c)) {
 			*why = "a control character in the request head";
 			return -EPROTO;
 		}

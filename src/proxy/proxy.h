@@ -74,9 +74,6 @@ static inline const char *berth_proxy_field_value(const struct berth_proxy_head 
 	return h->buf.data + h->fields[i].value;
 }
 
-/* Whether a field name is a token (RFC 9110 5.6.2). */
-bool berth_proxy_is_token(const char *s, size_t len);
-
 /*
  * A response head from an instance, made fit to pass on (instances are not
  * trusted): whitespace between a field name and its colon, which

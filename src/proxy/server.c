@@ -163,8 +163,8 @@ static int on_headers(http_parser *p)
 		              "only HTTP/1.0 and HTTP/1.1 are served");
 	/* http-parser lets a space before the colon into the name; a token has none. */
 	for (size_t i = 0; i < c->head.n_fields; i++)
-		if (!berth_proxy_is_token(berth_proxy_field_name(&c->head, i),
-		                          c->head.fields[i].name_len))
+		if (!berth_http_is_token(berth_proxy_field_name(&c->head, i),
+		                         c->head.fields[i].name_len))
 			return refuse(c, 400, "bad_request", "a header name is not a token");
 	/* Framing that two parsers could read two ways is refused, never guessed. */
 	if (berth_proxy_head_count(&c->head, "transfer-encoding") > 0) {

@@ -28,6 +28,7 @@
 #include <http_parser.h>
 
 #include "fuzz.h"
+#include "http/http.h"
 #include "proxy/proxy.h"
 
 #define MAX_HEAD   (16 * 1024)
@@ -112,7 +113,7 @@ static int out_name(http_parser *p, const char *at, size_t n)
 		o->name_len = 0;
 		o->in_value = false;
 	}
-	FUZZ_CHECK(berth_proxy_is_token(at, n), "a field name that is no token went out");
+	FUZZ_CHECK(berth_http_is_token(at, n), "a field name that is no token went out");
 	if (o->name_len + n < sizeof(o->name)) {
 		memcpy(o->name + o->name_len, at, n);
 		o->name_len += n;
@@ -261,8 +262,8 @@ static void request(const char *data, size_t size, uint8_t knobs)
 		goto out;
 	/* server.c's refusals that rest on head.c. */
 	for (size_t i = 0; i < in.head.n_fields; i++)
-		if (!berth_proxy_is_token(berth_proxy_field_name(&in.head, i),
-		                          in.head.fields[i].name_len))
+		if (!berth_http_is_token(berth_proxy_field_name(&in.head, i),
+		                         in.head.fields[i].name_len))
 			goto out;
 	if (berth_proxy_head_count(&in.head, "host") > 1 ||
 	    berth_proxy_head_count(&in.head, "transfer-encoding") > 1 ||

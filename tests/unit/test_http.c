@@ -633,6 +633,16 @@ static void c_bad_requests(struct fixture *f)
 	send_str(fd, "GET /json HTTP/1.0\r\n\r\n");
 	f->rc[5] = read_response(fd, &f->res[5], false);
 	close(fd);
+
+	/* What http-parser lets through and containerFetch would pass on. */
+	fd = connect_tcp(f);
+	send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\nX-A : b\r\n\r\n");
+	f->rc[6] = read_response(fd, &f->res[6], false);
+	close(fd);
+	fd = connect_tcp(f);
+	send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\nX-A: \001b\r\n\r\n");
+	f->rc[7] = read_response(fd, &f->res[7], false);
+	close(fd);
 }
 
 /* Read until `want` has been seen (or EOF); what came, NUL-terminated, in buf. */
@@ -897,6 +907,12 @@ static void test_bad_requests(void **state)
 	        f->res[5].body,
 	        "{\"error\":{\"code\":\"not_found\",\"message\":\"no instance `web`\"}}\n");
 	assert_string_equal(f->res[5].connection, "close");
+	assert_int_equal(f->rc[6], 0);
+	assert_int_equal(f->res[6].status, 400);
+	assert_non_null(strstr(f->res[6].body, "a header name is not a token"));
+	assert_int_equal(f->rc[7], 0);
+	assert_int_equal(f->res[7].status, 400);
+	assert_non_null(strstr(f->res[7].body, "a header value has a control character"));
 	assert_int_equal(f->handled, 1);
 	free(f);
 }

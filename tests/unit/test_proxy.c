@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "http/http.h"
 #include "proxy/proxy.h"
 
 /* A head as http-parser would deliver it, each string in two pieces. */
@@ -304,10 +305,10 @@ static void test_clean(void **state)
 	(void)state;
 
 	head_of(&h, "OK", kv);
-	assert_true(berth_proxy_is_token("X-Ok", 4));
-	assert_false(berth_proxy_is_token("X Bad", 5));
-	assert_false(berth_proxy_is_token("", 0));
-	assert_false(berth_proxy_is_token("X:", 2));
+	assert_true(berth_http_is_token("X-Ok", 4));
+	assert_false(berth_http_is_token("X Bad", 5));
+	assert_false(berth_http_is_token("", 0));
+	assert_false(berth_http_is_token("X:", 2));
 	assert_int_equal(berth_proxy_head_clean(&h), 1);
 	assert_int_equal(h.n_fields, 5);
 	assert_int_equal(berth_proxy_head_count(&h, "transfer-encoding"), 1);
