@@ -63,4 +63,13 @@ static inline int steal_fd(int *fd)
 /* close() that keeps errno, for cleanup paths. */
 void berth_close_keep_errno(int fd);
 
+/*
+ * The length of the valid UTF-8 sequence at `s` (at most `n` bytes), or 0
+ * when none starts there (a stray continuation byte, an overlong form, a
+ * surrogate, past U+10FFFF, or a sequence cut by `n`).
+ */
+size_t berth_utf8_seq(const unsigned char *s, size_t n);
+/* Make `s` valid UTF-8 in place: each byte that starts no valid sequence becomes '?'. */
+void berth_utf8_sanitize(char *s);
+
 #endif

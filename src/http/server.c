@@ -1102,8 +1102,18 @@ void berth_http_raw_close(struct berth_http_raw *r)
 
 void berth_http_respond_json(struct berth_http_request *req, int status, json_t *body)
 {
-	char *text = json_dumps(body, JSON_COMPACT);
-	size_t len = strlen(text);
+	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+	size_t len;
+
+	if (text == NULL) {
+		/* A body jansson could not build or write: a bug of ours, not a reason to crash. */
+		static const char broken[] = "{\"error\":{\"code\":\"internal\",\"message\":"
+		                             "\"the answer could not be encoded\"}}\n";
+		json_decref(body);
+		berth_http_respond(req, 500, "application/json", NULL, broken, sizeof(broken) - 1);
+		return;
+	}
+	len = strlen(text);
 
 	text = xrealloc(text, len + 2);
 	text[len++] = '\n';
@@ -1122,6 +1132,8 @@ void berth_http_respond_error(struct berth_http_request *req, int status, const 
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
+	/* Messages quote requests (a path with %96 in it) and may be cut mid-character. */
+	berth_utf8_sanitize(message);
 	berth_http_respond_json(
 	        req, status,
 	        json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));

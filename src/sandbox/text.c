@@ -11,35 +11,6 @@
 #include "berth/util.h"
 #include "sandbox/sandbox-internal.h"
 
-/* The length of the valid UTF-8 sequence at `s` (up to `n` bytes), 0 if there is none. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
-
 json_t *sbx_json_text(const char *data, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)data;
@@ -53,7 +24,7 @@ json_t *sbx_json_text(const char *data, size_t len)
 		return j;
 	out = xmalloc(len * 3 + 1);
 	while (i < len) {
-		size_t n = utf8_seq(s + i, len - i);
+		size_t n = berth_utf8_seq(s + i, len - i);
 		if (n == 0) {
 			memcpy(out + o, "\xef\xbf\xbd", 3);
 			o += 3;

@@ -78,6 +78,12 @@ check_contains "a name that never ran is stopped" '"status":"stopped"' "$out"
 check_eq "an unknown class: 404" 404 "$(api_status http://berth/v1/classes/Nope/instances/a)"
 check_contains "with a clear error" '"code":"class_not_found"' "$(api http://berth/v1/classes/Nope/instances/a)"
 check_eq "an unknown endpoint: 404" 404 "$(api_status http://berth/v1/nothing)"
+# Error messages quote the request; bytes that are not UTF-8 cannot go into
+# JSON as they are (jansson refused the message, and berthd crashed on it).
+out=$(api "http://berth/v1/nothing%96%ff")
+check_contains "an endpoint that is not UTF-8: 404, quoted as far as it can be" \
+	'"message":"no such endpoint: GET /v1/nothing??"' "$out"
+check_true "berthd lives on" kill -0 "$BERTHD"
 check_eq "a wrong method: 405" 405 "$(api_status -X DELETE http://berth/v1/health)"
 check_contains "fetch of an instance that cannot start: why" '"code":"start_failed"' \
 	"$(api http://berth/v1/classes/Web/instances/alice/fetch/)"
