@@ -583,6 +583,24 @@ static void handle(struct berth_http_request *req, struct berthd *d)
 			return not_found(&a);
 		a.seg[a.n++] = p;
 	}
+	/*
+	 * Class and instance names become log lines and JSON strings: text
+	 * only (a name jansson cannot write would make every listing that
+	 * holds it fail). What follows them (a containerFetch path) is the
+	 * instance's business.
+	 */
+	for (size_t i = 0; i < a.n && i < 4; i++) {
+		for (size_t k = 0, n, len = strlen(a.seg[i]); k < len; k += n) {
+			n = berth_utf8_seq((const unsigned char *)a.seg[i] + k, len - k);
+			if (n == 0 || (n == 1 && berth_http_is_ctl(a.seg[i][k]))) {
+				berth_http_respond_error(req, 400, "bad_name",
+				                         "`%s` is not UTF-8 text (no control "
+				                         "characters)",
+				                         a.seg[i]);
+				return;
+			}
+		}
+	}
 	route(&a);
 }
 

@@ -183,7 +183,7 @@ const struct berth_config_route *berth_proxy_route_find(const struct berth_confi
  * caller's random number), LEAST_LOADED returns -EAGAIN (the daemon picks
  * among the names berth_proxy_random_name() gives). Returns 0, or -ENOENT
  * with `why` saying what the request lacks (the path segment, the header,
- * the host label) or -EINVAL when the value is no name (too long, control
+ * the host label) or -EINVAL when the value is no name (too long, not UTF-8, control
  * characters).
  */
 int berth_proxy_pick(const struct berth_config_route *r, const struct berth_proxy_head *h,

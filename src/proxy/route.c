@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "berth/util.h"
 #include "proxy/proxy.h"
 
 /* Host without its port ("example.com:8080", "[::1]:80"). */
@@ -64,7 +65,7 @@ void berth_proxy_random_name(unsigned i, char *name, size_t size)
 	snprintf(name, size, BERTH_CONFIG_RANDOM_NAME_FMT, i);
 }
 
-/* A name from the request: bounded, printable, no NUL. */
+/* A name from the request: bounded, UTF-8, printable, no NUL. */
 static int take_name(const char *p, size_t len, char *name, const char **why)
 {
 	if (len == 0) {
@@ -75,7 +76,12 @@ static int take_name(const char *p, size_t len, char *name, const char **why)
 		*why = "the instance name is longer than 255 bytes";
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = 0, n; i < len; i += n) {
+		n = berth_utf8_seq((const unsigned char *)p + i, len - i);
+		if (n == 0) {
+			*why = "the instance name is not UTF-8";
+			return -EINVAL;
+		}
 		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f) {
 			*why = "the instance name has control characters";
 			return -EINVAL;

@@ -79,11 +79,17 @@ check_eq "an unknown class: 404" 404 "$(api_status http://berth/v1/classes/Nope/
 check_contains "with a clear error" '"code":"class_not_found"' "$(api http://berth/v1/classes/Nope/instances/a)"
 check_eq "an unknown endpoint: 404" 404 "$(api_status http://berth/v1/nothing)"
 # Error messages quote the request; bytes that are not UTF-8 cannot go into
-# JSON as they are (jansson refused the message, and berthd crashed on it).
+# JSON as they are (jansson refused the message, and berthd crashed on it),
+# and would make instance names no listing can show.
 out=$(api "http://berth/v1/nothing%96%ff")
-check_contains "an endpoint that is not UTF-8: 404, quoted as far as it can be" \
-	'"message":"no such endpoint: GET /v1/nothing??"' "$out"
+check_contains "a name that is not UTF-8: 400, quoted as far as it can be" \
+	'"message":"`nothing??` is not UTF-8 text (no control characters)"' "$out"
 check_true "berthd lives on" kill -0 "$BERTHD"
+out=$(api -X POST "http://berth/v1/classes/Web/instances/a%96b/start")
+check_contains "an instance name that is not UTF-8: refused" '"code":"bad_name"' "$out"
+check_contains "with a reason" "is not UTF-8 text" "$out"
+check_contains "and the instances are listed as before" '"instances":[' \
+	"$(api http://berth/v1/instances)"
 check_eq "a wrong method: 405" 405 "$(api_status -X DELETE http://berth/v1/health)"
 check_contains "fetch of an instance that cannot start: why" '"code":"start_failed"' \
 	"$(api http://berth/v1/classes/Web/instances/alice/fetch/)"

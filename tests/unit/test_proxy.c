@@ -407,6 +407,17 @@ static void test_routes(void **state)
 	head_of(&h, "/", bad);
 	assert_int_equal(PICK(3, NULL, "/h/"), -EINVAL);
 	berth_proxy_head_free(&h);
+	/* Bytes that are not UTF-8 (a header may carry any): no name; UTF-8 is one. */
+	static const char *const latin1[] = {"x-tenant", "caf\xe9", NULL};
+	head_of(&h, "/", latin1);
+	assert_int_equal(PICK(3, NULL, "/h/"), -EINVAL);
+	assert_non_null(strstr(why, "UTF-8"));
+	berth_proxy_head_free(&h);
+	static const char *const utf8[] = {"x-tenant", "caf\xc3\xa9", NULL};
+	head_of(&h, "/", utf8);
+	assert_int_equal(PICK(3, NULL, "/h/"), 0);
+	assert_string_equal(name, "caf\xc3\xa9");
+	berth_proxy_head_free(&h);
 	{
 		char longname[300];
 		memset(longname, 'a', sizeof(longname) - 1);
