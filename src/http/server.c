@@ -79,8 +79,9 @@ struct http_conn {
 	struct berth_http_request *req;    /* being parsed */
 	struct berth_http_request *active; /* waiting for its answer */
 	size_t header_bytes;
-	bool in_value;  /* the last header callback was a value */
-	bool bad_value; /* a header value has a control character */
+	bool in_value;   /* the last header callback was a value */
+	bool bad_value;  /* a header value has a control character */
+	bool in_trailer; /* past the head: header callbacks are a chunked body's trailer */
 	bool keep_alive;
 	bool in_message; /* bytes of a request have arrived */
 	bool dispatch;   /* a request completed during the last parse */
@@ -268,6 +269,7 @@ static int on_message_begin(http_parser *p)
 	c->header_bytes = 0;
 	c->in_value = false;
 	c->bad_value = false;
+	c->in_trailer = false;
 	if (!c->in_message) {
 		/* From now on the client has header_timeout_ms for the head. */
 		c->in_message = true;
@@ -295,6 +297,13 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 
 	if (count_header_bytes(c, n) < 0)
 		return -1;
+	/*
+	 * A chunked body's trailer fields are dropped, as a recipient may: they
+	 * come after the head was checked and handed on (a streamed body's
+	 * request is not even ours any more).
+	 */
+	if (c->in_trailer)
+		return 0;
 	if (r->n_headers == 0 || c->in_value) {
 		r->headers = xrealloc(r->headers, (r->n_headers + 1) * sizeof(*r->headers));
 		r->headers[r->n_headers].name = xstrdup("");
@@ -318,6 +327,8 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 
 	if (count_header_bytes(c, n) < 0)
 		return -1;
+	if (c->in_trailer)
+		return 0;
 	/* http-parser lets any byte, NUL included, start a value: refused below. */
 	for (size_t i = 0; i < n; i++)
 		c->bad_value |= berth_http_is_ctl(at[i]);
@@ -369,6 +380,7 @@ static int on_headers_complete(http_parser *p)
 	struct http_parser_url u;
 	const char *expect;
 
+	c->in_trailer = true;
 	/*
 	 * What containerFetch passes on to an instance must be what any other
 	 * parser reads the same way: no name with whitespace before its colon
