@@ -226,9 +226,12 @@ static void route(const struct berth_proxy_head *h, const char *target, size_t t
 	}
 	FUZZ_CHECK(memchr(name, '\0', sizeof(name)) != NULL, "an instance name without its end");
 	FUZZ_CHECK(name[0] != '\0', "an empty instance name");
-	for (const char *c = name; *c != '\0'; c++)
-		FUZZ_CHECK((unsigned char)*c >= 0x20 && *c != 0x7f,
+	for (size_t i = 0, n, len = strlen(name); i < len; i += n) {
+		n = berth_utf8_seq((const unsigned char *)name + i, len - i);
+		FUZZ_CHECK(n > 0, "an instance name that is not UTF-8");
+		FUZZ_CHECK((unsigned char)name[i] >= 0x20 && name[i] != 0x7f,
 		           "a control character in an instance name");
+	}
 }
 
 /* ---- the two directions ---- */
