@@ -71,5 +71,10 @@ void berth_close_keep_errno(int fd);
 size_t berth_utf8_seq(const unsigned char *s, size_t n);
 /* Make `s` valid UTF-8 in place: each byte that starts no valid sequence becomes '?'. */
 void berth_utf8_sanitize(char *s);
+/*
+ * Make `s` one line in place, for a message that quotes what came from
+ * outside: each control character becomes '?'. Returns `s`.
+ */
+char *berth_one_line(char *s);
 
 #endif

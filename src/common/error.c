@@ -5,14 +5,7 @@
 #include <string.h>
 
 #include "berth/error.h"
-
-/* See berth/error.h: one line whatever the message quotes. */
-static void one_line(char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = '?';
-}
+#include "berth/util.h"
 
 int berth_error_set(berth_error_t *err, int errnum, const char *fmt, ...)
 {
@@ -30,7 +23,7 @@ int berth_error_set(berth_error_t *err, int errnum, const char *fmt, ...)
 		if (snprintf(err->message + n, sizeof(err->message) - (size_t)n, ": %s",
 		             strerror(errnum)) < 0)
 			err->message[n] = '\0';
-	one_line(err->message);
+	berth_one_line(err->message); /* see berth/error.h */
 	err->code = errnum > 0 ? errnum : 0;
 	err->kind = BERTH_ERROR_KIND_NONE;
 	return berth_error_ret(err);
@@ -46,7 +39,7 @@ int berth_error_set_plain(berth_error_t *err, int errnum, const char *fmt, ...)
 	if (vsnprintf(err->message, sizeof(err->message), fmt, ap) < 0)
 		err->message[0] = '\0';
 	va_end(ap);
-	one_line(err->message);
+	berth_one_line(err->message); /* see berth/error.h */
 	err->code = errnum > 0 ? errnum : 0;
 	err->kind = BERTH_ERROR_KIND_NONE;
 	return berth_error_ret(err);
@@ -68,7 +61,7 @@ int berth_error_wrap(berth_error_t *err, const char *fmt, ...)
 	/* A message too long for the buffer is cut; the beginning says the most. */
 	if (snprintf(err->message, sizeof(err->message), "%s: %s", prefix, old) < 0)
 		err->message[0] = '\0';
-	one_line(err->message);
+	berth_one_line(err->message); /* see berth/error.h */
 	return berth_error_ret(err);
 }
 

@@ -181,3 +181,11 @@ void berth_utf8_sanitize(char *s)
 		left -= n;
 	}
 }
+
+char *berth_one_line(char *s)
+{
+	for (char *p = s; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return s;
+}

@@ -53,19 +53,6 @@ void berth_config_linecol(const struct berth_config_ctx *c, size_t off, unsigned
 	*col = n;
 }
 
-/*
- * One message, one line (the journal makes a line an entry): control
- * characters from the file (a key with an escaped newline, the text
- * jansson quotes near a syntax error) are shown as '?'.
- */
-static char *one_line(char *s)
-{
-	for (char *p = s; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return s;
-}
-
 static void add(struct berth_config_ctx *c, enum berth_config_severity sev, size_t off,
                 const char *path, const char *fmt, va_list ap)
 {
@@ -76,8 +63,13 @@ static void add(struct berth_config_ctx *c, enum berth_config_severity sev, size
 	d->items = xrealloc(d->items, (d->count + 1) * sizeof(*d->items));
 	item = &d->items[d->count++];
 	*item = (struct berth_config_diag){.severity = sev};
-	item->path = one_line(xstrdup(path ? path : ""));
-	item->text = one_line(xvasprintf(fmt, ap));
+	/*
+	 * One message, one line (the journal makes a line an entry), whatever
+	 * the file holds: a key with an escaped newline, the text jansson
+	 * quotes near a syntax error.
+	 */
+	item->path = berth_one_line(xstrdup(path ? path : ""));
+	item->text = berth_one_line(xvasprintf(fmt, ap));
 	if (off != SIZE_MAX) {
 		berth_config_linecol(c, off, &item->line, &item->col);
 		where = xasprintf("%s:%u:%u", c->file, item->line, item->col);
