@@ -73,36 +73,17 @@ static struct px_fetch *fetch_of(struct px_exchange *x)
 }
 
 /*
- * The instance's response headers, without the hop-by-hop ones (Upgrade
- * kept for a 101) and without Content-Length unless `keep_length` (an
+ * The instance's response headers as the API server's extra header lines,
+ * without the hop-by-hop ones, what its Connection names included (Upgrade
+ * kept for a 101), and without Content-Length unless `keep_length` (an
  * answer without a body passes on what its origin said).
  */
 static void copy_headers(struct px_fetch *f, const struct berth_proxy_head *h, bool upgrade,
                          bool keep_length)
 {
-	static const char *const drop[] = {"connection",     "keep-alive", "transfer-encoding",
-	                                   "content-length", "te",         "trailer",
-	                                   "upgrade",        NULL};
-
 	f->extra.len = 0;
 	f->extra.max = SIZE_MAX;
-	for (size_t i = 0; i < h->n_fields; i++) {
-		const char *name = berth_proxy_field_name(h, i);
-		size_t len = h->fields[i].name_len;
-		bool skip = false;
-
-		for (size_t k = 0; drop[k] != NULL; k++)
-			skip |= strlen(drop[k]) == len && strncasecmp(drop[k], name, len) == 0 &&
-			        !(upgrade && strcmp(drop[k], "upgrade") == 0) &&
-			        !(keep_length && strcmp(drop[k], "content-length") == 0);
-		if (skip)
-			continue;
-		berth_proxy_buf_add(&f->extra, name, len);
-		berth_proxy_buf_add(&f->extra, ": ", 2);
-		berth_proxy_buf_add(&f->extra, berth_proxy_field_value(h, i),
-		                    h->fields[i].value_len);
-		berth_proxy_buf_add(&f->extra, "\r\n", 2);
-	}
+	berth_proxy_end_to_end_fields(h, keep_length, upgrade, &f->extra);
 	berth_proxy_buf_add(&f->extra, "", 1);
 }
 

@@ -382,14 +382,36 @@ int berth_proxy_build_request(const struct berth_proxy_head *h, const struct ber
 	return e != 0 ? -E2BIG : 0;
 }
 
+int berth_proxy_end_to_end_fields(const struct berth_proxy_head *h, bool keep_length,
+                                  bool keep_upgrade, struct berth_proxy_buf *out)
+{
+	struct tokens tk;
+	int e = 0;
+
+	connection_tokens(h, &tk);
+	for (size_t i = 0; i < h->n_fields; i++) {
+		const char *name = berth_proxy_field_name(h, i);
+		size_t len = h->fields[i].name_len;
+
+		if (keep_upgrade && is(name, len, "upgrade")) {
+			e |= add_field(out, h, i);
+			continue;
+		}
+		if (hop_by_hop(name, len) || token_listed(&tk, name, len))
+			continue;
+		if (is(name, len, "content-length") && !keep_length)
+			continue;
+		e |= add_field(out, h, i);
+	}
+	return e != 0 ? -E2BIG : 0;
+}
+
 int berth_proxy_build_response(const struct berth_proxy_head *h,
                                const struct berth_proxy_response *r, struct berth_proxy_buf *out)
 {
-	struct tokens tk;
 	char line[64];
 	int e = 0, n;
 
-	connection_tokens(h, &tk);
 	n = snprintf(line, sizeof(line), "HTTP/1.1 %u ", r->status);
 	e |= berth_proxy_buf_add(out, line, (size_t)n);
 	if (r->reason != NULL && r->reason_len > 0)
@@ -397,17 +419,8 @@ int berth_proxy_build_response(const struct berth_proxy_head *h,
 	else
 		e |= berth_proxy_buf_str(out, berth_http_reason((int)r->status));
 	e |= berth_proxy_buf_add(out, "\r\n", 2);
-	for (size_t i = 0; i < h->n_fields; i++) {
-		const char *name = berth_proxy_field_name(h, i);
-		size_t len = h->fields[i].name_len;
-
-		if (hop_by_hop(name, len) || token_listed(&tk, name, len))
-			continue;
-		/* The proxy frames the body; a HEAD's or 304's length stays as said. */
-		if (is(name, len, "content-length") && r->framing != BERTH_PROXY_BODY_NONE)
-			continue;
-		e |= add_field(out, h, i);
-	}
+	/* The proxy frames the body; a HEAD's or 304's length stays as said. */
+	e |= berth_proxy_end_to_end_fields(h, r->framing == BERTH_PROXY_BODY_NONE, false, out);
 	if (r->framing == BERTH_PROXY_BODY_LENGTH)
 		e |= add_length(out, r->length);
 	else if (r->framing == BERTH_PROXY_BODY_CHUNKED)

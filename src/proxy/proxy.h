@@ -147,6 +147,16 @@ struct berth_proxy_response {
 	bool upgrade;                     /* a 101 for a WebSocket */
 };
 
+/*
+ * The fields of an instance's response head that go on to a client, as
+ * "Name: value\r\n" lines appended to `out`: without hop-by-hop ones
+ * (Connection and what it names, Keep-Alive, TE, Trailer,
+ * Transfer-Encoding, Upgrade unless `keep_upgrade`, Proxy-*) and without
+ * Content-Length unless `keep_length`. -E2BIG when `out` is full.
+ */
+int berth_proxy_end_to_end_fields(const struct berth_proxy_head *h, bool keep_length,
+                                  bool keep_upgrade, struct berth_proxy_buf *out);
+
 /* The response head for the client, from the instance's head (hop-by-hop removed). */
 int berth_proxy_build_response(const struct berth_proxy_head *h,
                                const struct berth_proxy_response *r, struct berth_proxy_buf *out);
