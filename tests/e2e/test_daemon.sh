@@ -88,6 +88,7 @@ check_true "berthd lives on" kill -0 "$BERTHD"
 out=$(api -X POST "http://berth/v1/classes/Web/instances/a%96b/start")
 check_contains "an instance name that is not UTF-8: refused" '"code":"bad_name"' "$out"
 check_contains "with a reason" "is not UTF-8 text" "$out"
+check_eq "nor a tab in a name" 400 "$(api_status -X POST "http://berth/v1/classes/Web/instances/a%09b/start")"
 check_contains "and the instances are listed as before" '"instances":[' \
 	"$(api http://berth/v1/instances)"
 check_eq "a wrong method: 405" 405 "$(api_status -X DELETE http://berth/v1/health)"
