@@ -69,6 +69,8 @@ void berth_close_keep_errno(int fd);
  * surrogate, past U+10FFFF, or a sequence cut by `n`).
  */
 size_t berth_utf8_seq(const unsigned char *s, size_t n);
+/* Whether `len` bytes at `s` are UTF-8 text: valid sequences, no control character. */
+bool berth_utf8_text(const char *s, size_t len);
 /* Make `s` valid UTF-8 in place: each byte that starts no valid sequence becomes '?'. */
 void berth_utf8_sanitize(char *s);
 /*

@@ -166,6 +166,16 @@ size_t berth_utf8_seq(const unsigned char *s, size_t n)
 	return len;
 }
 
+bool berth_utf8_text(const char *s, size_t len)
+{
+	for (size_t i = 0, n; i < len; i += n) {
+		n = berth_utf8_seq((const unsigned char *)s + i, len - i);
+		if (n == 0 || (n == 1 && ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)))
+			return false;
+	}
+	return true;
+}
+
 void berth_utf8_sanitize(char *s)
 {
 	unsigned char *p = (unsigned char *)s;

@@ -590,17 +590,11 @@ static void handle(struct berth_http_request *req, struct berthd *d)
 	 * instance's business.
 	 */
 	for (size_t i = 0; i < a.n && i < 4; i++) {
-		for (size_t k = 0, n, len = strlen(a.seg[i]); k < len; k += n) {
-			n = berth_utf8_seq((const unsigned char *)a.seg[i] + k, len - k);
-			/* A tab too: the data plane's names have none either. */
-			if (n == 0 || (n == 1 && ((unsigned char)a.seg[i][k] < 0x20 ||
-			                          a.seg[i][k] == 0x7f))) {
-				berth_http_respond_error(req, 400, "bad_name",
-				                         "`%s` is not UTF-8 text (no control "
-				                         "characters)",
-				                         a.seg[i]);
-				return;
-			}
+		if (!berth_utf8_text(a.seg[i], strlen(a.seg[i]))) {
+			berth_http_respond_error(req, 400, "bad_name",
+			                         "`%s` is not UTF-8 text (no control characters)",
+			                         a.seg[i]);
+			return;
 		}
 	}
 	route(&a);

@@ -76,16 +76,9 @@ static int take_name(const char *p, size_t len, char *name, const char **why)
 		*why = "the instance name is longer than 255 bytes";
 		return -EINVAL;
 	}
-	for (size_t i = 0, n; i < len; i += n) {
-		n = berth_utf8_seq((const unsigned char *)p + i, len - i);
-		if (n == 0) {
-			*why = "the instance name is not UTF-8";
-			return -EINVAL;
-		}
-		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f) {
-			*why = "the instance name has control characters";
-			return -EINVAL;
-		}
+	if (!berth_utf8_text(p, len)) {
+		*why = "the instance name is not UTF-8 text (no control characters)";
+		return -EINVAL;
 	}
 	memcpy(name, p, len);
 	name[len] = '\0';
